@@ -1,0 +1,219 @@
+"""`fc-balances`: run the Dagster job once, start the sandbox, or serve webhooks; a thin shell, no second code path."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipelines.redact import redact
+from pipelines.settings import SettingsError, warehouse_dir
+
+SANDBOX_KEY = "sk_test_sandbox"  # the built-in sandbox's default key: not a secret, never printed all the same
+SANDBOX_START_TIMEOUT = 60.0
+
+
+class CliError(Exception):
+    """Ends the command with one line on stderr and exit code 1."""
+
+
+def _print(message: str) -> None:
+    print(f"fc-balances: {redact(message)}", flush=True)
+
+
+# --- the built-in sandbox -------------------------------------------------------------------------------------------
+@contextmanager
+def built_in_sandbox(demo_customers: int, seed: int, clock_offset_days: float = 0.0,
+                     extra_args: Sequence[str] = ()) -> Iterator[str]:
+    """Start `python -m stripe_sandbox` on a free loopback port in its own process; yield its base address."""
+    args = [sys.executable, "-m", "stripe_sandbox", "--host", "127.0.0.1", "--port", "0",
+            "--demo-customers", str(demo_customers), "--seed", str(seed), *extra_args]
+    if clock_offset_days:
+        args += ["--clock-offset-days", str(clock_offset_days)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        base_url = _read_listen_line(proc)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _read_listen_line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + SANDBOX_START_TIMEOUT
+    line = proc.stdout.readline()  # the sandbox prints its address first, flushed
+    if "listening on " not in line or time.monotonic() > deadline:
+        err = (proc.stderr.read() if proc.poll() is not None and proc.stderr else "").strip().splitlines()
+        raise CliError("the built-in sandbox did not start" + (f": {err[-1]}" if err else ""))
+    return line.rsplit("listening on ", 1)[1].strip()
+
+
+# --- warehouse pre-flight -------------------------------------------------------------------------------------------
+def check_warehouse_writable(directory: str) -> Path:
+    """Fail before any API call when the warehouse folder cannot be created or written."""
+    path = Path(directory).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot write to the warehouse folder {path}: {exc.strerror or exc}") from None
+    return path.resolve()
+
+
+# --- running the job ------------------------------------------------------------------------------------------------
+class _ProgressHandler(logging.Handler):
+    """Prints the pipeline's own log lines (progress, warnings), not Dagster's framework events."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        if meta.get("dagster_event") is not None:
+            return
+        _print(str(meta.get("orig_message", record.getMessage())))
+
+
+def _cli_logger_defs() -> dict[str, Any]:
+    import dagster as dg
+
+    @dg.logger(description="fc-balances CLI: the pipeline's own messages, one line each")
+    def cli_progress(_init_context: dg.InitLoggerContext) -> logging.Logger:
+        logger = logging.getLogger("fc_balances.cli")
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(_ProgressHandler())
+        return logger
+
+    return {"cli_progress": cli_progress}
+
+
+def _failure_message(result: Any) -> str:
+    """The root cause of the first failed step, as one line."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            if error is not None:
+                text = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
+                prefix = f"{error.cls_name}: " if error.cls_name else ""
+                return text.removeprefix(prefix) if text.startswith(prefix) else text
+    return "the run failed"
+
+
+def execute_job(quiet: bool = False) -> dict[str, Any]:
+    """Execute the same Dagster job the schedule runs, in this process; return the ingest metadata."""
+    import dagster as dg
+
+    from pipelines.definitions import JOB_NAME, defs
+
+    job = defs.get_job_def(JOB_NAME)
+    if not quiet:
+        job = job.with_logger_defs(_cli_logger_defs())
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        raise CliError(redact(_failure_message(result)))
+    metadata: dict[str, Any] = {"run_id": result.run_id}
+    for event in result.get_asset_materialization_events():
+        materialization = event.asset_materialization
+        table = materialization.asset_key.to_user_string()
+        metadata[table] = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+    return metadata
+
+
+def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
+    ingest = metadata.get("fc_balances", {})
+    outcomes = ", ".join(
+        f"{key.removeprefix('outcome_')} {value}" for key, value in sorted(ingest.items()) if key.startswith("outcome_")
+    )
+    _print(
+        f"done in {ingest.get('duration_seconds', 0):.1f}s: {ingest.get('accounts_seen', 0)} accounts "
+        f"({outcomes or 'no refreshes'}); {ingest.get('requests_made', 0)} requests, "
+        f"{ingest.get('rate_limited_429', 0)} answered 429"
+    )
+    for table, values in metadata.items():
+        if isinstance(values, dict) and "dagster/row_count" in values:
+            inserted = values.get("rows_inserted_this_run")
+            extra = f" (+{inserted} this run)" if inserted is not None else ""
+            _print(f"  {table}: {values['dagster/row_count']} rows{extra}")
+    _print(f"DuckDB: {warehouse / 'fc_balances.duckdb'}")
+    _print(f"Parquet: {ingest.get('parquet_uri', warehouse / 'parquet')}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.warehouse:
+        os.environ["FC_BALANCES_WAREHOUSE"] = args.warehouse
+    if args.discovery:
+        os.environ["FC_BALANCES_DISCOVERY"] = args.discovery
+    warehouse = check_warehouse_writable(warehouse_dir())
+    if os.environ.get("STRIPE_API_KEY", "").strip():
+        _print(f"using the Stripe API at {os.environ.get('STRIPE_API_BASE') or 'https://api.stripe.com'}")
+        print_summary(execute_job(args.quiet), warehouse)
+        return 0
+    latency = ["--refresh-latency", args.sandbox_latency]
+    with built_in_sandbox(args.demo_customers, args.seed, extra_args=latency) as url:
+        _print(f"no STRIPE_API_KEY set: using the built-in sandbox with {args.demo_customers} demo customers at {url}")
+        os.environ["STRIPE_API_KEY"] = SANDBOX_KEY
+        os.environ["STRIPE_API_BASE"] = url
+        try:
+            print_summary(execute_job(args.quiet), warehouse)
+        finally:
+            os.environ.pop("STRIPE_API_KEY", None)
+            os.environ.pop("STRIPE_API_BASE", None)
+    return 0
+
+
+def cmd_sandbox(argv: list[str]) -> int:
+    from stripe_sandbox.cli import main as sandbox_main
+
+    return sandbox_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fc-balances", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the pipeline once (the same Dagster job the schedule runs)")
+    run.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
+    run.add_argument("--discovery", choices=["per_customer", "all"], help="how accounts are found")
+    run.add_argument("--demo-customers", type=int, default=50, help="built-in sandbox only: demo customers")
+    run.add_argument("--seed", type=int, default=42, help="built-in sandbox only: demo data seed")
+    run.add_argument("--sandbox-latency", default="0.2-1.0", help="built-in sandbox only: refresh latency, s")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, just the summary")
+    sub.add_parser("sandbox", help="serve the local Stripe stand-in (see `fc-balances sandbox --help`)",
+                   add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "sandbox":
+        return cmd_sandbox(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+    except (CliError, SettingsError) as exc:
+        print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("fc-balances: interrupted", file=sys.stderr, flush=True)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

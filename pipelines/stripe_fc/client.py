@@ -1,0 +1,234 @@
+"""Async Stripe Financial Connections client: the official SDK behind a rate limiter, with counts and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import stripe
+
+from pipelines.redact import redact
+from pipelines.stripe_fc.ratelimit import RateLimiter, endpoint_template
+
+STRIPE_API_BASE = "https://api.stripe.com"
+REFRESHED_BALANCE_EVENT = "financial_connections.account.refreshed_balance"
+# Stripe's documented limits: 25 requests/s in test mode, 100 live; 25/s per endpoint in both.
+TEST_MODE_RPS, LIVE_MODE_RPS, ENDPOINT_RPS = 25.0, 100.0, 25.0
+
+
+def default_limits(api_key: str) -> tuple[float, float]:
+    """(global, per-endpoint) requests/s for the key's mode, as Stripe enforces them."""
+    test_mode = api_key.startswith(("sk_test_", "rk_test_"))
+    return (TEST_MODE_RPS if test_mode else LIVE_MODE_RPS), ENDPOINT_RPS
+
+
+class StripeFCError(Exception):
+    """A failure the run cannot continue past (bad key, unreachable API); the message is one safe line."""
+
+
+@dataclass
+class RequestStats:
+    """Every HTTP attempt the client made, by endpoint and status; 429s and retries counted apart."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    retries_429: int = 0
+    connection_errors: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "statuses": dict(self.statuses),
+            "requests_total": self.total,
+            "rate_limited_429": self.rate_limited,
+            "retries_after_429": self.retries_429,
+            "connection_errors": self.connection_errors,
+            "peak_in_flight": self.peak_in_flight,
+        }
+
+
+class _LimitedHTTPXClient(stripe.HTTPXClient):
+    """The SDK's httpx client, with every attempt (the SDK's own retries included) paced and counted."""
+
+    def __init__(self, limiter: RateLimiter, stats: RequestStats, timeout: float, max_connections: int) -> None:
+        super().__init__(timeout=timeout)
+        self._limiter = limiter
+        self._stats = stats
+        # The SDK's default pool (100 connections) is fine for Stripe; set it explicitly so concurrency is ours.
+        self._client_async = httpx.AsyncClient(
+            verify=ssl.create_default_context(cafile=stripe.ca_bundle_path),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    async def request_async(self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None):
+        endpoint = endpoint_template(method, urlsplit(url).path)
+        await self._limiter.acquire(endpoint)
+        stats = self._stats
+        stats.requests[endpoint] += 1
+        stats.in_flight += 1
+        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        try:
+            content, status, response_headers = await super().request_async(method, url, headers, post_data)
+        except stripe.APIConnectionError:
+            stats.connection_errors += 1
+            stats.statuses["connection_error"] += 1
+            raise
+        finally:
+            stats.in_flight -= 1
+        stats.statuses[str(status)] += 1
+        if status == 429:
+            stats.rate_limited += 1
+        return content, status, response_headers
+
+    async def aclose(self) -> None:
+        await self._client_async.aclose()
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    api_key: str
+    api_base: str = STRIPE_API_BASE
+    max_rps: float | None = None  # None -> Stripe's limit for the key's mode
+    max_rps_per_endpoint: float | None = None
+    max_network_retries: int = 4  # SDK retries: connection errors, 409, 5xx, Stripe-Should-Retry
+    max_rate_limit_retries: int = 8  # our retries of plain 429s, which the SDK leaves to us
+    timeout: float = 30.0
+    max_connections: int = 128
+
+    def limits(self) -> tuple[float | None, float | None]:
+        global_default, endpoint_default = default_limits(self.api_key)
+        return (self.max_rps or global_default, self.max_rps_per_endpoint or endpoint_default)
+
+
+class StripeFCClient:
+    """The few Stripe calls fc-balances makes, as plain dicts (no StripeObject building on the hot path)."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        if not settings.api_key:
+            raise StripeFCError("no Stripe API key: set STRIPE_API_KEY")
+        self.settings = settings
+        self.stats = RequestStats()
+        global_rps, endpoint_rps = settings.limits()
+        self.limiter = RateLimiter(global_rps, endpoint_rps)
+        self._http = _LimitedHTTPXClient(self.limiter, self.stats, settings.timeout, settings.max_connections)
+        self._stripe = stripe.StripeClient(
+            settings.api_key,
+            base_addresses={"api": settings.api_base},
+            max_network_retries=settings.max_network_retries,
+            http_client=self._http,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self, method: str, path: str, params: dict[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """One API call; plain 429s are retried with exponential backoff and jitter, reusing the idempotency key."""
+        params = dict(params or {})
+        if method == "post":
+            # Fixed for all our attempts, so a retried refresh is replayed by Stripe rather than run twice.
+            params["idempotency_key"] = idempotency_key or f"fcb-{random.getrandbits(128):032x}"
+        attempt = 0
+        while True:
+            try:
+                response = await self._stripe.raw_request_async(method, path, **params)
+                return response.data  # type: ignore[no-any-return]
+            except stripe.RateLimitError:
+                if attempt >= self.settings.max_rate_limit_retries:
+                    raise
+                delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())
+                self.limiter.penalize(delay / 4)
+                self.stats.retries_429 += 1
+                attempt += 1
+                await asyncio.sleep(delay)
+            except stripe.AuthenticationError as exc:
+                raise StripeFCError(
+                    f"Stripe rejected the API key (HTTP {exc.http_status}): check STRIPE_API_KEY"
+                ) from None
+            except stripe.PermissionError as exc:
+                raise StripeFCError(
+                    f"the API key lacks a permission for {method.upper()} {path.split('?')[0]}: "
+                    f"{redact(exc.user_message or str(exc))}"
+                ) from None
+            except stripe.APIConnectionError:
+                raise StripeFCError(
+                    f"cannot reach the Stripe API at {self.settings.api_base} "
+                    f"(after {self.settings.max_network_retries} retries)"
+                ) from None
+
+    async def paginate(self, path: str, params: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield each page of a list endpoint, newest first, following `starting_after`."""
+        params = {"limit": 100, **params}
+        while True:
+            page = await self.request("get", path, params)
+            data = page.get("data") or []
+            if data:
+                yield data
+            if not page.get("has_more") or not data:
+                return
+            params["starting_after"] = data[-1]["id"]
+
+    def list_customers(self) -> AsyncIterator[list[dict[str, Any]]]:
+        return self.paginate("/v1/customers", {})
+
+    def list_accounts(self, customer: str | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+        params = {"account_holder": {"customer": customer}} if customer else {}
+        return self.paginate("/v1/financial_connections/accounts", params)
+
+    async def retrieve_account(self, account_id: str) -> dict[str, Any]:
+        return await self.request("get", f"/v1/financial_connections/accounts/{account_id}")
+
+    async def refresh_account(self, account_id: str, idempotency_key: str | None = None) -> dict[str, Any]:
+        return await self.request(
+            "post",
+            f"/v1/financial_connections/accounts/{account_id}/refresh",
+            {"features": ["balance"]},
+            idempotency_key=idempotency_key,
+        )
+
+    async def newest_event_id(self, event_type: str) -> str | None:
+        page = await self.request("get", "/v1/events", {"type": event_type, "limit": 1})
+        data = page.get("data") or []
+        return data[0]["id"] if data else None
+
+    async def events_after(self, event_type: str, cursor: str | None, created_gte: int | None = None
+                           ) -> tuple[list[dict[str, Any]], str | None]:
+        """Events newer than `cursor`, oldest first, and the new cursor (the newest id seen).
+
+        `ending_before=<cursor>` returns the page of events just newer than the cursor, so each poll reads only
+        what is new; with no cursor yet we read from `created_gte` newest-first and reverse.
+        """
+        if cursor is None:
+            params: dict[str, Any] = {"type": event_type}
+            if created_gte is not None:
+                params["created"] = {"gte": created_gte}
+            events = [event async for page in self.paginate("/v1/events", params) for event in page]
+            events.reverse()
+            return events, (events[-1]["id"] if events else None)
+        collected: list[dict[str, Any]] = []
+        while True:
+            page = await self.request("get", "/v1/events", {"type": event_type, "limit": 100, "ending_before": cursor})
+            data = page.get("data") or []
+            if not data:
+                return collected, cursor
+            collected.extend(reversed(data))  # the page is newest first
+            cursor = data[0]["id"]
+            if not page.get("has_more"):
+                return collected, cursor

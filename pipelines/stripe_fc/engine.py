@@ -1,0 +1,375 @@
+"""The refresh-and-await engine: discover accounts, refresh eligible ones, await outcomes, in overlapped stages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import stripe
+
+from pipelines.redact import redact
+from pipelines.stripe_fc.client import REFRESHED_BALANCE_EVENT, StripeFCClient
+
+DiscoveryMode = Literal["per_customer", "all"]
+OUTCOMES = (
+    "succeeded", "failed", "timed_out", "skipped_cooldown", "skipped_inactive", "skipped_no_permission", "error",
+)
+REFRESH_ENDPOINT = "POST /v1/financial_connections/accounts/{id}/refresh"
+INACTIVE_CODE = "financial_connections_account_inactive"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    discovery: DiscoveryMode = "per_customer"
+    refresh_timeout: float = 600.0  # seconds an account may stay pending before it is recorded timed_out
+    event_grace: float = 20.0  # seconds without an event before the account is retrieved directly
+    poll_interval: float = 1.0  # seconds between reads of the events API while refreshes are pending
+    listing_concurrency: int = 32
+    refresh_concurrency: int = 64
+    retrieve_concurrency: int = 16
+    queue_size: int = 2000  # bounds memory: listing pauses while this many accounts wait for a refresh
+    progress_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """One row of fc_balance_refreshes; times are unix seconds as Stripe gives them (our clock where noted)."""
+
+    run_id: str
+    account_id: str
+    outcome: str
+    requested_at: float | None = None
+    completed_at: float | None = None
+    status: str | None = None
+    next_refresh_available_at: float | None = None
+    error_code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class RunSink(Protocol):
+    """Where the engine hands what it observed; the warehouse writer implements it (the engine never writes)."""
+
+    async def account_observed(self, account: Mapping[str, Any], final: bool) -> None: ...
+
+    async def refresh_recorded(self, record: RefreshRecord) -> None: ...
+
+
+@dataclass
+class Progress:
+    customers_listed: int = 0
+    accounts_listed: int = 0
+    listing_done: bool = False
+    refresh_requested: int = 0
+    pending: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    events_read: int = 0
+    retrieves: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def classify(account: Mapping[str, Any], now: float) -> str:
+    """`refresh`, `await` (a refresh is already pending) or the skip outcome, from the account as listed."""
+    if account.get("status") != "active":
+        return "skipped_inactive"
+    if "balances" not in (account.get("permissions") or []):
+        return "skipped_no_permission"
+    refresh = account.get("balance_refresh") or {}
+    if refresh.get("status") == "pending":
+        return "await"
+    next_at = refresh.get("next_refresh_available_at")
+    if isinstance(next_at, int | float) and next_at > now:
+        return "skipped_cooldown"
+    return "refresh"
+
+
+@dataclass
+class _Pending:
+    attempted_at: float | None  # balance_refresh.last_attempted_at of our refresh (Stripe's clock)
+    requested_at: float | None  # our clock; None when the refresh was already pending when listed
+    waiting_since: float  # monotonic
+    last_checked: float  # monotonic
+
+
+class RefreshEngine:
+    """Drives one run. Stages joined by a bounded queue so listing, refreshing and awaiting overlap."""
+
+    def __init__(
+        self,
+        client: StripeFCClient,
+        sink: RunSink,
+        run_id: str,
+        settings: EngineSettings | None = None,
+        on_progress: Callable[[Progress, StripeFCClient], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.client = client
+        self.sink = sink
+        self.run_id = run_id
+        self.settings = settings or EngineSettings()
+        self.progress = Progress()
+        self._on_progress = on_progress
+        self._queue: asyncio.Queue[str] = asyncio.Queue(self.settings.queue_size)
+        self._pending: dict[str, _Pending] = {}
+        self._refreshing = 0  # refresh requests in flight
+        self._cursor: str | None = None
+        self._cursor_time = int(time.time()) - 5
+
+    async def run(self) -> Progress:
+        # The cursor is read before the first refresh, so no completion event of ours can be older than it.
+        self._cursor = await self.client.newest_event_id(REFRESHED_BALANCE_EVENT)
+        refreshers = [asyncio.create_task(self._refresh_worker()) for _ in range(self.settings.refresh_concurrency)]
+        awaiter = asyncio.create_task(self._await_loop())
+        reporter = asyncio.create_task(self._report_loop())
+        tasks = [*refreshers, awaiter, reporter]
+        try:
+            await self._discover()
+            self.progress.listing_done = True
+            await self._queue.join()
+            for task in refreshers:
+                task.cancel()
+            await awaiter
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._report()
+        return self.progress
+
+    # --- discovery -------------------------------------------------------------------------------------------
+    async def _discover(self) -> None:
+        if self.settings.discovery == "all":
+            async for page in self.client.list_accounts():
+                for account in page:
+                    await self._admit(account)
+            return
+        semaphore = asyncio.Semaphore(self.settings.listing_concurrency)
+        listings: set[asyncio.Task[None]] = set()
+
+        async def list_customer(customer_id: str) -> None:
+            try:
+                async for page in self.client.list_accounts(customer_id):
+                    for account in page:
+                        await self._admit(account)
+            finally:
+                semaphore.release()
+
+        try:
+            async for customers in self.client.list_customers():
+                for customer in customers:
+                    self.progress.customers_listed += 1
+                    await semaphore.acquire()
+                    task = asyncio.create_task(list_customer(customer["id"]))
+                    listings.add(task)
+                    task.add_done_callback(listings.discard)
+            while listings:
+                await asyncio.gather(*list(listings))
+        finally:
+            for task in list(listings):
+                task.cancel()
+
+    async def _admit(self, account: dict[str, Any]) -> None:
+        self.progress.accounts_listed += 1
+        account_id = account["id"]
+        decision = classify(account, time.time())
+        if decision == "refresh":
+            await self.sink.account_observed(account, final=False)
+            await self._queue.put(account_id)
+        elif decision == "await":
+            await self.sink.account_observed(account, final=False)
+            now = time.monotonic()
+            self._pending[account_id] = _Pending(
+                attempted_at=(account.get("balance_refresh") or {}).get("last_attempted_at"),
+                requested_at=None, waiting_since=now, last_checked=now,
+            )
+            self.progress.pending = len(self._pending)
+        else:
+            await self.sink.account_observed(account, final=True)
+            refresh = account.get("balance_refresh") or {}
+            await self._record(RefreshRecord(
+                self.run_id, account_id, decision, status=refresh.get("status"),
+                next_refresh_available_at=refresh.get("next_refresh_available_at"),
+            ))
+
+    # --- refresh ---------------------------------------------------------------------------------------------
+    async def _refresh_worker(self) -> None:
+        while True:
+            account_id = await self._queue.get()
+            self._refreshing += 1
+            try:
+                await self._refresh_one(account_id)
+            finally:
+                self._refreshing -= 1
+                self._queue.task_done()
+
+    async def _refresh_one(self, account_id: str) -> None:
+        requested_at = time.time()
+        self.progress.refresh_requested += 1
+        try:
+            account = await self.client.refresh_account(account_id, idempotency_key=f"fcb-{self.run_id}-{account_id}")
+        except stripe.InvalidRequestError as exc:
+            code = exc.code or (exc.error.code if exc.error else None)
+            outcome = "skipped_inactive" if code == INACTIVE_CODE else "error"
+            await self._record(RefreshRecord(self.run_id, account_id, outcome, requested_at=requested_at,
+                                             error_code=code or f"http_{exc.http_status}"))
+            return
+        except stripe.StripeError as exc:
+            # Exhausted retries on 5xx/429 for this one account: record it and let the run go on.
+            code = (exc.error.code if exc.error else None) or f"http_{exc.http_status}"
+            await self._record(RefreshRecord(self.run_id, account_id, "error", requested_at=requested_at,
+                                             error_code=redact(str(code))))
+            return
+        refresh = account.get("balance_refresh") or {}
+        if refresh.get("status") == "pending":
+            now = time.monotonic()
+            self._pending[account_id] = _Pending(refresh.get("last_attempted_at"), requested_at, now, now)
+            self.progress.pending = len(self._pending)
+        else:
+            await self._resolve(account_id, account, requested_at, completed_at=time.time())
+
+    # --- await -----------------------------------------------------------------------------------------------
+    def _work_remaining(self) -> bool:
+        return bool(self._pending) or not self.progress.listing_done or self._refreshing > 0 or not self._queue.empty()
+
+    async def _await_loop(self) -> None:
+        while self._work_remaining():
+            await asyncio.sleep(self.settings.poll_interval)
+            if self._pending:
+                await self._read_events()
+                await self._retrieve_stragglers()
+                await self._expire()
+
+    async def _read_events(self) -> None:
+        events, self._cursor = await self.client.events_after(
+            REFRESHED_BALANCE_EVENT, self._cursor, created_gte=self._cursor_time
+        )
+        self.progress.events_read += len(events)
+        for event in events:
+            account = ((event.get("data") or {}).get("object")) or {}
+            pending = self._pending.get(account.get("id", ""))
+            if pending is None or not self._is_completion_of(account, pending):
+                continue
+            await self._resolve(account["id"], account, pending.requested_at, completed_at=event.get("created"))
+
+    @staticmethod
+    def _is_completion_of(account: Mapping[str, Any], pending: _Pending) -> bool:
+        refresh = account.get("balance_refresh") or {}
+        if refresh.get("status") not in ("succeeded", "failed"):
+            return False
+        attempted = refresh.get("last_attempted_at")
+        if pending.attempted_at is None:
+            return True
+        return isinstance(attempted, int | float) and attempted >= pending.attempted_at
+
+    async def _retrieve_stragglers(self) -> None:
+        now = time.monotonic()
+        grace = self.settings.event_grace
+        due = [aid for aid, p in self._pending.items() if now - p.last_checked >= grace]
+        if not due:
+            return
+        semaphore = asyncio.Semaphore(self.settings.retrieve_concurrency)
+
+        async def check(account_id: str) -> None:
+            async with semaphore:
+                pending = self._pending.get(account_id)
+                if pending is None:
+                    return
+                pending.last_checked = time.monotonic()
+                self.progress.retrieves += 1
+                try:
+                    account = await self.client.retrieve_account(account_id)
+                except stripe.StripeError:
+                    return  # try again after the next grace period; the deadline still applies
+                if self._is_completion_of(account, pending) and account_id in self._pending:
+                    await self._resolve(account_id, account, pending.requested_at, completed_at=time.time())
+
+        await asyncio.gather(*(check(aid) for aid in due))
+
+    async def _expire(self) -> None:
+        now = time.monotonic()
+        expired = [aid for aid, p in self._pending.items() if now - p.waiting_since >= self.settings.refresh_timeout]
+        for account_id in expired:
+            pending = self._pending.pop(account_id)
+            await self._record(RefreshRecord(self.run_id, account_id, "timed_out",
+                                             requested_at=pending.requested_at, status="pending"))
+        self.progress.pending = len(self._pending)
+
+    async def _resolve(self, account_id: str, account: Mapping[str, Any], requested_at: float | None,
+                       completed_at: float | None) -> None:
+        self._pending.pop(account_id, None)
+        self.progress.pending = len(self._pending)
+        refresh = account.get("balance_refresh") or {}
+        status = refresh.get("status")
+        outcome = status if status in ("succeeded", "failed") else "error"
+        await self.sink.account_observed(account, final=True)
+        await self._record(RefreshRecord(
+            self.run_id, account_id, outcome, requested_at=requested_at, completed_at=completed_at,
+            status=status, next_refresh_available_at=refresh.get("next_refresh_available_at"),
+            error_code=None if outcome != "error" else "unexpected_refresh_status",
+        ))
+
+    async def _record(self, record: RefreshRecord) -> None:
+        self.progress.outcomes[record.outcome] += 1
+        await self.sink.refresh_recorded(record)
+
+    # --- progress --------------------------------------------------------------------------------------------
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.progress_interval)
+            await self._report()
+
+    async def _report(self) -> None:
+        if self._on_progress is not None:
+            result = self._on_progress(self.progress, self.client)
+            if asyncio.iscoroutine(result):
+                await result
+
+
+def eta_seconds(progress: Progress, refresh_rps: float) -> float | None:
+    """Seconds left by the refresh endpoint's limit, once listing is done (before that the total is unknown)."""
+    if not progress.listing_done:
+        return None
+    done = sum(progress.outcomes.values())
+    remaining_requests = max(0, progress.accounts_listed - done - progress.pending)
+    return remaining_requests / refresh_rps if refresh_rps else None
+
+
+def format_progress(progress: Progress, client: StripeFCClient) -> str:
+    """One human line: what is listed, requested, done, pending; the request rate against the limit; ETA."""
+    stats = client.stats
+    elapsed = max(progress.elapsed, 1e-9)
+    global_rps, endpoint_rps = client.limiter.global_rps, client.limiter.endpoint_rps
+    o = progress.outcomes
+    skipped = o["skipped_cooldown"] + o["skipped_inactive"] + o["skipped_no_permission"]
+    eta = eta_seconds(progress, endpoint_rps or 0)
+    parts = [
+        f"{progress.elapsed:6.1f}s",
+        f"listed {progress.accounts_listed} accounts" + ("" if progress.listing_done else " (listing)"),
+        f"refresh requested {progress.refresh_requested}",
+        f"succeeded {o['succeeded']} failed {o['failed']} pending {progress.pending}",
+        f"timed out {o['timed_out']} skipped {skipped} errors {o['error']}",
+        f"{stats.total / elapsed:.1f} req/s (limit {global_rps or 'none'}/s, {endpoint_rps or 'none'}/s per endpoint)",
+        f"429s {stats.rate_limited}",
+    ]
+    if eta is not None:
+        parts.append(f"ETA {eta:.0f}s")
+    return " | ".join(parts)
+
+
+async def run_engine(client: StripeFCClient, sink: RunSink, run_id: str, settings: EngineSettings,
+                     on_progress: Callable[[Progress, StripeFCClient], Any] | None = None) -> Progress:
+    """Run the engine and close the client's connections whatever happens."""
+    try:
+        return await RefreshEngine(client, sink, run_id, settings, on_progress).run()
+    finally:
+        with contextlib.suppress(Exception):
+            await client.aclose()
