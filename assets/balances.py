@@ -7,12 +7,12 @@ import time
 from typing import Any
 
 import dagster as dg
-from pipelines.normalize import SCHEMAS
 
 from pipelines.ingest import WarehouseSink
+from pipelines.normalize import SCHEMAS
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import StripeFCClient
-from pipelines.stripe_fc.engine import Progress, format_progress, run_engine
+from pipelines.stripe_fc.engine import Progress, RefreshEngine, format_progress
 
 INGEST_GROUP = "stripe_fc"
 
@@ -82,18 +82,23 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
     def log_progress(progress: Progress, progress_client: StripeFCClient) -> None:
         context.log.info(format_progress(progress, progress_client))
 
-    with warehouse.open() as wh:
-        sink = WarehouseSink(wh)
+    engine = RefreshEngine(client, None, run_id, stripe.engine_settings(), on_progress=log_progress)
 
-        async def ingest() -> Progress:
-            try:
-                return await run_engine(client, sink, run_id, stripe.engine_settings(), log_progress)
-            finally:
-                await sink.flush()  # whatever was observed before a failure is kept
+    async def ingest() -> tuple[Progress, WarehouseSink, dict[str, int], dict[str, int], str]:
+        try:
+            await engine.prepare()  # a bad key or address fails here, before the warehouse is touched
+            with warehouse.open() as wh:
+                engine.sink = sink = WarehouseSink(wh)
+                try:
+                    progress = await engine.run()
+                finally:
+                    await sink.flush()  # whatever was observed before a failure is kept
+                exported = await asyncio.to_thread(wh.export_parquet, INGEST_TABLES)
+                return progress, sink, exported, wh.row_counts(), wh.parquet_uri
+        finally:
+            await client.aclose()
 
-        progress = asyncio.run(ingest())
-        exported = wh.export_parquet(INGEST_TABLES)
-        totals = wh.row_counts()
+    progress, sink, exported, totals, parquet_uri = asyncio.run(ingest())
 
     outcomes = progress.outcomes
     rejected_now = sink.inserted["fc_rejected_balances"]
@@ -120,7 +125,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
                 "dagster/row_count": totals.get(table, 0),
                 "rows_inserted_this_run": sink.inserted[table],
                 "parquet_rows": exported.get(table, 0),
-                "parquet_uri": wh.parquet_uri,
+                "parquet_uri": parquet_uri,
                 **run_metadata,
             },
         )

@@ -208,18 +208,14 @@ class StripeFCClient:
         data = page.get("data") or []
         return data[0]["id"] if data else None
 
-    async def events_after(self, event_type: str, cursor: str | None, created_gte: int | None = None
-                           ) -> tuple[list[dict[str, Any]], str | None]:
+    async def events_after(self, event_type: str, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """Events newer than `cursor`, oldest first, and the new cursor (the newest id seen).
 
         `ending_before=<cursor>` returns the page of events just newer than the cursor, so each poll reads only
-        what is new; with no cursor yet we read from `created_gte` newest-first and reverse.
+        what is new; with no cursor yet we read every event of the type, newest first, and reverse.
         """
         if cursor is None:
-            params: dict[str, Any] = {"type": event_type}
-            if created_gte is not None:
-                params["created"] = {"gte": created_gte}
-            events = [event async for page in self.paginate("/v1/events", params) for event in page]
+            events = [event async for page in self.paginate("/v1/events", {"type": event_type}) for event in page]
             events.reverse()
             return events, (events[-1]["id"] if events else None)
         collected: list[dict[str, Any]] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -107,7 +106,7 @@ class RefreshEngine:
     def __init__(
         self,
         client: StripeFCClient,
-        sink: RunSink,
+        sink: RunSink | None,
         run_id: str,
         settings: EngineSettings | None = None,
         on_progress: Callable[[Progress, StripeFCClient], Awaitable[None] | None] | None = None,
@@ -122,11 +121,21 @@ class RefreshEngine:
         self._pending: dict[str, _Pending] = {}
         self._refreshing = 0  # refresh requests in flight
         self._cursor: str | None = None
-        self._cursor_time = int(time.time()) - 5
+        self._prepared = False
+
+    async def prepare(self) -> None:
+        """The run's first call: reads the events cursor, and so proves the key and the address work.
+
+        The cursor is read before the first refresh, so no completion event of ours can be older than it.
+        """
+        self._cursor = await self.client.newest_event_id(REFRESHED_BALANCE_EVENT)
+        self._prepared = True
 
     async def run(self) -> Progress:
-        # The cursor is read before the first refresh, so no completion event of ours can be older than it.
-        self._cursor = await self.client.newest_event_id(REFRESHED_BALANCE_EVENT)
+        if self.sink is None:
+            raise RuntimeError("RefreshEngine.run needs a sink")
+        if not self._prepared:
+            await self.prepare()
         refreshers = [asyncio.create_task(self._refresh_worker()) for _ in range(self.settings.refresh_concurrency)]
         awaiter = asyncio.create_task(self._await_loop())
         reporter = asyncio.create_task(self._report_loop())
@@ -249,9 +258,8 @@ class RefreshEngine:
                 await self._expire()
 
     async def _read_events(self) -> None:
-        events, self._cursor = await self.client.events_after(
-            REFRESHED_BALANCE_EVENT, self._cursor, created_gte=self._cursor_time
-        )
+        # With no cursor, no such event existed when the run began, so every event there is is one of ours.
+        events, self._cursor = await self.client.events_after(REFRESHED_BALANCE_EVENT, self._cursor)
         self.progress.events_read += len(events)
         for event in events:
             account = ((event.get("data") or {}).get("object")) or {}
@@ -363,13 +371,3 @@ def format_progress(progress: Progress, client: StripeFCClient) -> str:
     if eta is not None:
         parts.append(f"ETA {eta:.0f}s")
     return " | ".join(parts)
-
-
-async def run_engine(client: StripeFCClient, sink: RunSink, run_id: str, settings: EngineSettings,
-                     on_progress: Callable[[Progress, StripeFCClient], Any] | None = None) -> Progress:
-    """Run the engine and close the client's connections whatever happens."""
-    try:
-        return await RefreshEngine(client, sink, run_id, settings, on_progress).run()
-    finally:
-        with contextlib.suppress(Exception):
-            await client.aclose()

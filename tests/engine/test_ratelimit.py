@@ -1,0 +1,60 @@
+"""The client-side limiter never lets more requests through than its buckets allow, per endpoint and globally."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from pipelines.stripe_fc.ratelimit import RateLimiter, endpoint_template
+
+
+def test_endpoint_template_collapses_ids() -> None:
+    assert endpoint_template("post", "/v1/financial_connections/accounts/fca_1AbC/refresh") == (
+        "POST /v1/financial_connections/accounts/{id}/refresh"
+    )
+    assert endpoint_template("get", "/v1/customers/cus_9?expand=x") == "GET /v1/customers/{id}"
+    assert endpoint_template("get", "/v1/events") == "GET /v1/events"
+
+
+def _max_in_window(stamps: list[float], window: float) -> int:
+    best, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamp - stamps[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_limits_hold_in_every_window() -> None:
+    # 200/s global and 100/s per endpoint, two endpoints competing: each endpoint may take at most its own rate
+    # (plus the small burst) in any 0.25 s window, and both together at most the global rate.
+    limiter = RateLimiter(global_rps=200.0, endpoint_rps=100.0, burst_seconds=0.05)
+    stamps: dict[str, list[float]] = {"GET /a": [], "GET /b": []}
+
+    async def hammer(endpoint: str, count: int) -> None:
+        for _ in range(count):
+            await limiter.acquire(endpoint)
+            stamps[endpoint].append(time.monotonic())
+
+    async def main() -> None:
+        await asyncio.gather(*(hammer(ep, 60) for ep in stamps for _ in range(2)))
+
+    asyncio.run(main())
+    window = 0.25
+    for endpoint, times in stamps.items():
+        assert len(times) == 120
+        assert _max_in_window(sorted(times), window) <= 100 * window + 5 + 1, endpoint
+    merged = sorted(stamps["GET /a"] + stamps["GET /b"])
+    assert _max_in_window(merged, window) <= 200 * window + 10 + 1
+
+
+def test_unlimited_when_rates_are_none() -> None:
+    limiter = RateLimiter(global_rps=None, endpoint_rps=None)
+
+    async def main() -> int:
+        for _ in range(10_000):
+            await limiter.acquire("GET /x")
+        return 10_000
+
+    assert asyncio.run(main()) == 10_000
+    assert limiter.waited_seconds == 0.0
