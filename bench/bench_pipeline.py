@@ -1,0 +1,130 @@
+"""Runs `fc-balances run` against a separate sandbox process and prints wall time against the rate-limit bound.
+
+Usage: python bench/bench_pipeline.py [--accounts 1000] [--customers 500] [--latency 1] [--mode live]
+       [--no-rate-limit] [--discovery per_customer|all] [--pipeline-rps R] [--time-v]
+
+The bound is what Stripe's limits force: the busiest limit's necessary requests divided by that limit, plus one
+refresh latency. With --time-v the pipeline runs under /usr/bin/time -v and its peak memory and CPU are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "sk_test_bench"
+
+
+def make_fixtures(accounts: int, customers: int) -> dict:
+    """`accounts` active accounts with the balances permission spread evenly over `customers`, all refreshable."""
+    created = 1_764_000_000
+    custs = [{"id": f"cus_b{i:012d}", "email": f"c{i}@example.com", "created": created + i} for i in range(customers)]
+    accts = []
+    for i in range(accounts):
+        cash = i % 4 != 3
+        accts.append({
+            "id": f"fca_b{i:022d}", "customer": custs[i % customers]["id"], "institution_name": "Bench Bank",
+            "category": "cash" if cash else "credit", "subcategory": "checking" if cash else "credit_card",
+            "status": "active", "permissions": ["balances"], "created": created + i,
+            "refresh_outcomes": [{"status": "succeeded", "balance": (
+                {"type": "cash", "current": {"usd": 10_000 + i}, "cash": {"available": {"usd": 9_000 + i}}}
+                if cash else {"type": "credit", "current": {"usd": -5_000 - i}, "credit": {"used": {"usd": 5_000 + i}}}
+            )}],
+        })
+    return {"customers": custs, "accounts": accts}
+
+
+def admin(base: str, path: str) -> dict:
+    request = urllib.request.Request(f"{base}/_sandbox/{path}", headers={"Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--mode", choices=["test", "live"], default="live")
+    parser.add_argument("--no-rate-limit", action="store_true", help="sandbox limits off (memory/CPU runs)")
+    parser.add_argument("--pipeline-rps", type=float, help="pipeline limits (global and per endpoint)")
+    parser.add_argument("--discovery", choices=["per_customer", "all"], default="per_customer")
+    parser.add_argument("--time-v", action="store_true", help="measure peak RSS and CPU with /usr/bin/time -v")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="fcb-bench-"))
+    fixtures = work / "fixtures.json"
+    fixtures.write_text(json.dumps(make_fixtures(args.accounts, args.customers)))
+    sandbox_args = [sys.executable, "-m", "stripe_sandbox", "--port", "0", "--api-key", KEY, "--mode", args.mode,
+                    "--fixtures", str(fixtures), "--demo-customers", "0",
+                    "--refresh-latency", str(args.latency), "--refresh-cooldown", "3600"]
+    if args.no_rate_limit:
+        sandbox_args.append("--no-rate-limit")
+    sandbox = subprocess.Popen(sandbox_args, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert sandbox.stdout is not None
+        base = sandbox.stdout.readline().rsplit("listening on ", 1)[1].strip()
+        env = {**os.environ, "STRIPE_API_KEY": KEY, "STRIPE_API_BASE": base,
+               "FC_BALANCES_WAREHOUSE": str(work / "warehouse"), "FC_BALANCES_DISCOVERY": args.discovery,
+               "FC_BALANCES_POLL_INTERVAL": "0.5"}
+        env.pop("DAGSTER_HOME", None)
+        if args.pipeline_rps:
+            env["FC_BALANCES_MAX_RPS"] = env["FC_BALANCES_MAX_RPS_PER_ENDPOINT"] = str(args.pipeline_rps)
+        command = [str(Path(sys.executable).with_name("fc-balances")), "run", "--quiet"]
+        if args.time_v:
+            command = ["/usr/bin/time", "-v", *command]
+        started = time.monotonic()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+        wall = time.monotonic() - started
+        stats = admin(base, "stats")
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+    if done.returncode != 0:
+        print(done.stdout[-2000:], done.stderr[-2000:], sep="\n")
+        print(f"pipeline failed with exit {done.returncode}")
+        return 1
+
+    global_limit = 100.0 if args.mode == "live" else 25.0
+    endpoint_limit = 25.0
+    # The necessary requests: one refresh per account, one account list per customer (or a page per 100 accounts
+    # in `all` mode), one customer page per 100 customers.
+    listing = math.ceil(args.accounts / 100) if args.discovery == "all" else args.customers
+    necessary = {"refresh": args.accounts, "list accounts": listing, "list customers": math.ceil(args.customers / 100)}
+    per_endpoint = max(necessary.values()) / endpoint_limit
+    overall = sum(necessary.values()) / global_limit
+    bound = max(per_endpoint, overall) + args.latency
+    statuses = stats.get("statuses", {})
+    total = sum(statuses.values())
+    n429 = stats.get("rate_limited", 0)
+    print(f"accounts {args.accounts} customers {args.customers} mode {args.mode} latency {args.latency}s "
+          f"discovery {args.discovery} sandbox limits {'off' if args.no_rate_limit else 'on'}")
+    print(f"wall time {wall:.1f}s  bound {bound:.1f}s  ratio {wall / bound:.3f}" if not args.no_rate_limit
+          else f"wall time {wall:.1f}s")
+    print(f"requests {total}  by endpoint {json.dumps(stats.get('requests', {}))}")
+    print(f"429 answered {n429} ({100 * n429 / max(total, 1):.2f}% of requests)  statuses {json.dumps(statuses)}")
+    print(f"sandbox peak in flight {stats.get('peak_in_flight')}")
+    print(done.stdout.strip().splitlines()[0] if done.stdout.strip() else "")
+    if args.time_v:
+        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+        user = re.search(r"User time \(seconds\): ([\d.]+)", done.stderr)
+        system = re.search(r"System time \(seconds\): ([\d.]+)", done.stderr)
+        if rss and user and system:
+            cpu = float(user.group(1)) + float(system.group(1))
+            print(f"pipeline peak RSS {int(rss.group(1)) / 1024:.0f} MiB  CPU {cpu:.1f}s "
+                  f"= {1000 * cpu / args.accounts:.3f} ms per account")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
