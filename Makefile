@@ -20,8 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 dev: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} ; mkdir -p $$DAGSTER_HOME ; \
-	DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/fc-balances dev
 
 sandbox: $(STAMP)
 	$(BIN)/fc-balances sandbox
@@ -30,7 +29,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_sandbox.py
+	$(BIN)/python bench/bench_pipeline.py --accounts 1000 --customers 500 --latency 1 --mode live
 
 clean:
 	rm -rf $(VENV) warehouse .dagster_home .pytest_cache

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,17 +116,19 @@ def _failure_message(result: Any) -> str:
     return "the run failed"
 
 
-def execute_job(quiet: bool = False) -> dict[str, Any]:
-    """Execute the same Dagster job the schedule runs, in this process; return the ingest metadata."""
+def execute_job(quiet: bool = False, ingest_only: bool = False) -> dict[str, Any]:
+    """Execute the same Dagster job the schedule runs, in this process; return the materializations' metadata."""
     import dagster as dg
 
+    from assets.balances import INGEST_TABLES
     from pipelines.definitions import JOB_NAME, defs
 
     job = defs.get_job_def(JOB_NAME)
     if not quiet:
         job = job.with_logger_defs(_cli_logger_defs())
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    selection = [dg.AssetKey(table) for table in INGEST_TABLES] if ingest_only else None
+    result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection)
     if not result.success:
         raise CliError(redact(_failure_message(result)))
     metadata: dict[str, Any] = {"run_id": result.run_id}
@@ -154,6 +158,34 @@ def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
     _print(f"Parquet: {ingest.get('parquet_uri', warehouse / 'parquet')}")
 
 
+def _advance_sandbox_clock(base_url: str, seconds: float) -> None:
+    body = json.dumps({"advance_seconds": seconds}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the built-in sandbox on loopback
+        f"{base_url}/_sandbox/clock", data=body, method="POST",
+        headers={"Authorization": f"Bearer {SANDBOX_KEY}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        response.read()
+
+
+def run_history(days: int, quiet: bool) -> dict[str, Any]:
+    """One ingest per past day on the sandbox's virtual clock, then today's full run (ingest and marts).
+
+    The sandbox starts `days` days in the past with no rate limits or latency, so a demo history fills in seconds;
+    every day is an ordinary run of the same job.
+    """
+    base_url = os.environ["STRIPE_API_BASE"]
+    started = time.monotonic()
+    for day in range(days, 0, -1):
+        metadata = execute_job(quiet=True, ingest_only=True)
+        balances = metadata.get("fc_balances", {})
+        if not quiet and (day % 10 == 0 or day == days):
+            _print(f"history: {day} days ago done, fc_balances {balances.get('dagster/row_count', 0)} rows "
+                   f"({time.monotonic() - started:.1f}s)")
+        _advance_sandbox_clock(base_url, 86_400)
+    return execute_job(quiet=quiet)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.warehouse:
         os.environ["FC_BALANCES_WAREHOUSE"] = args.warehouse
@@ -161,20 +193,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["FC_BALANCES_DISCOVERY"] = args.discovery
     warehouse = check_warehouse_writable(warehouse_dir())
     if os.environ.get("STRIPE_API_KEY", "").strip():
+        if args.history_days:
+            raise CliError("--history-days drives the built-in sandbox's clock: unset STRIPE_API_KEY to use it")
         _print(f"using the Stripe API at {os.environ.get('STRIPE_API_BASE') or 'https://api.stripe.com'}")
         print_summary(execute_job(args.quiet), warehouse)
         return 0
-    latency = ["--refresh-latency", args.sandbox_latency]
-    with built_in_sandbox(args.demo_customers, args.seed, extra_args=latency) as url:
+    extra = ["--refresh-latency", args.sandbox_latency]
+    overrides = {"STRIPE_API_KEY": SANDBOX_KEY}
+    if args.history_days:
+        # A demo history: no limits or latency on either side, and a fast poll, so 90 days take seconds.
+        extra = ["--refresh-latency", "0", "--no-rate-limit"]
+        overrides |= {"FC_BALANCES_MAX_RPS": "10000", "FC_BALANCES_MAX_RPS_PER_ENDPOINT": "10000",
+                      "FC_BALANCES_POLL_INTERVAL": "0.05"}
+    with built_in_sandbox(args.demo_customers, args.seed, clock_offset_days=args.history_days,
+                          extra_args=extra) as url:
         _print(f"no STRIPE_API_KEY set: using the built-in sandbox with {args.demo_customers} demo customers at {url}")
-        os.environ["STRIPE_API_KEY"] = SANDBOX_KEY
-        os.environ["STRIPE_API_BASE"] = url
+        overrides["STRIPE_API_BASE"] = url
+        saved = {name: os.environ.get(name) for name in overrides}
+        os.environ.update(overrides)
         try:
-            print_summary(execute_job(args.quiet), warehouse)
+            metadata = run_history(args.history_days, args.quiet) if args.history_days else execute_job(args.quiet)
+            print_summary(metadata, warehouse)
         finally:
-            os.environ.pop("STRIPE_API_KEY", None)
-            os.environ.pop("STRIPE_API_BASE", None)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """`dagster dev` on this code location, against the built-in sandbox unless STRIPE_API_KEY is set."""
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    command = [dagster, "dev", "-w", "workspace.yaml", "--host", args.host, "--port", str(args.port)]
+    if os.environ.get("STRIPE_API_KEY", "").strip():
+        return subprocess.call(command, env=env)  # noqa: S603
+    with built_in_sandbox(args.demo_customers, args.seed) as url:
+        _print(f"no STRIPE_API_KEY set: the Dagster UI will use the built-in sandbox at {url}")
+        return subprocess.call(command, env={**env, "STRIPE_API_KEY": SANDBOX_KEY, "STRIPE_API_BASE": url})  # noqa: S603
 
 
 def cmd_sandbox(argv: list[str]) -> int:
@@ -193,7 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=42, help="built-in sandbox only: demo data seed")
     run.add_argument("--sandbox-latency", default="0.2-1.0", help="built-in sandbox only: refresh latency, s")
     run.add_argument("--quiet", action="store_true", help="no progress lines, just the summary")
+    run.add_argument("--history-days", type=int, default=0, metavar="N",
+                     help="built-in sandbox only: fill N past days of daily balances first (a demo history)")
+    dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this code location")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--demo-customers", type=int, default=50)
+    dev.add_argument("--seed", type=int, default=42)
     sub.add_parser("sandbox", help="serve the local Stripe stand-in (see `fc-balances sandbox --help`)",
+                   add_help=False)
+    sub.add_parser("webhooks", help="serve the verified webhook receiver (see `fc-balances webhooks --help`)",
                    add_help=False)
     return parser
 
@@ -202,10 +271,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sandbox":
         return cmd_sandbox(argv[1:])
+    if argv and argv[0] == "webhooks":
+        from pipelines.webhooks import main as webhooks_main
+
+        return webhooks_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
+            if args.history_days < 0:
+                raise CliError("--history-days must be 0 or more")
             return cmd_run(args)
+        if args.command == "dev":
+            return cmd_dev(args)
     except (CliError, SettingsError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
