@@ -1,0 +1,63 @@
+"""The funds check before an ACH debit: a Python front door to the fc_sufficient_funds DuckDB macro."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from pipelines.marts import install_macros
+
+BASES = ("available", "current_fallback", "no_balance")
+
+
+@dataclass(frozen=True)
+class FundsCheck:
+    """The macro's answer: `sufficient` is None when there is no balance to judge by."""
+
+    sufficient: bool | None
+    basis: str
+    balance_minor: int | None
+    as_of: datetime | None
+    staleness_hours: float | None
+
+
+def _macro_installed(con: duckdb.DuckDBPyConnection) -> bool:
+    (count,) = con.execute(  # type: ignore[misc]
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'fc_sufficient_funds'"
+    ).fetchone()
+    return count > 0
+
+
+def sufficient_funds(
+    con: duckdb.DuckDBPyConnection,
+    account_id: str,
+    amount_minor: int,
+    currency: str,
+    at: datetime | None = None,
+) -> FundsCheck:
+    """Whether the newest balance of `account_id` in `currency` covers a debit of `amount_minor`.
+
+    Uses the available amount when present, else the current amount (basis `current_fallback`); `at` is
+    the time staleness is measured to (default now). Installs the macro first when the database lacks it.
+    """
+    if not isinstance(account_id, str) or not account_id:
+        raise ValueError("account_id must be a non-empty string")
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor < 0:
+        raise ValueError(f"amount_minor must be a non-negative integer in minor units, got {amount_minor!r}")
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise ValueError(f"currency must be a three-letter ISO 4217 code, got {currency!r}")
+    if at is None:
+        at = datetime.now(UTC)
+    elif at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("at must be timezone-aware")
+    if not _macro_installed(con):
+        install_macros(con)
+    row = con.execute(
+        "SELECT sufficient, basis, balance_minor, as_of, staleness_hours FROM fc_sufficient_funds(?, ?, ?, at := ?)",
+        [account_id, amount_minor, currency.lower(), at],
+    ).fetchone()
+    assert row is not None  # the macro always returns exactly one row
+    sufficient, basis, balance_minor, as_of, staleness_hours = row
+    return FundsCheck(sufficient, basis, balance_minor, as_of, staleness_hours)
