@@ -1,0 +1,3 @@
+-- The rows of the given Parquet files, grouped by file, in a fixed order so each file's bytes are a
+-- deterministic function of its rows.
+SELECT * FROM ({source}) AS src WHERE list_contains($files, __file) ORDER BY ALL
