@@ -53,7 +53,14 @@ def sufficient_funds(
     elif at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("at must be timezone-aware")
     if not _macro_installed(con):
-        install_macros(con)
+        try:
+            install_macros(con)
+        except duckdb.Error as error:  # e.g. a read-only connection to a warehouse built before the marts
+            raise RuntimeError(
+                "fc_sufficient_funds is not installed in this database and cannot be installed on this "
+                f"connection ({type(error).__name__}); materialize the marts once or call install_macros "
+                "on a read-write connection"
+            ) from None
     row = con.execute(
         "SELECT sufficient, basis, balance_minor, as_of, staleness_hours FROM fc_sufficient_funds(?, ?, ?, at := ?)",
         [account_id, amount_minor, currency.lower(), at],
