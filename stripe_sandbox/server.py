@@ -1,0 +1,604 @@
+"""The aiohttp application: auth, routing, rate limits, faults, idempotency, Stripe endpoints and the admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import random
+import sys
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from stripe_sandbox.config import SandboxConfig, validate_settings
+from stripe_sandbox.errors import ApiError, invalid, missing_param, unknown_param
+from stripe_sandbox.fixtures import FixtureError
+from stripe_sandbox.ids import IdFactory
+from stripe_sandbox.objects import API_VERSION
+from stripe_sandbox.params import parse_query
+from stripe_sandbox.ratelimit import RateLimiter
+from stripe_sandbox.state import REFRESH_FEATURES, Key, PageQuery, SandboxState, dumps, paginate
+from stripe_sandbox.webhooks import WebhookDispatcher
+
+ACCOUNTS_PATH = "/v1/financial_connections/accounts"
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+FAULT_KINDS = ("api_error", "unavailable", "lock_timeout", "dropped", "slow")
+FAULT_WEIGHTS = (25, 20, 20, 15, 20)
+TICK_SECONDS = 0.02
+MAX_BODY_BYTES = 1 << 20
+MAX_TYPES = 20
+
+
+@dataclass(slots=True)
+class Route:
+    template: str
+    handler: Callable[[Any, dict[str, Any], str | None, RequestContext], str]
+    permission: str
+    object_id: str | None
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    idempotency_key: str | None
+
+
+@dataclass(slots=True)
+class IdempotentResult:
+    fingerprint: str
+    created: float
+    status: int | None  # None while the first request is still running
+    body: bytes
+    request_id: str
+
+
+def _int_param(value: Any, param: str) -> int:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit() and len(text) < 19:
+            return int(text)
+    raise invalid(f"Invalid integer: {str(value)[:100]}", param=param)
+
+
+def _check_params(params: dict[str, Any], allowed: frozenset[str]) -> None:
+    for name in params:
+        if name not in allowed:
+            raise unknown_param(name)
+
+
+def _created_bounds(value: Any) -> tuple[int | None, int | None]:
+    if isinstance(value, str):
+        exact = _int_param(value, "created")
+        return exact, exact
+    if not isinstance(value, dict):
+        raise invalid("Invalid created: must be an integer or a hash of gt, gte, lt, lte", param="created")
+    low: int | None = None
+    high: int | None = None
+    for op, raw in value.items():
+        bound = _int_param(raw, f"created[{op}]")
+        if op == "gt":
+            low = bound + 1 if low is None else max(low, bound + 1)
+        elif op == "gte":
+            low = bound if low is None else max(low, bound)
+        elif op == "lt":
+            high = bound - 1 if high is None else min(high, bound - 1)
+        elif op == "lte":
+            high = bound if high is None else min(high, bound)
+        else:
+            raise unknown_param(f"created[{op}]")
+    return low, high
+
+
+class SandboxServer:
+    """Owns the state and answers HTTP; everything runs on one event loop."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.ids = IdFactory(config.seed)
+        self.state = SandboxState(config, self.ids, self.now)
+        self.webhooks = WebhookDispatcher(config)
+        self.state.on_event = lambda event: self.webhooks.enqueue(event.json)
+        self.limiter = RateLimiter(config.effective_global_rate(), config.rate_limit_endpoint)
+        self._fault_rng = random.Random(f"stripe_sandbox.faults:{config.seed}")
+        self._idempotency: OrderedDict[str, IdempotentResult] = OrderedDict()
+        self._ticker: asyncio.Task[None] | None = None
+        self.reset_stats()
+
+    # ---- clock, stats, settings ------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.time() + self.config.clock_offset
+
+    def reset_stats(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.rate_limited = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "statuses": dict(self.statuses),
+            "rate_limited": self.rate_limited,
+            "peak_in_flight": self.peak_in_flight,
+            "in_flight": self.in_flight,
+            "faults": dict(self.faults),
+            **self.state.counters,
+            **self.state.counts(),
+            "idempotency_keys": len(self._idempotency),
+            "webhooks": {**self.webhooks.counters, "in_progress": self.webhooks.queued},
+            "now": self.now(),
+        }
+
+    def update_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        clean = validate_settings(settings)
+        for name, value in clean.items():
+            setattr(self.config, name, value)
+        if {"rate_limit_global", "rate_limit_endpoint"} & clean.keys():
+            self.limiter.configure(self.config.effective_global_rate(), self.config.rate_limit_endpoint)
+        self.state.process_due()
+        return self.public_settings()
+
+    def public_settings(self) -> dict[str, Any]:
+        """The runtime settings, with secrets reduced to whether they are set."""
+        return {
+            "mode": self.config.mode,
+            "rate_limit": self.config.rate_limit,
+            "rate_limit_global": self.config.effective_global_rate(),
+            "rate_limit_endpoint": self.config.rate_limit_endpoint,
+            "refresh_latency": list(self.config.refresh_latency),
+            "refresh_cooldown": self.config.refresh_cooldown,
+            "refresh_failure_rate": self.config.refresh_failure_rate,
+            "fault_rate": self.config.fault_rate,
+            "fault_slow_seconds": self.config.fault_slow_seconds,
+            "webhook_url": self.config.webhook_url,
+            "webhook_secret_set": self.config.webhook_secret is not None,
+            "webhook_max_attempts": self.config.webhook_max_attempts,
+            "webhook_retry_base": self.config.webhook_retry_base,
+            "clock_offset": self.config.clock_offset,
+            "restricted_keys": len(self.config.restricted_keys),
+        }
+
+    def advance_clock(self, seconds: float) -> float:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 1e10:
+            raise ValueError(f"advance_seconds must be a number >= 0, not {seconds!r}")
+        self.config.clock_offset += float(seconds)
+        self.state.process_due()
+        return self.now()
+
+    def reset(self) -> None:
+        self.state.clear()
+        self._idempotency.clear()
+        self.limiter.configure(self.config.effective_global_rate(), self.config.rate_limit_endpoint)
+        self.reset_stats()
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.on_startup.append(self._start_ticker)
+        app.on_cleanup.append(self._stop_background)
+        return app
+
+    async def _start_ticker(self, _app: web.Application) -> None:
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        # Completes due refreshes even when nobody is asking, so events and webhooks fire on time.
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.state.process_due()
+            except Exception as exc:  # keep ticking; a bug here must not stop completions
+                print(f"stripe_sandbox: refresh completion failed: {exc!r}", file=sys.stderr)
+
+    async def _stop_background(self, _app: web.Application) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        await self.webhooks.close()
+
+    # ---- HTTP entry point ------------------------------------------------------------------------------
+
+    def _authenticate(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization")
+        if not header:
+            raise ApiError(401, "You did not provide an API key. You need to provide your API key in the "
+                           "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
+        scheme, _, value = header.strip().partition(" ")
+        key = ""
+        if scheme.lower() == "bearer":
+            key = value.strip()
+        elif scheme.lower() == "basic":
+            try:
+                key = base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
+            except (binascii.Error, UnicodeDecodeError):
+                key = ""
+        if key and (key == self.config.api_key or key in self.config.restricted_keys):
+            return key
+        # Never echo the key back: it is a secret even when wrong.
+        raise ApiError(401, "Invalid API Key provided.")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/_sandbox/"):
+            return await self._admin(request)
+        request_id = self.ids.new("req")
+        self.state.process_due()
+        route = self._route(request.method, request.path)
+        self.requests[f"{request.method} {route.template if route else 'unrecognized'}"] += 1
+        self.in_flight += 1
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+        headers = {"Request-Id": request_id,
+                   "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION)}
+        drop = False
+        try:
+            status, body, drop = await self._serve(request, route, request_id, headers)
+        except ApiError as error:
+            status, body = error.status, error.body(request_id, self.config.livemode)
+            headers.update(error.headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a sandbox bug: answer like Stripe's 500, say so on stderr
+            print(f"stripe_sandbox: internal error on {request.method} {request.path}: {exc!r}", file=sys.stderr)
+            error = ApiError(500, "An unknown error occurred in stripe_sandbox.", type="api_error")
+            status, body = error.status, error.body(request_id, self.config.livemode)
+        finally:
+            self.in_flight -= 1
+        if drop:
+            self.faults["dropped"] += 1
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        self.statuses[str(status)] += 1
+        return web.Response(body=body, status=status, headers=headers, content_type="application/json")
+
+    async def _serve(self, request: web.Request, route: Route | None, request_id: str,
+                     headers: dict[str, str]) -> tuple[int, bytes, bool]:
+        key = self._authenticate(request)
+        if route is None:
+            raise ApiError(404, f"Unrecognized request URL ({request.method}: {request.path}). Please see "
+                           "https://stripe.com/docs or we can help at https://support.stripe.com/.")
+        if self.config.rate_limit and not self.limiter.try_acquire(f"{request.method} {route.template}"):
+            self.rate_limited += 1
+            raise ApiError(429, "Request rate limit exceeded. Learn more about rate limits here "
+                           "https://stripe.com/docs/rate-limits.", code="rate_limit")
+        permissions = self.config.restricted_keys.get(key)
+        if permissions is not None and route.permission not in permissions:
+            raise ApiError(403, f"The provided key does not have the required permissions for this endpoint. "
+                           f"Having the '{route.permission}' permission would allow this request to continue.",
+                           code="permission_error")
+        drop = False
+        if self.config.fault_rate > 0 and self._fault_rng.random() < self.config.fault_rate:
+            kind = self._fault_rng.choices(FAULT_KINDS, weights=FAULT_WEIGHTS)[0]
+            if kind != "dropped":
+                self.faults[kind] += 1
+            if kind == "api_error":
+                raise ApiError(500, "An unknown error occurred (injected by stripe_sandbox).", type="api_error")
+            if kind == "unavailable":
+                raise ApiError(503, "The service is temporarily unavailable (injected by stripe_sandbox).",
+                               type="api_error")
+            if kind == "lock_timeout":
+                raise ApiError(429, "This object cannot be accessed right now because another API request "
+                               "or Stripe process is currently accessing it (injected by stripe_sandbox).",
+                               code="lock_timeout", headers={"Stripe-Should-Retry": "true"})
+            if kind == "slow":
+                await asyncio.sleep(self.config.fault_slow_seconds)
+            # "dropped": do the work (a POST's result is saved for replay), then lose the answer.
+            drop = kind == "dropped"
+        params = await self._params(request)
+        idempotency_key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+        context = RequestContext(request_id, idempotency_key)
+        if idempotency_key is None:
+            return 200, route.handler(self, params, route.object_id, context).encode(), drop
+        status, body = self._idempotent(request, route, params, context, headers)
+        return status, body, drop
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        raw = request.query_string
+        if request.method == "POST" and request.body_exists:
+            try:
+                body = await request.read()
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise invalid("The request body is not valid UTF-8 form encoding.") from None
+            except web.HTTPRequestEntityTooLarge:
+                raise invalid("The request body is too large.") from None
+            raw = f"{raw}&{text}" if raw and text else (raw or text)
+        return parse_query(raw) if raw else {}
+
+    def _idempotent(self, request: web.Request, route: Route, params: dict[str, Any], context: RequestContext,
+                    headers: dict[str, str]) -> tuple[int, bytes]:
+        key = context.idempotency_key
+        assert key is not None
+        if len(key) > 255:
+            raise invalid("Idempotency-Key must be at most 255 characters.", param="Idempotency-Key")
+        headers["Idempotency-Key"] = key
+        fingerprint = f"{request.method} {request.path} {json.dumps(params, sort_keys=True)}"
+        self._expire_idempotency()
+        saved = self._idempotency.get(key)
+        if saved is not None:
+            if saved.fingerprint != fingerprint:
+                raise ApiError(400, "Keys for idempotent requests can only be used with the same parameters "
+                               f"they were first used with. Try using a key other than '{key}' if you meant "
+                               "to execute a different request.", type="idempotency_error")
+            if saved.status is None:
+                raise ApiError(409, "There is currently another in-progress request using this Idempotency-Key "
+                               "(that probably means you submitted twice, and the other request is still going "
+                               "through).", type="idempotency_error")
+            headers["Idempotent-Replayed"] = "true"
+            headers["Original-Request"] = saved.request_id
+            return saved.status, saved.body
+        entry = IdempotentResult(fingerprint, self.now(), None, b"", context.request_id)
+        self._idempotency[key] = entry
+        try:
+            body = route.handler(self, params, route.object_id, context).encode()
+            status = 200
+        except ApiError as error:
+            if error.validation:
+                del self._idempotency[key]  # the endpoint never ran: nothing to replay
+                raise
+            status, body = error.status, error.body(context.request_id, self.config.livemode)
+            entry.status, entry.body = status, body
+            raise
+        except BaseException:
+            del self._idempotency[key]
+            raise
+        entry.status, entry.body = status, body
+        return status, body
+
+    def _expire_idempotency(self) -> None:
+        horizon = self.now() - IDEMPOTENCY_TTL_SECONDS
+        while self._idempotency:
+            oldest = next(iter(self._idempotency.values()))
+            if oldest.created >= horizon or oldest.status is None:
+                break
+            self._idempotency.popitem(last=False)
+
+    # ---- routing -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _route(method: str, path: str) -> Route | None:
+        parts = path.rstrip("/").split("/")
+        # parts[0] == "" and parts[1] == "v1" for every Stripe path
+        if len(parts) < 3 or parts[1] != "v1":
+            return None
+        rest = parts[2:]
+        if rest[0] == "customers":
+            if len(rest) == 1:
+                if method == "GET":
+                    return Route("/v1/customers", SandboxServer._list_customers, "customers_read", None)
+                if method == "POST":
+                    return Route("/v1/customers", SandboxServer._create_customer, "customers_write", None)
+            elif len(rest) == 2 and method == "GET" and rest[1]:
+                return Route("/v1/customers/{id}", SandboxServer._get_customer, "customers_read", rest[1])
+            return None
+        if rest[0] == "financial_connections" and len(rest) >= 2 and rest[1] == "accounts":
+            if len(rest) == 2 and method == "GET":
+                return Route(ACCOUNTS_PATH, SandboxServer._list_accounts, "financial_connections_accounts_read",
+                             None)
+            if len(rest) == 3 and method == "GET" and rest[2]:
+                return Route(f"{ACCOUNTS_PATH}/{{id}}", SandboxServer._get_account,
+                             "financial_connections_accounts_read", rest[2])
+            if len(rest) == 4 and method == "POST" and rest[2]:
+                if rest[3] == "refresh":
+                    return Route(f"{ACCOUNTS_PATH}/{{id}}/refresh", SandboxServer._refresh_account,
+                                 "financial_connections_accounts_write", rest[2])
+                if rest[3] == "disconnect":
+                    return Route(f"{ACCOUNTS_PATH}/{{id}}/disconnect", SandboxServer._disconnect_account,
+                                 "financial_connections_accounts_write", rest[2])
+            return None
+        if rest[0] == "events" and method == "GET":
+            if len(rest) == 1:
+                return Route("/v1/events", SandboxServer._list_events, "events_read", None)
+            if len(rest) == 2 and rest[1]:
+                return Route("/v1/events/{id}", SandboxServer._get_event, "events_read", rest[1])
+        return None
+
+    # ---- Stripe endpoints ----------------------------------------------------------------------------
+
+    def _page_query(self, params: dict[str, Any], kind: str) -> PageQuery:
+        query = PageQuery()
+        if "limit" in params:
+            limit = _int_param(params["limit"], "limit")
+            if limit < 1:
+                raise invalid("This value must be greater than or equal to 1.", param="limit")
+            if limit > 100:
+                raise invalid("This value must be less than or equal to 100.", param="limit")
+            query.limit = limit
+        if "starting_after" in params and "ending_before" in params:
+            raise invalid("You may only specify one of these parameters: ending_before, starting_after.")
+        if "starting_after" in params:
+            query.starting_after = self.state.cursor_key(kind, params["starting_after"], "starting_after")
+        if "ending_before" in params:
+            query.ending_before = self.state.cursor_key(kind, params["ending_before"], "ending_before")
+        if "created" in params:
+            query.created_min, query.created_max = _created_bounds(params["created"])
+        return query
+
+    @staticmethod
+    def _list_body(url: str, objects: list[str], has_more: bool) -> str:
+        return (f'{{"object":"list","data":[{",".join(objects)}],'
+                f'"has_more":{"true" if has_more else "false"},"url":"{url}"}}')
+
+    _CUSTOMER_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "email", "created", "expand"})
+    _CUSTOMER_CREATE_PARAMS = frozenset({"address", "description", "email", "metadata", "name", "phone",
+                                         "preferred_locales", "shipping", "tax_exempt", "expand"})
+    _ACCOUNT_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "account_holder", "session",
+                                      "expand"})
+    _EVENT_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "type", "types", "created",
+                                    "expand"})
+    _EXPAND_ONLY = frozenset({"expand"})
+    _REFRESH_PARAMS = frozenset({"features", "expand"})
+
+    def _list_customers(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
+        _check_params(params, self._CUSTOMER_LIST_PARAMS)
+        query = self._page_query(params, "customer")
+        email = params.get("email")
+        if email is not None and not isinstance(email, str):
+            raise invalid("Invalid email: must be a string", param="email")
+        keys_list = [self.state.customers_by_email.get(email, [])] if email is not None else [
+            self.state.customer_keys]
+        keys, has_more = paginate(keys_list, query)
+        customers = self.state.customers
+        return self._list_body("/v1/customers", [customers[key[1]].render() for key in keys], has_more)
+
+    def _create_customer(self, params: dict[str, Any], _id: str | None, ctx: RequestContext) -> str:
+        _check_params(params, self._CUSTOMER_CREATE_PARAMS)
+        fields: dict[str, Any] = {}
+        for name in ("description", "email", "name", "phone"):
+            if name in params:
+                if not isinstance(params[name], str):
+                    raise invalid(f"Invalid {name}: must be a string", param=name)
+                fields[name] = params[name] or None
+        if fields.get("email") and "@" not in fields["email"]:
+            raise invalid(f"Invalid email address: {fields['email'][:100]}", param="email",
+                          code="email_invalid")
+        metadata = params.get("metadata", {})
+        if metadata == "":
+            metadata = {}
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise invalid("Invalid metadata: must be a hash of strings", param="metadata")
+        fields["metadata"] = metadata
+        for name in ("address", "preferred_locales", "shipping", "tax_exempt"):
+            if name in params:
+                fields[name] = params[name]
+        return self.state.create_customer(fields, ctx.request_id, ctx.idempotency_key)
+
+    def _get_customer(self, params: dict[str, Any], customer_id: str | None, _ctx: RequestContext) -> str:
+        _check_params(params, self._EXPAND_ONLY)
+        assert customer_id is not None
+        return self.state.customer_json(customer_id)
+
+    def _list_accounts(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
+        _check_params(params, self._ACCOUNT_LIST_PARAMS)
+        holder = params.get("account_holder", {})
+        if not isinstance(holder, dict):
+            raise invalid("Invalid hash: account_holder", param="account_holder")
+        for name in holder:
+            if name not in ("account", "customer", "customer_account"):
+                raise unknown_param(f"account_holder[{name}]")
+        filters = [(f"account_holder[{name}]", value) for name, value in holder.items()]
+        if "session" in params:
+            filters.append(("session", params["session"]))
+        if len(filters) > 1:
+            raise invalid("You may only specify one of these parameters: account_holder[account], "
+                          "account_holder[customer], account_holder[customer_account], session.")
+        query = self._page_query(params, "financial_connections.account")
+        state = self.state
+        keys_list: list[list[Key]] = [state.account_keys]
+        if filters:
+            name, value = filters[0]
+            if not isinstance(value, str):
+                raise invalid(f"Invalid {name}: must be a string", param=name)
+            index = {"account_holder[customer]": state.accounts_by_customer,
+                     "account_holder[account]": state.accounts_by_holder_account,
+                     "account_holder[customer_account]": state.accounts_by_customer_account,
+                     "session": state.accounts_by_session}[name]
+            keys_list = [index.get(value, [])]
+        keys, has_more = paginate(keys_list, query)
+        accounts = state.accounts
+        return self._list_body(ACCOUNTS_PATH, [accounts[key[1]].render() for key in keys], has_more)
+
+    def _get_account(self, params: dict[str, Any], account_id: str | None, _ctx: RequestContext) -> str:
+        _check_params(params, self._EXPAND_ONLY)
+        assert account_id is not None
+        return self.state.account(account_id).render()
+
+    def _refresh_account(self, params: dict[str, Any], account_id: str | None, ctx: RequestContext) -> str:
+        _check_params(params, self._REFRESH_PARAMS)
+        assert account_id is not None
+        features = params.get("features")
+        if features is None or features == [] or features == "":
+            raise missing_param("features")
+        if not isinstance(features, list):
+            raise invalid("Invalid array: features must be an array (features[]=balance)", param="features")
+        for feature in features:
+            if feature not in REFRESH_FEATURES:
+                raise invalid(f"Invalid features[]: must be one of {', '.join(REFRESH_FEATURES)}",
+                              param="features")
+        self.state.account(account_id)  # 404 before anything else
+        return self.state.refresh(account_id, list(dict.fromkeys(features)), ctx.request_id, ctx.idempotency_key)
+
+    def _disconnect_account(self, params: dict[str, Any], account_id: str | None, ctx: RequestContext) -> str:
+        _check_params(params, self._EXPAND_ONLY)
+        assert account_id is not None
+        return self.state.disconnect(account_id, ctx.request_id, ctx.idempotency_key)
+
+    def _list_events(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
+        _check_params(params, self._EVENT_LIST_PARAMS)
+        type_pattern = params.get("type")
+        types = params.get("types")
+        if type_pattern is not None and types is not None:
+            raise invalid("You may only specify one of these parameters: type, types.")
+        if type_pattern is not None and not isinstance(type_pattern, str):
+            raise invalid("Invalid type: must be a string", param="type")
+        if types is not None:
+            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+                raise invalid("Invalid array: types must be an array of strings (types[]=...)", param="types")
+            if len(types) > MAX_TYPES:
+                raise invalid(f"Invalid array: types can have at most {MAX_TYPES} elements", param="types")
+        query = self._page_query(params, "event")
+        keys, has_more = paginate(self.state.event_type_lists(type_pattern, types), query)
+        events = self.state.events
+        return self._list_body("/v1/events", [events[key[1]].json for key in keys], has_more)
+
+    def _get_event(self, params: dict[str, Any], event_id: str | None, _ctx: RequestContext) -> str:
+        _check_params(params, self._EXPAND_ONLY)
+        assert event_id is not None
+        return self.state.event_json(event_id)
+
+    # ---- admin API -----------------------------------------------------------------------------------
+
+    async def _admin(self, request: web.Request) -> web.Response:
+        try:
+            key = self._authenticate(request)
+            if key != self.config.api_key:
+                raise ApiError(403, "The admin API needs the sandbox's secret key, not a restricted key.",
+                               code="permission_error")
+            self.state.process_due()
+            action = request.path[len("/_sandbox/"):].rstrip("/")
+            method = request.method
+            if action == "stats" and method == "GET":
+                result: Any = self.stats()
+            elif action == "settings" and method == "GET":
+                result = self.public_settings()
+            elif action == "fixtures" and method == "POST":
+                result = {"loaded": self.state.load_fixtures(await self._json_body(request))}
+            elif action == "reset" and method == "POST":
+                self.reset()
+                result = {"reset": True}
+            elif action == "settings" and method == "POST":
+                body = await self._json_body(request)
+                if not isinstance(body, dict):
+                    raise ApiError(400, "settings must be a JSON object")
+                result = self.update_settings(body)
+            elif action == "clock" and method == "POST":
+                body = await self._json_body(request)
+                seconds = body.get("advance_seconds") if isinstance(body, dict) else None
+                result = {"now": self.advance_clock(seconds)}  # type: ignore[arg-type]
+            else:
+                raise ApiError(404, f"Unrecognized sandbox admin URL ({method}: {request.path}).")
+        except ApiError as error:
+            return web.Response(body=error.body("admin", self.config.livemode), status=error.status,
+                                content_type="application/json")
+        except (FixtureError, ValueError) as error:
+            body = ApiError(400, str(error)).body("admin", self.config.livemode)
+            return web.Response(body=body, status=400, content_type="application/json")
+        return web.Response(text=dumps(result), content_type="application/json")
+
+    @staticmethod
+    async def _json_body(request: web.Request) -> Any:
+        try:
+            return json.loads(await request.read() or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
