@@ -436,9 +436,9 @@ class Warehouse:
             try:
                 for table, rows in prepared:
                     connection.register(BATCH_VIEW, rows)
-                    result = connection.execute(load_sql(f"warehouse/write_{table}")).fetchone()
+                    result = connection.execute(load_sql(f"warehouse/write_{table}")).fetchall()
                     connection.unregister(BATCH_VIEW)
-                    written[table] = int(result[0]) if result else 0
+                    written[table] = int(result[0][0]) if result else 0
                 connection.execute("COMMIT")
             except duckdb.Error as exc:
                 connection.execute("ROLLBACK")
@@ -456,7 +456,7 @@ class Warehouse:
             for name in names:
                 if _TABLE_NAME.match(name):
                     sql = load_sql("warehouse/count_rows").format(table=_quoted(name))
-                    counts[name] = int(connection.execute(sql).fetchone()[0])
+                    counts[name] = int(connection.execute(sql).fetchall()[0][0])
             return counts
 
     # -------------------------------------------------------------------- Parquet

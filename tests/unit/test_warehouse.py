@@ -1,0 +1,425 @@
+"""Warehouse tests on real DuckDB files and real Parquet: idempotence, upserts, projection, crash repair, locking."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from pipelines.normalize import normalize_accounts, normalize_balances, refreshes_table
+from pipelines.sql import CONTRACT_TABLES, load_sql
+from pipelines.warehouse import NormalizedBatch, Warehouse, WarehouseBusyError, WarehouseError
+
+REPO = Path(__file__).resolve().parents[2]
+CHECK_TOOL = Path("/work/shared/tools/check_warehouse.py")
+T0 = datetime(2025, 11, 26, 12, 0, tzinfo=UTC)
+DAY1 = 1764000000  # 2025-11-24T16:00:00Z
+DAY2 = DAY1 + 86400  # 2025-11-25
+BIG = 2**53 + 1
+
+
+def acct(account_id: str, balance: dict[str, Any] | None, status: str = "active") -> dict[str, Any]:
+    return {"id": account_id, "account_holder": {"type": "customer", "customer": "cus_A"}, "status": status,
+            "permissions": ["balances"], "livemode": False, "created": DAY1, "balance": balance,
+            "balance_refresh": {"status": "succeeded", "last_attempted_at": DAY1, "next_refresh_available_at": None}}
+
+
+def cash(as_of: int, current: dict[str, Any], available: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"as_of": as_of, "type": "cash", "current": current, "cash": {"available": available}, "credit": None}
+
+
+def make_batch(accounts: list[dict[str, Any]], at: datetime = T0, run_id: str = "run_1",
+               outcome: str = "succeeded") -> NormalizedBatch:
+    balances = normalize_balances(accounts, at)
+    records = [{"run_id": run_id, "account_id": a["id"], "outcome": outcome,
+                "requested_at": DAY2, "completed_at": DAY2 + 5, "status": "succeeded",
+                "next_refresh_available_at": None, "error_code": None} for a in accounts if a.get("id")]
+    return NormalizedBatch(accounts=normalize_accounts(accounts, at), balances=balances.balances,
+                           refreshes=refreshes_table(records), rejected=balances.rejected)
+
+
+def sample_accounts() -> list[dict[str, Any]]:
+    return [
+        acct("fca_1", cash(DAY1, {"usd": 6000, "undefined": 5}, {"usd": 5000})),
+        acct("fca_2", cash(DAY2, {"usd": BIG, "jpy": 700})),
+        acct("fca_3", {"as_of": DAY2, "type": "credit", "current": {"usd": -50000}, "cash": None,
+                       "credit": {"used": {"usd": -50000}}}),
+        acct("fca_4", None),
+        {"id": None, "balance": cash(DAY1, {"usd": 1})},
+    ]
+
+
+def parquet_glob(warehouse: Warehouse, table: str) -> str:
+    return f"{warehouse.parquet_uri}/{table}/**/*.parquet"
+
+
+def assert_parquet_equals_duckdb(warehouse: Warehouse) -> None:
+    """Every contract table: the same multiset of rows in DuckDB, in DuckDB's read_parquet and in pyarrow."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse.duckdb_path)])
+        for table in CONTRACT_TABLES:
+            columns = [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'wh' "
+                "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+            select = ", ".join(f'"{c}"' for c in columns)
+            source = f"read_parquet('{parquet_glob(warehouse, table)}', hive_partitioning = true)"
+            db_rows = con.execute(f"SELECT count(*) FROM wh.{table}").fetchall()[0][0]
+            for left, right in ((f"wh.{table}", source), (source, f"wh.{table}")):
+                diff = con.execute(
+                    f"SELECT count(*) FROM (SELECT {select} FROM {left} EXCEPT ALL SELECT {select} FROM {right})"
+                ).fetchall()[0][0]
+                assert diff == 0, f"{table}: {diff} rows of {left} missing from {right}"
+            db_sorted = con.sql(f"SELECT {select} FROM wh.{table} ORDER BY ALL").to_arrow_table()
+            dataset = ds.dataset(f"{warehouse.parquet_uri}/{table}", format="parquet", partitioning="hive")
+            from_pyarrow = dataset.to_table(columns=columns)
+            assert from_pyarrow.num_rows == db_rows
+            con.register("pyarrow_rows", from_pyarrow)
+            arrow_sorted = con.sql(f"SELECT {select} FROM pyarrow_rows ORDER BY ALL").to_arrow_table()
+            con.unregister("pyarrow_rows")
+            assert arrow_sorted.to_pylist() == db_sorted.to_pylist(), table
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def warehouse_dir(tmp_path: Path) -> Path:
+    return tmp_path / "warehouse"
+
+
+# ---------------------------------------------------------------------------------------------- writes
+
+
+def test_rewriting_the_same_batch_inserts_nothing(warehouse_dir: Path) -> None:
+    batch = make_batch(sample_accounts())
+    with Warehouse(warehouse_dir) as warehouse:
+        first = warehouse.write_batch(batch)
+        counts = warehouse.row_counts()
+        second = warehouse.write_batch(batch)
+        assert warehouse.row_counts() == counts
+    # By hand: 3 accounts with ids and 4 listed (fca_4 has no balance) -> 4 account rows; balances usd (fca_1),
+    # usd + jpy (fca_2), usd (fca_3) -> 4 rows; rejects: undefined on fca_1 and the id-less account -> 2.
+    assert first == {"fc_accounts": 4, "fc_balances": 4, "fc_balance_refreshes": 4, "fc_rejected_balances": 2}
+    assert second == dict.fromkeys(CONTRACT_TABLES, 0)
+    assert counts == {"fc_accounts": 4, "fc_balances": 4, "fc_balance_refreshes": 4, "fc_rejected_balances": 2}
+
+
+def test_balances_stored_exactly(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(make_batch(sample_accounts()))
+        with warehouse.connection() as con:
+            row = con.execute("SELECT current_minor, \"current\", typeof(\"current\") FROM fc_balances "
+                              "WHERE account_id = 'fca_2' AND currency = 'usd'").fetchall()[0]
+            credit_row = con.execute("SELECT used_minor, used, available FROM fc_balances "
+                                     "WHERE account_id = 'fca_3'").fetchall()[0]
+    assert row == (BIG, Decimal("90071992547409.93"), "DECIMAL(38,4)")
+    assert credit_row == (-50000, Decimal("-500"), None)
+
+
+def test_accounts_upsert_keeps_newest_observation(warehouse_dir: Path) -> None:
+    older, newer = T0, T0 + timedelta(hours=1)
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(NormalizedBatch(accounts=normalize_accounts([acct("fca_1", None, "active")], newer)))
+        late_but_old = warehouse.write_batch(
+            NormalizedBatch(accounts=normalize_accounts([acct("fca_1", None, "inactive")], older)))
+        with warehouse.connection() as con:
+            assert con.execute("SELECT status, observed_at FROM fc_accounts").fetchall() == [("active", newer)]
+        newest = warehouse.write_batch(NormalizedBatch(
+            accounts=normalize_accounts([acct("fca_1", None, "disconnected")], newer + timedelta(minutes=1))))
+        with warehouse.connection() as con:
+            assert con.execute("SELECT status FROM fc_accounts").fetchall() == [("disconnected",)]
+    assert late_but_old["fc_accounts"] == 0
+    assert newest["fc_accounts"] == 1
+
+
+def test_refresh_rows_are_overwritten_by_a_retried_step(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(make_batch([acct("fca_1", None)], outcome="timed_out"))
+        retried = warehouse.write_batch(make_batch([acct("fca_1", None)], outcome="succeeded"))
+        with warehouse.connection() as con:
+            assert con.execute("SELECT run_id, account_id, outcome FROM fc_balance_refreshes").fetchall() == [
+                ("run_1", "fca_1", "succeeded")]
+    assert retried["fc_balance_refreshes"] == 1
+
+
+def test_rejects_are_deduplicated_null_safely(warehouse_dir: Path) -> None:
+    no_id = [{"id": None, "balance": None}, {"id": None, "balance": None}]
+    with Warehouse(warehouse_dir) as warehouse:
+        first = warehouse.write_batch(NormalizedBatch(rejected=normalize_balances(no_id, T0).rejected))
+        again = warehouse.write_batch(
+            NormalizedBatch(rejected=normalize_balances(no_id, T0 + timedelta(days=1)).rejected))
+        assert warehouse.row_counts()["fc_rejected_balances"] == 1
+    assert first["fc_rejected_balances"] == 1  # two identical rows in one batch count once
+    assert again["fc_rejected_balances"] == 0  # same (account_id, as_of, currency, reason, payload), later fetch
+
+
+def test_a_failing_batch_writes_nothing(warehouse_dir: Path) -> None:
+    good = make_batch(sample_accounts(), outcome="error")
+    with Warehouse(warehouse_dir) as warehouse:
+        with warehouse.connection() as con:
+            # A constraint only DuckDB knows, so the third statement of the transaction fails after the
+            # accounts and balances statements ran.
+            con.execute("DROP TABLE fc_balance_refreshes")
+            con.execute(load_sql("ddl/fc_balance_refreshes").replace(
+                "error_code VARCHAR,", "error_code VARCHAR CHECK (outcome <> 'error'),"))
+        with pytest.raises(WarehouseError) as raised:
+            warehouse.write_batch(good)
+        assert warehouse.row_counts()["fc_accounts"] == 0  # earlier statements were rolled back
+        assert warehouse.row_counts()["fc_balances"] == 0
+        nulls = good.balances.set_column(good.balances.schema.get_field_index("balance_type"), "balance_type",
+                                         pa.nulls(good.balances.num_rows, pa.string()))
+        with pytest.raises(WarehouseError, match="does not match the fc_balances schema"):
+            warehouse.write_batch(NormalizedBatch(accounts=good.accounts, balances=nulls))
+        with pytest.raises(WarehouseError, match="lacks column"):
+            warehouse.write_batch(NormalizedBatch(balances=good.balances.drop_columns(["as_of"])))
+        assert warehouse.row_counts()["fc_accounts"] == 0
+    assert "\n" not in str(raised.value)
+    assert "nothing was written" in str(raised.value)
+
+
+def test_a_reader_can_open_the_file_between_batches(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(make_batch(sample_accounts()))
+        reader = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+        assert reader.execute("SELECT count(*) FROM fc_balances").fetchall()[0][0] == 4
+        reader.close()
+        warehouse.write_batch(make_batch([acct("fca_9", cash(DAY2, {"eur": 1}))]))
+        assert warehouse.row_counts()["fc_balances"] == 5
+
+
+# ---------------------------------------------------------------------------------------------- Parquet
+
+
+def test_parquet_is_the_same_rows_as_duckdb(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(make_batch(sample_accounts()))
+        exported = warehouse.export_parquet()
+        assert exported == {"fc_accounts": 4, "fc_balances": 4, "fc_balance_refreshes": 4, "fc_rejected_balances": 2}
+        assert_parquet_equals_duckdb(warehouse)
+        assert warehouse.export_parquet() == dict.fromkeys(CONTRACT_TABLES, 0)  # nothing changed
+    root = warehouse_dir / "parquet"
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet")) == [
+        "fc_accounts/fc_accounts.parquet",
+        "fc_balance_refreshes/run_date=2025-11-25/data.parquet",
+        "fc_balances/as_of_date=2025-11-24/data.parquet",
+        "fc_balances/as_of_date=2025-11-25/data.parquet",
+        "fc_rejected_balances/fc_rejected_balances.parquet",
+    ]
+    # the partition column lives in the path only; the file keeps the contract's columns, types and order
+    day_file = ds.dataset(root / "fc_balances/as_of_date=2025-11-25/data.parquet", format="parquet")
+    assert "as_of_date" not in day_file.schema.names
+    assert day_file.schema.field("current").type == pa.decimal128(38, 4)
+    assert day_file.schema.field("as_of").type == pa.timestamp("us", tz="UTC")
+    exact = day_file.to_table().to_pylist()
+    assert {(r["currency"], r["current"]) for r in exact} == {("usd", Decimal("90071992547409.93")),
+                                                              ("jpy", Decimal("700")),
+                                                              ("usd", Decimal("-500"))}
+
+
+def test_check_warehouse_tool_passes(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(make_batch(sample_accounts()))
+        warehouse.export_parquet()
+    result = subprocess.run([sys.executable, str(CHECK_TOOL), str(warehouse_dir)], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failed" in result.stdout
+
+
+def test_export_rewrites_only_changed_partitions(warehouse_dir: Path) -> None:
+    root = warehouse_dir / "parquet" / "fc_balances"
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(make_batch(sample_accounts()))
+        warehouse.export_parquet()
+        day1 = root / "as_of_date=2025-11-24/data.parquet"
+        inode_before = day1.stat().st_ino
+        warehouse.write_batch(NormalizedBatch(
+            balances=normalize_balances([acct("fca_7", cash(DAY2 + 86400, {"eur": 10, "gbp": 20}))], T0).balances))
+        exported = warehouse.export_parquet(["fc_balances"])
+        assert exported == {"fc_balances": 2}  # only the new day's file, which holds 2 rows
+        assert day1.stat().st_ino == inode_before  # os.replace would give a new inode
+        assert (root / "as_of_date=2025-11-26/data.parquet").is_file()
+        # a deleted day disappears from Parquet as well
+        with warehouse.connection() as con:
+            con.execute("DELETE FROM fc_balances WHERE as_of < TIMESTAMPTZ '2025-11-25 00:00:00+00'")
+        warehouse.export_parquet(["fc_balances"])
+        assert not day1.exists()
+        assert_parquet_equals_duckdb(warehouse)
+
+
+def test_parquet_bytes_are_deterministic(tmp_path: Path) -> None:
+    batch = make_batch(sample_accounts())
+    contents = []
+    for name in ("a", "b"):
+        with Warehouse(tmp_path / name) as warehouse:
+            warehouse.write_batch(batch)
+            warehouse.export_parquet()
+        root = tmp_path / name / "parquet"
+        contents.append({str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet"))})
+    assert contents[0] == contents[1]
+
+
+def test_marts_export_as_single_files(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(make_batch(sample_accounts()))
+        with warehouse.connection() as con:
+            con.execute("CREATE TABLE fc_daily_balances AS SELECT account_id, currency, sum(current) AS total "
+                        "FROM fc_balances GROUP BY ALL")
+        assert warehouse.export_parquet(["fc_daily_balances"]) == {"fc_daily_balances": 4}
+        with pytest.raises(WarehouseError, match="no such table"):
+            warehouse.export_parquet(["fc_nope"])
+        with pytest.raises(WarehouseError, match="no such table"):
+            warehouse.export_parquet(["fc_balances; DROP TABLE fc_balances"])
+    mart = warehouse_dir / "parquet/fc_daily_balances/fc_daily_balances.parquet"
+    rows = duckdb.connect().execute("SELECT account_id, currency, total FROM read_parquet(?) ORDER BY ALL",
+                                    [str(mart)]).fetchall()
+    assert rows == [("fca_1", "usd", Decimal("60")), ("fca_2", "jpy", Decimal("700")),
+                    ("fca_2", "usd", Decimal("90071992547409.93")), ("fca_3", "usd", Decimal("-500"))]
+
+
+def test_empty_warehouse_has_empty_single_files(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir):
+        pass
+    accounts_file = warehouse_dir / "parquet/fc_accounts/fc_accounts.parquet"
+    assert ds.dataset(accounts_file, format="parquet").to_table().num_rows == 0
+
+
+# ---------------------------------------------------------------------------------------------- crash repair
+
+
+def test_commit_without_export_heals_on_next_open(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir) as warehouse:
+        warehouse.write_batch(make_batch(sample_accounts()))
+        warehouse.export_parquet()
+        warehouse.write_batch(make_batch([acct("fca_8", cash(DAY2, {"usd": 3}))], run_id="run_2"))
+        # "crash": leave without exporting, plus a stray temporary file and a truncated Parquet file
+    stray = warehouse_dir / "parquet/fc_balances/as_of_date=2025-11-25/.data.parquet.0123456789ab.tmp"
+    stray.write_bytes(b"half a file")
+    (warehouse_dir / "parquet/fc_accounts/fc_accounts.parquet").write_bytes(b"PAR1")
+    with Warehouse(warehouse_dir) as warehouse:
+        assert_parquet_equals_duckdb(warehouse)
+    assert not stray.exists()
+
+
+def test_kill_9_after_commit_heals(warehouse_dir: Path) -> None:
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.unit.test_warehouse import make_batch, sample_accounts
+        from pipelines.warehouse import Warehouse
+        warehouse = Warehouse({str(warehouse_dir)!r})
+        warehouse.__enter__()
+        warehouse.write_batch(make_batch(sample_accounts()))
+        os.kill(os.getpid(), signal.SIGKILL)  # after the commit, before any Parquet export
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == -9, result.stderr
+    with Warehouse(warehouse_dir, lock_timeout=5) as warehouse:  # the kernel dropped the dead writer's flock
+        assert warehouse.row_counts()["fc_balances"] == 4
+        assert_parquet_equals_duckdb(warehouse)
+
+
+# ---------------------------------------------------------------------------------------------- locking and errors
+
+
+def test_second_writer_gets_busy_error_naming_the_holder(warehouse_dir: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            sys.path.insert(0, {str(REPO)!r})
+            from pipelines.warehouse import Warehouse
+            with Warehouse({str(warehouse_dir)!r}):
+                print("locked", flush=True)
+                sys.stdin.readline()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(WarehouseBusyError) as raised, Warehouse(warehouse_dir, lock_timeout=0.3):
+            pass
+        message = str(raised.value)
+        assert f"pid {holder.pid}" in message
+        assert str(warehouse_dir) in message
+        assert "\n" not in message
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    with Warehouse(warehouse_dir, lock_timeout=5):  # free again once the holder is gone
+        pass
+
+
+def test_lock_contention_in_threads(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir), pytest.raises(WarehouseBusyError, match=f"pid {os.getpid()}"):
+        Warehouse(warehouse_dir, lock_timeout=0.1).__enter__()
+
+
+def test_reader_holding_the_file_gives_busy_error_after_timeout(warehouse_dir: Path) -> None:
+    with Warehouse(warehouse_dir, lock_timeout=0.3) as warehouse:
+        reader = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(f"""
+                import sys, duckdb
+                con = duckdb.connect({str(warehouse.duckdb_path)!r}, read_only=True)
+                print("open", flush=True)
+                sys.stdin.readline()
+            """)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+            with pytest.raises(WarehouseBusyError, match="held open by another process"):
+                warehouse.write_batch(make_batch(sample_accounts()))
+        finally:
+            assert reader.stdin is not None
+            reader.stdin.close()
+            reader.wait(timeout=60)
+        assert warehouse.write_batch(make_batch(sample_accounts()))["fc_balances"] == 4
+
+
+def test_unwritable_folder_is_one_line(tmp_path: Path) -> None:
+    target = Path("/sys/fc_balances_warehouse_test")  # sysfs refuses mkdir, even to root
+    with pytest.raises(WarehouseError) as raised:
+        Warehouse(target).__enter__()
+    assert str(target) in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_path_that_is_a_file_or_under_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(WarehouseError, match="is not a folder"):
+        Warehouse(a_file).__enter__()
+    with pytest.raises(WarehouseError, match="cannot create warehouse folder") as raised:
+        Warehouse(a_file / "warehouse").__enter__()
+    assert "\n" not in str(raised.value)
+
+
+def test_corrupt_duckdb_file_is_one_line(warehouse_dir: Path) -> None:
+    warehouse_dir.mkdir()
+    (warehouse_dir / "fc_balances.duckdb").write_bytes(b"this is not a database" * 1000)
+    with pytest.raises(WarehouseError) as raised:
+        Warehouse(warehouse_dir).__enter__()
+    message = str(raised.value)
+    assert str(warehouse_dir / "fc_balances.duckdb") in message
+    assert "\n" not in message
+    # a failed __enter__ releases the writer lock: taking it without waiting succeeds
+    with open(warehouse_dir / ".fc_balances.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def test_use_outside_with_block_is_an_error(warehouse_dir: Path) -> None:
+    with pytest.raises(WarehouseError, match="outside its `with` block"):
+        Warehouse(warehouse_dir).write_batch(NormalizedBatch())
