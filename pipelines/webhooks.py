@@ -1,0 +1,360 @@
+"""`fc-balances webhooks`: a Stripe webhook receiver that verifies signatures and stores events once, durably."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from pipelines.events import (
+    EventStore,
+    EventStoreError,
+    InvalidEventError,
+    event_store_path,
+    is_account_event,
+    summarize_event,
+)
+from pipelines.redact import redact
+
+WEBHOOK_PATH = "/stripe/webhooks"
+HEALTH_PATH = "/healthz"
+SECRET_ENV = "STRIPE_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+DEFAULT_MAX_BODY_BYTES = 1 << 20  # Stripe's account events are a few KiB; 1 MiB leaves ample room
+TOLERANCE_SECONDS = 300  # Stripe's SDK default, applied here in both directions
+MAX_SIGNATURE_HEADER_CHARS = 4096
+_READ_CHUNK = 64 * 1024
+
+logger = logging.getLogger("fc_balances.webhooks")
+
+
+# ---------------------------------------------------------------------------------------------- signatures
+
+
+class SignatureError(ValueError):
+    """Why a Stripe-Signature header was refused; the message never holds the header or the secret."""
+
+
+def verify_signature(body: bytes, header: str | None, secret: str, now: float | None = None,
+                     tolerance: float = TOLERANCE_SECONDS) -> int:
+    """Check `Stripe-Signature` against the raw body; the signed timestamp if valid, else SignatureError.
+
+    Any `v1` entry may match (Stripe sends several while a secret is rolled), each compared in constant time.
+    The timestamp must lie within `tolerance` seconds of now in either direction: stripe-python's
+    `WebhookSignature.verify_header` only rejects old timestamps, so a far-future one would pass it; not here.
+    """
+    if not header:
+        raise SignatureError("missing Stripe-Signature header")
+    if len(header) > MAX_SIGNATURE_HEADER_CHARS:
+        raise SignatureError("malformed Stripe-Signature header")
+    timestamps: list[str] = []
+    candidates: list[str] = []
+    for item in header.split(","):
+        key, separator, value = item.strip().partition("=")
+        if not separator:
+            raise SignatureError("malformed Stripe-Signature header")
+        if key == "t":
+            timestamps.append(value)
+        elif key == "v1":
+            candidates.append(value)
+    if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit():
+        raise SignatureError("malformed Stripe-Signature header")
+    if not candidates:
+        raise SignatureError("no v1 signature in Stripe-Signature header")
+    timestamp = int(timestamps[0])
+    expected = hmac.new(secret.encode("utf-8"), timestamps[0].encode("ascii") + b"." + body, hashlib.sha256)
+    expected_hex = expected.hexdigest().encode("ascii")
+    matched = False
+    for candidate in candidates:  # every candidate is compared, so timing does not tell which one matched
+        matched |= hmac.compare_digest(expected_hex, candidate.encode("utf-8", "replace"))
+    if not matched:
+        raise SignatureError("signature does not match")
+    current = time.time() if now is None else now
+    if timestamp < current - tolerance:
+        raise SignatureError("signature timestamp is too old")
+    if timestamp > current + tolerance:
+        raise SignatureError("signature timestamp is in the future")
+    return timestamp
+
+
+# ---------------------------------------------------------------------------------------------- the application
+
+
+def _json(status: int, payload: dict[str, Any]) -> web.Response:
+    return web.json_response(payload, status=status)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes:
+    """The body, reading at most cap + 1 bytes; _BodyTooLarge past the cap."""
+    if request.content_length is not None and request.content_length > cap:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while size <= cap:
+        chunk = await request.content.read(min(_READ_CHUNK, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > cap:
+        raise _BodyTooLarge
+    return b"".join(chunks)
+
+
+class WebhookReceiver:
+    """The aiohttp handlers; store writes go through one worker thread so the event loop never blocks on fsync."""
+
+    def __init__(self, store: EventStore, secret: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 tolerance: float = TOLERANCE_SECONDS) -> None:
+        if not secret:
+            raise ValueError(f"a webhook secret is required ({SECRET_ENV})")
+        if max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be at least 1")
+        self.store = store
+        self._secret = secret
+        self.max_body_bytes = max_body_bytes
+        self.tolerance = tolerance
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fc-webhook-store")
+        self.counts: dict[str, int] = {"stored": 0, "duplicate": 0, "ignored": 0, "rejected": 0, "failed": 0}
+
+    def __repr__(self) -> str:  # never show the secret, even in a debugger or a traceback
+        return f"WebhookReceiver(store={str(self.store.path)!r}, max_body_bytes={self.max_body_bytes})"
+
+    def make_app(self) -> web.Application:
+        # client_max_size bounds aiohttp's own readers too; ours reads at most cap + 1 bytes.
+        app = web.Application(client_max_size=self.max_body_bytes + 1)
+        app.router.add_post(WEBHOOK_PATH, self.handle_webhook)
+        app.router.add_get(HEALTH_PATH, self.handle_health)
+        app.on_cleanup.append(self._close)
+        return app
+
+    async def _close(self, _app: web.Application) -> None:
+        self._writer.shutdown(wait=True)
+
+    def _reject(self, status: int, reason: str) -> web.Response:
+        self.counts["rejected"] += 1
+        logger.warning(redact(f"rejected a delivery ({status}): {reason}"))
+        return _json(status, {"error": reason})
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        received_at = time.time()
+        try:
+            body = await _read_capped(request, self.max_body_bytes)
+        except _BodyTooLarge:
+            return self._reject(413, f"body larger than {self.max_body_bytes} bytes")
+        try:
+            verify_signature(body, request.headers.get("Stripe-Signature"), self._secret, tolerance=self.tolerance)
+        except SignatureError as exc:
+            return self._reject(400, str(exc))
+        try:
+            text = body.decode("utf-8")
+            event = json.loads(text)
+            summary = summarize_event(event)
+        except (UnicodeDecodeError, ValueError) as exc:
+            reason = str(exc) if isinstance(exc, InvalidEventError) else "body is not a JSON event"
+            return self._reject(400, reason)
+        if not is_account_event(summary.type):
+            # Acknowledge so Stripe stops retrying, but keep nothing: other events (customers) hold personal data.
+            self.counts["ignored"] += 1
+            logger.info(redact(f"ignored {summary.event_id} ({summary.type}): not a Financial Connections event"))
+            return _json(200, {"received": True, "stored": False, "id": summary.event_id})
+        loop = asyncio.get_running_loop()
+        try:
+            is_new = await loop.run_in_executor(self._writer, self.store.add, event, received_at, "webhook", text)
+        except (EventStoreError, InvalidEventError) as exc:
+            self.counts["failed"] += 1
+            logger.error(redact(f"could not store {summary.event_id}: {exc}"))
+            # 503: Stripe retries the delivery later, so nothing is lost while the store is unwritable.
+            return _json(503, {"error": "event store unavailable, retry later"})
+        self.counts["stored" if is_new else "duplicate"] += 1
+        logger.info(redact(f"{'stored' if is_new else 'duplicate'} {summary.event_id} ({summary.type})"))
+        return _json(200, {"received": True, "stored": True, "duplicate": not is_new, "id": summary.event_id})
+
+    async def handle_health(self, _request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        try:
+            stats = await loop.run_in_executor(self._writer, self.store.stats)
+        except EventStoreError:
+            return _json(503, {"status": "store unavailable"})
+        return _json(200, {"status": "ok", "stored": stats.total, "pending": stats.pending, **self.counts})
+
+
+async def _start_site(receiver: WebhookReceiver, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve the receiver; the runner and the port actually bound (port 0 picks a free one)."""
+    runner = web.AppRunner(receiver.make_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    addresses = runner.addresses  # (host, port, ...) of each bound socket
+    return runner, int(addresses[0][1]) if addresses else port
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+# ---------------------------------------------------------------------------------------------- in-process starter
+
+
+@dataclass
+class ReceiverHandle:
+    """A receiver running on its own thread: `url` is its base address, `webhook_url` the endpoint to POST to."""
+
+    url: str
+    webhook_url: str
+    port: int
+    store_path: Path
+    receiver: WebhookReceiver
+    _loop: asyncio.AbstractEventLoop
+    _stop: asyncio.Event
+    _thread: threading.Thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout)
+
+    def __enter__(self) -> ReceiverHandle:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def start_receiver(store_path: str | os.PathLike[str], secret: str, host: str = DEFAULT_HOST, port: int = 0,
+                   max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, store_busy_timeout: float = 30.0) -> ReceiverHandle:
+    """Start the receiver on a background thread (for tests and embedding); stop it with `handle.stop()`."""
+    ready = threading.Event()
+    started: dict[str, Any] = {}
+
+    def serve() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        store: EventStore | None = None
+        try:
+            store = EventStore(store_path, busy_timeout=store_busy_timeout)
+            receiver = WebhookReceiver(store, secret, max_body_bytes)
+            stop = asyncio.Event()
+            runner, bound = loop.run_until_complete(_start_site(receiver, host, port))
+        except BaseException as exc:  # handed to the caller's thread
+            started["error"] = exc
+            if store is not None:
+                store.close()
+            loop.close()
+            ready.set()
+            return
+        started.update(loop=loop, stop=stop, port=bound, receiver=receiver)
+        ready.set()
+        try:
+            loop.run_until_complete(stop.wait())
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            store.close()
+            loop.close()
+
+    thread = threading.Thread(target=serve, name="fc-webhooks", daemon=True)
+    thread.start()
+    ready.wait()
+    if "error" in started:
+        thread.join()
+        raise started["error"]
+    base = f"http://{_url_host(host)}:{started['port']}"
+    return ReceiverHandle(
+        url=base, webhook_url=base + WEBHOOK_PATH, port=started["port"], store_path=Path(store_path).absolute(),
+        receiver=started["receiver"], _loop=started["loop"], _stop=started["stop"], _thread=thread,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- the command
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fc-balances webhooks",
+        description=(
+            f"Serve POST {WEBHOOK_PATH}: verify Stripe-Signature with ${SECRET_ENV}, store each "
+            "financial_connections.account.* event once, answer 2xx only after it is on disk. GET /healthz."
+        ),
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
+    parser.add_argument("--store", default=None,
+                        help="SQLite event store (default $FC_BALANCES_EVENT_STORE, else "
+                             "<FC_BALANCES_WAREHOUSE>/events/webhook_events.sqlite)")
+    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                        help=f"larger bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"fc-balances webhooks: {redact(message)}", file=sys.stderr, flush=True)
+    return code
+
+
+async def _serve_until_signalled(receiver: WebhookReceiver, host: str, port: int) -> None:
+    runner, bound = await _start_site(receiver, host, port)
+    print(f"fc-balances webhooks listening on http://{_url_host(host)}:{bound}{WEBHOOK_PATH}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the receiver until SIGINT/SIGTERM; 0 on a clean stop, 2 on bad usage, 1 when it cannot start."""
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    if not 0 <= args.port <= 65535:
+        return _fail(f"--port must be 0..65535, got {args.port}", 2)
+    if args.max_body_bytes < 1:
+        return _fail(f"--max-body-bytes must be at least 1, got {args.max_body_bytes}", 2)
+    secret = os.environ.get(SECRET_ENV, "").strip()
+    if not secret:
+        return _fail(f"{SECRET_ENV} is not set: give the endpoint's signing secret (whsec_...)", 2)
+    logging.basicConfig(level=logging.INFO, format="fc-balances webhooks: %(message)s", stream=sys.stderr)
+    store_path = Path(args.store).expanduser().absolute() if args.store else event_store_path()
+    try:
+        store = EventStore(store_path)
+    except EventStoreError as exc:
+        return _fail(str(exc), 1)
+    try:
+        receiver = WebhookReceiver(store, secret, args.max_body_bytes)
+        asyncio.run(_serve_until_signalled(receiver, args.host, args.port))
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
