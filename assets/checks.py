@@ -1,0 +1,254 @@
+"""Data-quality checks on fc_balances, fc_balance_refreshes and the marts; the blocking ones stop the marts."""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import duckdb
+from pydantic import Field
+
+from pipelines.currencies import ISO_4217_CODES
+from pipelines.resources import WarehouseResource
+from pipelines.settings import SettingsError
+from pipelines.sql import load_sql
+
+UNIQUE_KEY = "unique_key"
+CURRENCIES_VALID = "currencies_valid"
+AS_OF_NOT_IN_FUTURE = "as_of_not_in_future"
+AMOUNTS_MATCH_TYPE = "amounts_match_balance_type"
+BALANCES_FRESH = "balances_fresh"
+REFRESH_FAILURE_RATE = "refresh_failure_rate"
+
+STALENESS_ENV, STALENESS_DEFAULT = "FC_BALANCES_STALENESS_HOURS", 48.0
+FAILURE_RATE_ENV, FAILURE_RATE_DEFAULT = "FC_BALANCES_MAX_FAILURE_RATE", 0.25
+CLOCK_SKEW_ENV, CLOCK_SKEW_DEFAULT = "FC_BALANCES_CLOCK_SKEW_SECONDS", 300.0
+
+
+class DataQualityConfig(dg.Config):
+    """Thresholds; a value left unset comes from its environment variable, then the default."""
+
+    staleness_hours: float | None = Field(
+        default=None, description=f"Warn when an active account's newest balance is older ({STALENESS_ENV}; 48)."
+    )
+    max_failure_rate: float | None = Field(
+        default=None, description=f"Warn above this refresh failure rate of the last run ({FAILURE_RATE_ENV}; 0.25)."
+    )
+    clock_skew_seconds: float | None = Field(
+        default=None, description=f"How far past now an as_of may lie and not count as future ({CLOCK_SKEW_ENV}; 300)."
+    )
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    staleness_hours: float = STALENESS_DEFAULT
+    max_failure_rate: float = FAILURE_RATE_DEFAULT
+    clock_skew_seconds: float = CLOCK_SKEW_DEFAULT
+
+
+def resolve_thresholds(config: DataQualityConfig) -> Thresholds:
+    """Every threshold, checked before any SQL runs, so a bad value fails with one line and no half results."""
+    return Thresholds(
+        staleness_hours=_threshold(config.staleness_hours, STALENESS_ENV, STALENESS_DEFAULT, 0.0),
+        max_failure_rate=_threshold(config.max_failure_rate, FAILURE_RATE_ENV, FAILURE_RATE_DEFAULT, 0.0, 1.0),
+        clock_skew_seconds=_threshold(config.clock_skew_seconds, CLOCK_SKEW_ENV, CLOCK_SKEW_DEFAULT, 0.0),
+    )
+
+
+def _threshold(value: float | None, env: str, default: float, low: float, high: float | None = None) -> float:
+    """The configured value, else the environment's, else the default; one clear line when out of range."""
+    source = "config"
+    if value is None:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return default
+        source = env
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{env} must be a number, got {raw!r}") from None
+    if not (value >= low and (high is None or value <= high)):
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise SettingsError(f"{source} value {value!r} for {env} must be {bound}")
+    return value
+
+
+@dataclass(frozen=True)
+class TableChecks:
+    """Which checks a table gets: its unique key always; the rest where the table has the columns."""
+
+    key_columns: tuple[str, ...]
+    currency: bool = True
+    as_of: bool = False
+    amounts: bool = False
+    freshness: bool = False
+
+
+# The fixed allow-list of tables and key columns the check SQL templates are filled from.
+CHECKED_TABLES: dict[str, TableChecks] = {
+    "fc_balances": TableChecks(("account_id", "as_of", "currency"), as_of=True, amounts=True, freshness=True),
+    "fc_latest_balances": TableChecks(("account_id", "currency"), as_of=True, amounts=True),
+    "fc_daily_balances": TableChecks(("account_id", "currency", "day"), as_of=True, amounts=True),
+    "fc_underwriting_features": TableChecks(("account_id", "currency", "window_days")),
+    "fc_customer_liquidity": TableChecks(("customer_id", "currency")),
+}
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    cursor = con.execute(sql, params or {})
+    row = cursor.fetchone()
+    names = [column[0] for column in cursor.description]
+    return dict(zip(names, row, strict=True)) if row is not None else {}
+
+
+def _template(name: str, table: str) -> str:
+    # `table` and its key columns come from CHECKED_TABLES, never from input.
+    return load_sql(f"checks/{name}").format(
+        table=table, key_columns=", ".join(CHECKED_TABLES[table].key_columns)
+    )
+
+
+def check_unique_key(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
+    found = _one(con, _template("unique_key", table))
+    key = ", ".join(CHECKED_TABLES[table].key_columns)
+    return dg.AssetCheckResult(
+        check_name=UNIQUE_KEY, asset_key=table, passed=found["duplicated_keys"] == 0,
+        description=f"({key}) occurs once per row",
+        metadata={"duplicated_keys": found["duplicated_keys"], "rows_involved": int(found["rows_involved"]),
+                  "sample": ", ".join(found["sample"] or [])},
+    )
+
+
+def check_currencies(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
+    found = _one(con, _template("invalid_currencies", table), {"codes": sorted(ISO_4217_CODES)})
+    return dg.AssetCheckResult(
+        check_name=CURRENCIES_VALID, asset_key=table, passed=found["bad_rows"] == 0,
+        description="every currency is a lowercase ISO 4217 code",
+        metadata={"bad_rows": found["bad_rows"], "sample": ", ".join(found["sample"] or [])},
+    )
+
+
+def check_as_of(con: duckdb.DuckDBPyConnection, table: str, now: datetime, skew_seconds: float) -> dg.AssetCheckResult:
+    latest_allowed = now + timedelta(seconds=skew_seconds)
+    found = _one(con, _template("future_as_of", table), {"latest_allowed": latest_allowed})
+    metadata: dict[str, Any] = {"future_rows": found["future_rows"], "clock_skew_seconds": skew_seconds}
+    if found["latest_as_of"] is not None:
+        metadata["latest_as_of"] = found["latest_as_of"].isoformat()
+    return dg.AssetCheckResult(
+        check_name=AS_OF_NOT_IN_FUTURE, asset_key=table, passed=found["future_rows"] == 0,
+        description=f"no as_of after the check time plus {skew_seconds:g}s of clock skew", metadata=metadata,
+    )
+
+
+def check_amounts(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
+    found = _one(con, _template("amounts_by_balance_type", table))
+    return dg.AssetCheckResult(
+        check_name=AMOUNTS_MATCH_TYPE, asset_key=table, passed=not any(found.values()),
+        description="cash rows carry no used amount, credit rows no available amount, types are cash or credit",
+        metadata=found,
+    )
+
+
+def check_freshness(con: duckdb.DuckDBPyConnection, now: datetime, staleness_hours: float) -> dg.AssetCheckResult:
+    found = _one(con, load_sql("checks/stale_balances"), {"cutoff": now - timedelta(hours=staleness_hours)})
+    metadata: dict[str, Any] = {
+        "stale_balances": found["stale_balances"], "active_balances": found["active_balances"],
+        "staleness_hours_threshold": staleness_hours, "sample": ", ".join(found["sample"] or []),
+    }
+    if found["oldest_as_of"] is not None:
+        metadata["oldest_as_of"] = found["oldest_as_of"].isoformat()
+    return dg.AssetCheckResult(
+        check_name=BALANCES_FRESH, asset_key="fc_balances", passed=found["stale_balances"] == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"every active account's newest balance is at most {staleness_hours:g} hours old",
+        metadata=metadata,
+    )
+
+
+def check_failure_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> dg.AssetCheckResult:
+    found = _one(con, load_sql("checks/last_run_refresh_failures"))
+    description = f"the last run's refresh failure rate is at most {max_rate:g}"
+    if not found or not found["attempted"]:
+        return dg.AssetCheckResult(
+            check_name=REFRESH_FAILURE_RATE, asset_key="fc_balance_refreshes", passed=True,
+            severity=dg.AssetCheckSeverity.WARN, description=description,
+            metadata={"run_id": found.get("run_id") or "", "attempted": 0, "max_failure_rate": max_rate},
+        )
+    rate = found["failed"] / found["attempted"]
+    return dg.AssetCheckResult(
+        check_name=REFRESH_FAILURE_RATE, asset_key="fc_balance_refreshes", passed=rate <= max_rate,
+        severity=dg.AssetCheckSeverity.WARN, description=description,
+        metadata={"run_id": found["run_id"], "ran_at": found["ran_at"].isoformat(), "accounts": found["accounts"],
+                  "attempted": found["attempted"], "failed": found["failed"], "failure_rate": round(rate, 4),
+                  "max_failure_rate": max_rate},
+    )
+
+
+def table_check_results(
+    con: duckdb.DuckDBPyConnection, table: str, thresholds: Thresholds, now: datetime
+) -> Iterator[dg.AssetCheckResult]:
+    """Every check CHECKED_TABLES gives `table`, evaluated on one connection."""
+    checks = CHECKED_TABLES[table]
+    yield check_unique_key(con, table)
+    if checks.currency:
+        yield check_currencies(con, table)
+    if checks.as_of:
+        yield check_as_of(con, table, now, thresholds.clock_skew_seconds)
+    if checks.amounts:
+        yield check_amounts(con, table)
+    if checks.freshness:
+        yield check_freshness(con, now, thresholds.staleness_hours)
+
+
+def _specs(table: str) -> list[dg.AssetCheckSpec]:
+    checks = CHECKED_TABLES[table]
+    specs = [dg.AssetCheckSpec(UNIQUE_KEY, asset=table, blocking=True,
+                               description=f"({', '.join(checks.key_columns)}) is unique")]
+    if checks.currency:
+        specs.append(dg.AssetCheckSpec(CURRENCIES_VALID, asset=table, blocking=True,
+                                       description="currencies are lowercase ISO 4217 codes"))
+    if checks.as_of:
+        specs.append(dg.AssetCheckSpec(AS_OF_NOT_IN_FUTURE, asset=table, blocking=True,
+                                       description="no as_of in the future (beyond a clock-skew allowance)"))
+    if checks.amounts:
+        specs.append(dg.AssetCheckSpec(AMOUNTS_MATCH_TYPE, asset=table, blocking=True,
+                                       description="cash rows carry no used amount, credit rows no available"))
+    if checks.freshness:
+        specs.append(dg.AssetCheckSpec(BALANCES_FRESH, asset=table, blocking=False,
+                                       description=f"active accounts' balances are recent (warn; {STALENESS_ENV})"))
+    return specs
+
+
+def _table_checks(table: str) -> dg.AssetChecksDefinition:
+    # One check step per table: the warehouse is opened once for all its checks.
+    @dg.multi_asset_check(name=f"{table}_checks", specs=_specs(table), description=f"Data-quality checks on {table}.")
+    def run_checks(
+        context: dg.AssetCheckExecutionContext, config: DataQualityConfig, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        thresholds = resolve_thresholds(config)
+        now = datetime.now(UTC)
+        with warehouse.open() as wh, wh.connection() as con:
+            results = list(table_check_results(con, table, thresholds, now))
+        for result in results:
+            if not result.passed:
+                details = ", ".join(f"{name}={value.value}" for name, value in result.metadata.items())
+                context.log.warning(f"{table} {result.check_name} did not pass: {details}")
+        yield from results
+
+    return run_checks
+
+
+@dg.asset_check(
+    asset="fc_balance_refreshes",
+    name=REFRESH_FAILURE_RATE,
+    description=f"The last run's failed + timed_out + error share of attempted refreshes (warn; {FAILURE_RATE_ENV}).",
+)
+def refresh_failure_rate(config: DataQualityConfig, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    thresholds = resolve_thresholds(config)
+    with warehouse.open() as wh, wh.connection() as con:
+        return check_failure_rate(con, thresholds.max_failure_rate)
+
+
+CHECKS: list[dg.AssetChecksDefinition] = [*(_table_checks(table) for table in CHECKED_TABLES), refresh_failure_rate]
