@@ -242,6 +242,9 @@ class SandboxServer:
                    "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION)}
         drop = False
         try:
+            # Yield once so requests that arrived together are all counted in flight (handlers never
+            # block otherwise, so peak_in_flight would always read 1).
+            await asyncio.sleep(0)
             status, body, drop = await self._serve(request, route, request_id, headers)
         except ApiError as error:
             status, body = error.status, error.body(request_id, self.config.livemode)
