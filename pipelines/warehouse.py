@@ -466,13 +466,23 @@ class Warehouse:
         target = self._require_open()
         names = list(CONTRACT_TABLES) if tables is None else list(dict.fromkeys(tables))
         written: dict[str, int] = {}
-        with self._connect() as connection:
+        with self._connect() as connection, self._parquet_errors(target):
             known = self._user_tables(connection)
             for name in names:
                 if name not in known:
                     raise WarehouseError(f"cannot export {name!r}: no such table in {self.duckdb_path}")
                 written[name] = self._export_table(connection, target, name)
         return written
+
+    @contextmanager
+    def _parquet_errors(self, target: _ParquetTarget) -> Iterator[None]:
+        """Turn storage and DuckDB failures during an export into one-line WarehouseErrors."""
+        try:
+            yield
+        except (pa.ArrowException, OSError, duckdb.Error) as exc:
+            raise WarehouseError(
+                f"Parquet export to {_redacted(target.uri)} failed: {_one_line(exc)}"
+            ) from exc
 
     @staticmethod
     def _user_tables(connection: duckdb.DuckDBPyConnection) -> set[str]:
@@ -567,8 +577,8 @@ class Warehouse:
     def _repair_parquet(self) -> None:
         """Heal Parquet after a crash: drop temporaries and rewrite files whose footer disagrees with DuckDB."""
         target = self._require_open()
-        target.remove_temporaries()
-        with self._connect() as connection:
+        with self._connect() as connection, self._parquet_errors(target):
+            target.remove_temporaries()
             known = self._user_tables(connection)
             exported = [row[0] for row in connection.execute(load_sql("warehouse/exported_tables")).fetchall()]
             managed = list(dict.fromkeys([*CONTRACT_TABLES, *exported]))
