@@ -15,7 +15,7 @@ from typing import Any
 from stripe_sandbox.config import SandboxConfig
 from stripe_sandbox.demo import BalanceProfile, generate_demo, next_balance, profile_from_doc
 from stripe_sandbox.errors import ApiError, invalid, not_found
-from stripe_sandbox.fixtures import FixtureSet, validate_fixtures
+from stripe_sandbox.fixtures import FixtureError, FixtureSet, validate_fixtures
 from stripe_sandbox.ids import IdFactory
 from stripe_sandbox.objects import API_VERSION, account_doc, customer_doc
 
@@ -211,6 +211,11 @@ class SandboxState:
 
     def load_fixtures(self, data: Any) -> dict[str, int]:
         """Validate everything first (FixtureError, nothing loaded), then add or replace objects."""
+        try:
+            # A private copy (the caller may reuse its dicts); also refuses values JSON cannot carry.
+            data = json.loads(json.dumps(data, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise FixtureError(f"fixtures must be plain JSON data: {exc}") from None
         fixture_set = validate_fixtures(data, lambda customer_id: customer_id in self.customers)
         return self._apply(fixture_set)
 

@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
     ({"customers": [customer("cus_A"), customer("cus_A")]}, "duplicate"),
     ({"customers": [customer("cus_A")], "payouts": []}, "payouts"),
     ([1, 2], "JSON object"),
+    ({"customers": [customer("cus_A", note=object())]}, "plain JSON"),
+    ({"customers": [customer("cus_A", created=float("nan"))]}, "plain JSON"),
 ])
 def test_bad_fixtures_raise_fixture_error_and_load_nothing(sandbox, fixtures, message):
     with pytest.raises(FixtureError, match=message.replace("[", r"\[").replace("]", r"\]")):
