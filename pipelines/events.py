@@ -445,7 +445,8 @@ async def poll_events(client: StripeFCClient, store: EventStore, cursor: EventsC
         page = await client.request("get", "/v1/events", {"type": event_type, "limit": page_size, **params})
         data = [event for event in page.get("data") or [] if isinstance(event, dict)]
         if data:
-            stored = store.add_many(data, time.time(), "events_api")
+            # Pages are newest first; stored oldest first so arrival order follows time.
+            stored = store.add_many(data[::-1], time.time(), "events_api")
             result.events_read += len(data)
             result.events_stored += sum(stored)
         return data, bool(page.get("has_more"))
