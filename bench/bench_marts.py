@@ -1,0 +1,86 @@
+"""Benchmark: rebuild every mart from 10 million fc_balances rows (100,000 accounts x 100 days); prints timings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from pipelines.funds import sufficient_funds
+from pipelines.marts import MART_TABLES, build_marts, install_macros
+from pipelines.sql import contract_ddl, load_sql
+from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
+
+LAST_DAY = datetime(2025, 6, 30, tzinfo=UTC)
+
+
+def generate(con: duckdb.DuckDBPyConnection, accounts: int, days: int) -> None:
+    for statement in contract_ddl():
+        con.execute(statement)
+    params = {"last_day": LAST_DAY, "accounts": accounts}
+    con.execute(load_sql("marts/bench/fc_accounts"), params)
+    con.execute(load_sql("marts/bench/fc_balances"), {"last_day": LAST_DAY, "days": days})
+    con.execute("CHECKPOINT")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--parquet", action="store_true", help="also time the Parquet export of every mart")
+    args = parser.parse_args()
+    if args.accounts < 1 or args.days < 1:
+        parser.error("--accounts and --days must be at least 1")
+
+    with tempfile.TemporaryDirectory(prefix="bench_marts_") as folder:
+        con = duckdb.connect(os.path.join(folder, DUCKDB_FILE_NAME))
+        started = time.perf_counter()
+        generate(con, args.accounts, args.days)
+        (balances,) = con.execute("SELECT count(*) FROM fc_balances").fetchone()
+        print(f"generated {balances:,} fc_balances rows for {args.accounts:,} accounts "
+              f"in {time.perf_counter() - started:.1f}s ({os.cpu_count()} CPUs, DuckDB {duckdb.__version__})")
+
+        build_at = LAST_DAY + timedelta(days=1, hours=6)  # the morning after the last day
+        timings: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for table in MART_TABLES:  # one mart at a time, as the Dagster assets build them
+            started = time.perf_counter()
+            counts.update(build_marts(con, build_at, [table]))
+            timings[table] = time.perf_counter() - started
+        for table in MART_TABLES:
+            print(f"  {table:<26} {counts[table]:>12,} rows  {timings[table]:6.2f}s")
+        print(f"  {'all marts, one at a time':<26} {'':>12}       {sum(timings.values()):6.2f}s")
+
+        started = time.perf_counter()
+        build_marts(con, build_at)
+        print(f"  {'all marts, one transaction':<26} {'':>12}       {time.perf_counter() - started:6.2f}s")
+
+        install_macros(con)
+        started = time.perf_counter()
+        check = sufficient_funds(con, "fca_00000001", 10_000, "usd", at=build_at)
+        print(f"  fc_sufficient_funds on one account: {1000 * (time.perf_counter() - started):.1f} ms "
+              f"(basis {check.basis})")
+        con.close()
+
+        if args.parquet:
+            started = time.perf_counter()
+            with Warehouse(folder) as wh:
+                opened = time.perf_counter() - started
+                started = time.perf_counter()
+                exported = wh.export_parquet(MART_TABLES)
+            print(f"  first warehouse open (lock, DDL, Parquet repair: exports the contract tables) {opened:.2f}s")
+            exported_rows = sum(exported.values())
+            print(f"  Parquet export of the marts {time.perf_counter() - started:.2f}s ({exported_rows:,} rows)")
+            started = time.perf_counter()
+            with Warehouse(folder):
+                pass
+            print(f"  warehouse open with everything exported (what each asset/check step pays) "
+                  f"{time.perf_counter() - started:.2f}s")
+
+
+if __name__ == "__main__":
+    main()
