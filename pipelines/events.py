@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -32,6 +33,7 @@ ACCOUNT_EVENT_PATTERN = "financial_connections.account.*"
 ACCOUNT_OBJECT = "financial_connections.account"
 SOURCES = frozenset({"webhook", "events_api"})
 MAX_EVENT_ID_LENGTH = 255
+_EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
 FC_EVENTS_BATCH_VIEW = "fc_events_batch"  # the fixed name sql/events/insert_fc_events.sql reads from
 
 FC_EVENTS_SCHEMA = pa.schema(
@@ -389,6 +391,8 @@ class EventsCursor:
             return cls()
         text = text.strip()
         if not text.startswith("{"):
+            if not _EVENT_ID.fullmatch(text):
+                raise ValueError(f"the events sensor cursor must be JSON or an event id (evt_...), got {text[:40]!r}")
             return cls(newest=text)
         try:
             value = json.loads(text)
@@ -398,7 +402,7 @@ class EventsCursor:
             raise ValueError("the events sensor cursor must be a JSON object or an event id")
         newest, backfill = value.get("newest"), value.get("backfill_after")
         for name, item in (("newest", newest), ("backfill_after", backfill)):
-            if item is not None and not isinstance(item, str):
+            if item is not None and not (isinstance(item, str) and _EVENT_ID.fullmatch(item)):
                 raise ValueError(f"the events sensor cursor's {name} must be an event id or null")
         if newest is None:
             return cls()

@@ -76,8 +76,8 @@ def resources(sandbox: Sandbox, warehouse: Path) -> dict[str, Any]:
 
 
 def tick(sandbox: Sandbox, warehouse: Path, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(cursor=cursor, resources=resources(sandbox, warehouse))
-    result = stripe_events_sensor(context)
+    with dg.build_sensor_context(cursor=cursor, resources=resources(sandbox, warehouse)) as context:
+        result = stripe_events_sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
 
@@ -223,3 +223,23 @@ def test_sandbox_webhooks_are_verified_stored_and_deduped_with_the_sensor(
     drain(warehouse)
     assert query(warehouse, "SELECT account_id, current_minor FROM fc_balances") == [("fca_1", 6000)]
     assert "bob@example.com" not in (warehouse / EVENT_STORE_RELATIVE).read_bytes().decode("utf-8", "replace")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("key", ["sk_test_notTheSandboxKey123", "rk_test_withoutEventsRead456"])
+def test_sensor_key_problems_fail_the_tick_without_showing_the_key(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path, key: str
+) -> None:
+    sandbox = sandbox_factory(restricted_keys={"rk_test_withoutEventsRead456": [
+        "customers_read", "financial_connections_accounts_read", "financial_connections_accounts_write"]})
+    sandbox.load_fixtures(fixtures(account_count=1))
+    api(sandbox, "POST", "/v1/financial_connections/accounts/fca_1/disconnect")
+    with dg.build_sensor_context(cursor=None, resources={
+        "stripe": StripeResource(api_key=key, api_base=sandbox.base_url),
+        "warehouse": WarehouseResource(directory=str(tmp_path / "wh")),
+    }) as context, pytest.raises(Exception) as caught:
+        stripe_events_sensor(context)
+    message = str(caught.value)
+    assert key not in message and "sk_test_" not in message and "rk_test_" not in message
+    assert ("/v1/events" in message) if key.startswith("rk_") else ("API key" in message)
+    assert len(message.strip().splitlines()) == 1
