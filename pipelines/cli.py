@@ -6,11 +6,13 @@ import argparse
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,29 +79,38 @@ def check_warehouse_writable(directory: str) -> Path:
 
 
 # --- running the job ------------------------------------------------------------------------------------------------
+_SKIPPED_STEP = re.compile(r"^Dependencies for step \S+ (?:failed|were not executed)")
+
+
 class _ProgressHandler(logging.Handler):
     """Prints the pipeline's own log lines (progress, warnings), not Dagster's framework events."""
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
-        if meta.get("dagster_event") is not None:
+        message = str(meta.get("orig_message", record.getMessage()))
+        # Steps skipped after a failure say so in plain messages; the one-line error at the end says it better.
+        if meta.get("dagster_event") is not None or _SKIPPED_STEP.match(message):
             return
-        _print(str(meta.get("orig_message", record.getMessage())))
+        _print(message)
 
 
 def _cli_logger_defs() -> dict[str, Any]:
     import dagster as dg
 
-    @dg.logger(description="fc-balances CLI: the pipeline's own messages, one line each")
-    def cli_progress(_init_context: dg.InitLoggerContext) -> logging.Logger:
+    @dg.logger(config_schema={"quiet": dg.Field(bool, default_value=False)},
+               description="fc-balances CLI: the pipeline's own messages, one line each")
+    def cli_progress(init_context: dg.InitLoggerContext) -> logging.Logger:
         logger = logging.getLogger("fc_balances.cli")
-        logger.setLevel(logging.INFO)
+        logger.setLevel(logging.WARNING if init_context.logger_config["quiet"] else logging.INFO)
         logger.propagate = False
         if not logger.handlers:
             logger.addHandler(_ProgressHandler())
         return logger
 
     return {"cli_progress": cli_progress}
+
+
+_QUALIFIED_ERROR = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Failure): ")
 
 
 def _failure_message(result: Any) -> str:
@@ -111,8 +122,7 @@ def _failure_message(result: Any) -> str:
                 error = error.cause
             if error is not None:
                 text = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
-                prefix = f"{error.cls_name}: " if error.cls_name else ""
-                return text.removeprefix(prefix) if text.startswith(prefix) else text
+                return _QUALIFIED_ERROR.sub("", text)
     return "the run failed"
 
 
@@ -123,17 +133,19 @@ def execute_job(quiet: bool = False, ingest_only: bool = False) -> dict[str, Any
     from assets.balances import INGEST_TABLES
     from pipelines.definitions import JOB_NAME, defs
 
-    job = defs.get_job_def(JOB_NAME)
-    if not quiet:
-        job = job.with_logger_defs(_cli_logger_defs())
+    job = defs.resolve_job_def(JOB_NAME).with_logger_defs(_cli_logger_defs())
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     selection = [dg.AssetKey(table) for table in INGEST_TABLES] if ingest_only else None
-    result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection)
+    # A logger runs only when the run config names it; none named would bring Dagster's console logger back.
+    run_config = {"loggers": {"cli_progress": {"config": {"quiet": quiet}}}}
+    result = job.execute_in_process(
+        run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection
+    )
     if not result.success:
         raise CliError(redact(_failure_message(result)))
     metadata: dict[str, Any] = {"run_id": result.run_id}
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
+        materialization = event.materialization
         table = materialization.asset_key.to_user_string()
         metadata[table] = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
     return metadata
@@ -269,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Library deprecation chatter would break the promise of one clear line per problem.
+    warnings.simplefilter("ignore")
     if argv and argv[0] == "sandbox":
         return cmd_sandbox(argv[1:])
     if argv and argv[0] == "webhooks":

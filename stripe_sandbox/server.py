@@ -12,6 +12,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -238,7 +239,8 @@ class SandboxServer:
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
-        headers = {"Request-Id": request_id,
+        # Date in the virtual clock, as Stripe's Date is in Stripe's: clients may judge cooldowns by it.
+        headers = {"Request-Id": request_id, "Date": formatdate(self.now(), usegmt=True),
                    "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION)}
         drop = False
         try:

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +46,7 @@ class RequestStats:
     connection_errors: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+    server_clock_offset: float = 0.0  # Stripe's clock minus ours, from the Date header of the latest response
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -94,7 +96,18 @@ class _LimitedHTTPXClient(stripe.HTTPXClient):
         stats.statuses[str(status)] += 1
         if status == 429:
             stats.rate_limited += 1
+        date = response_headers.get("date")
+        if date:
+            self._note_server_time(date)
         return content, status, response_headers
+
+    def _note_server_time(self, date: str) -> None:
+        try:
+            server = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            return
+        # Date has whole seconds: +0.5 s centres the estimate.
+        self._stats.server_clock_offset = server + 0.5 - time.time()
 
     async def aclose(self) -> None:
         await self._client_async.aclose()
@@ -136,6 +149,10 @@ class StripeFCClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def server_now(self) -> float:
+        """Stripe's current time as its responses tell it, so cooldowns are judged by Stripe's clock, not ours."""
+        return time.time() + self.stats.server_clock_offset
 
     async def request(
         self, method: str, path: str, params: dict[str, Any] | None = None, idempotency_key: str | None = None

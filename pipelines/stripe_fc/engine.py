@@ -189,7 +189,7 @@ class RefreshEngine:
     async def _admit(self, account: dict[str, Any]) -> None:
         self.progress.accounts_listed += 1
         account_id = account["id"]
-        decision = classify(account, time.time())
+        decision = classify(account, self.client.server_now())
         if decision == "refresh":
             await self.sink.account_observed(account, final=False)
             await self._queue.put(account_id)

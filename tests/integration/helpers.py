@@ -52,7 +52,7 @@ def parquet_rows(warehouse: Path, table: str, order_by: str) -> list[tuple[Any, 
 
 def metadata(result: dg.ExecuteInProcessResult, table: str) -> dict[str, Any]:
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.materialization
         if mat.asset_key == dg.AssetKey(table):
             return {key: getattr(value, "value", value) for key, value in mat.metadata.items()}
     raise AssertionError(f"no materialization of {table}")

@@ -87,9 +87,12 @@ def balances(warehouse: Path) -> dict[tuple[str, str], tuple]:
     return {(r[0], r[1]): r[2:] for r in rows}
 
 
-def test_balances_equal_what_the_sandbox_served(loaded_sandbox, tmp_path: Path) -> None:
+def test_balances_equal_what_the_sandbox_served(sandbox_factory, tmp_path: Path) -> None:
+    # A latency long enough that fca_pending, loaded pending, is still pending when the run lists it.
+    sandbox = sandbox_factory(refresh_latency=(3.0, 3.0), refresh_cooldown=3600.0)
+    sandbox.load_fixtures(build_fixtures())
     warehouse = tmp_path / "wh"
-    result = run_ingest(loaded_sandbox, warehouse)
+    result = run_ingest(sandbox, warehouse)
     assert result.success
     got = balances(warehouse)
     d = Decimal
