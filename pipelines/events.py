@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -262,12 +262,16 @@ def _one_line(error: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------- into the warehouse
 
 
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _micros(seconds: float) -> int:
     return round(seconds * 1_000_000)
+
+
+def _utc(seconds: float) -> datetime:
+    """The same microsecond `_micros` gives, so fc_balances.fetched_at equals fc_events.received_at exactly."""
+    return _EPOCH + timedelta(microseconds=_micros(seconds))
 
 
 def ensure_events_table(warehouse: Warehouse) -> None:
