@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from assets.checks import Thresholds, table_check_results
 from pipelines.funds import sufficient_funds
 from pipelines.marts import MART_TABLES, build_marts, install_macros
 from pipelines.sql import contract_ddl, load_sql
@@ -58,6 +59,12 @@ def main() -> None:
         started = time.perf_counter()
         build_marts(con, build_at)
         print(f"  {'all marts, one transaction':<26} {'':>12}       {time.perf_counter() - started:6.2f}s")
+
+        now = build_at
+        for table in ("fc_balances", *MART_TABLES):
+            started = time.perf_counter()
+            passed = all(r.passed for r in table_check_results(con, table, Thresholds(staleness_hours=72.0), now))
+            print(f"  checks on {table:<26} {'pass' if passed else 'FAIL':>9}  {time.perf_counter() - started:6.2f}s")
 
         install_macros(con)
         started = time.perf_counter()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from pipelines.marts import install_macros
+from pipelines.sql import load_sql
 
 BASES = ("available", "current_fallback", "no_balance")
 
@@ -24,10 +25,8 @@ class FundsCheck:
 
 
 def _macro_installed(con: duckdb.DuckDBPyConnection) -> bool:
-    (count,) = con.execute(  # type: ignore[misc]
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'fc_sufficient_funds'"
-    ).fetchone()
-    return count > 0
+    row = con.execute(load_sql("macros/macro_installed"), {"name": "fc_sufficient_funds"}).fetchone()
+    return bool(row and row[0])
 
 
 def sufficient_funds(
@@ -62,8 +61,8 @@ def sufficient_funds(
                 "on a read-write connection"
             ) from None
     row = con.execute(
-        "SELECT sufficient, basis, balance_minor, as_of, staleness_hours FROM fc_sufficient_funds(?, ?, ?, at := ?)",
-        [account_id, amount_minor, currency.lower(), at],
+        load_sql("macros/call_fc_sufficient_funds"),
+        {"account_id": account_id, "amount_minor": amount_minor, "currency": currency.lower(), "at": at},
     ).fetchone()
     assert row is not None  # the macro always returns exactly one row
     sufficient, basis, balance_minor, as_of, staleness_hours = row

@@ -31,11 +31,7 @@ class MartBuildError(ValueError):
 
 
 def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = current_schema()"
-    ).fetchall()
-    return {name for (name,) in rows}
+    return {name for (name,) in con.execute(load_sql("warehouse/user_tables")).fetchall()}
 
 
 def _build_order(tables: Iterable[str] | None) -> list[str]:
@@ -70,7 +66,8 @@ def build_marts(
         for table in order:
             con.execute(load_sql(f"marts/{table}"), {"build_at": build_at})
             # `table` comes from the fixed MART_TABLES allow-list.
-            (counts[table],) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[misc]
+            row = con.execute(load_sql("warehouse/count_rows").format(table=table)).fetchone()
+            counts[table] = int(row[0]) if row else 0
         con.commit()
     except BaseException:
         con.rollback()
