@@ -119,7 +119,7 @@ class ClientSettings:
     api_base: str = STRIPE_API_BASE
     max_rps: float | None = None  # None -> Stripe's limit for the key's mode
     max_rps_per_endpoint: float | None = None
-    max_network_retries: int = 4  # SDK retries: connection errors, 409, 5xx, Stripe-Should-Retry
+    max_network_retries: int = 6  # SDK retries: connection errors, 409, 5xx, Stripe-Should-Retry
     max_rate_limit_retries: int = 8  # our retries of plain 429s, which the SDK leaves to us
     timeout: float = 30.0
     max_connections: int = 128

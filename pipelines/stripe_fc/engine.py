@@ -69,6 +69,7 @@ class Progress:
     pending: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     events_read: int = 0
+    event_poll_errors: int = 0
     retrieves: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -253,7 +254,11 @@ class RefreshEngine:
         while self._work_remaining():
             await asyncio.sleep(self.settings.poll_interval)
             if self._pending:
-                await self._read_events()
+                try:
+                    await self._read_events()
+                except stripe.StripeError:
+                    # Retries are spent for this poll; the cursor is unchanged, so the next poll reads the same events.
+                    self.progress.event_poll_errors += 1
                 await self._retrieve_stragglers()
                 await self._expire()
 
