@@ -1,6 +1,5 @@
 """Data-quality checks on fc_balances, fc_balance_refreshes and the marts; the blocking ones stop the marts."""
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from pydantic import Field
 
 from pipelines.currencies import ISO_4217_CODES
 from pipelines.resources import WarehouseResource
-from pipelines.settings import SettingsError
+from pipelines.settings import SettingsError, env_float
 from pipelines.sql import load_sql
 
 UNIQUE_KEY = "unique_key"
@@ -59,19 +58,13 @@ def resolve_thresholds(config: DataQualityConfig) -> Thresholds:
 
 def _threshold(value: float | None, env: str, default: float, low: float, high: float | None = None) -> float:
     """The configured value, else the environment's, else the default; one clear line when out of range."""
-    source = "config"
+    source = f"check config value for {env}"
     if value is None:
-        raw = os.environ.get(env, "").strip()
-        if not raw:
-            return default
-        source = env
-        try:
-            value = float(raw)
-        except ValueError:
-            raise SettingsError(f"{env} must be a number, got {raw!r}") from None
-    if not (value >= low and (high is None or value <= high)):
+        value, source = env_float(env, default, minimum=None), env
+    assert value is not None
+    if not (value >= low and (high is None or value <= high)):  # also refuses NaN
         bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise SettingsError(f"{source} value {value!r} for {env} must be {bound}")
+        raise SettingsError(f"{source} must be {bound}, got {value!r}")
     return value
 
 

@@ -13,7 +13,7 @@ windows AS (
 recent AS (  -- the longest window's days; every shorter window is a suffix of it
     SELECT d.account_id, d.currency, d.day, d.observed, d.current_minor
     FROM fc_daily_balances AS d, params AS p
-    WHERE d.day BETWEEN p.build_day - 89 AND p.build_day
+    WHERE d.day BETWEEN (SELECT min(w.window_start) FROM windows AS w) AND p.build_day
 ),
 daily_stats AS (
     SELECT
