@@ -5,6 +5,7 @@
 import asyncio
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
@@ -27,6 +28,14 @@ SENSOR_NAME = "stripe_events_sensor"
 SENSOR_INTERVAL_SECONDS = 60
 SENSOR_MAX_PAGES_PER_TICK = 50  # 5,000 events; the rest are read on the next tick
 EXPORTED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances")
+
+
+def _shown_uri(uri: str) -> str:
+    """A location for metadata, without user info or query string (where credentials could hide)."""
+    parts = urlsplit(uri)
+    if len(parts.scheme) <= 1:  # a local path (or a Windows drive letter)
+        return uri
+    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
 
 
 def _column_schema() -> dg.TableSchema:
@@ -81,7 +90,7 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
         "events_pending_after": left,
         "events_by_type": dg.MetadataValue.json(events_by_type),
         "parquet_rows": dg.MetadataValue.json(exported),
-        "parquet_uri": parquet_uri,
+        "parquet_uri": _shown_uri(parquet_uri),
         "event_store": str(store_path),
         "duration_seconds": round(time.monotonic() - started, 2),
     }
