@@ -33,7 +33,7 @@ _AMOUNTS = (
     ("available", "DECIMAL(38,4)", "available_minor in major units, exact"),
     ("used", "DECIMAL(38,4)", "used_minor in major units, exact"),
 )
-_BUILT_AT = ("built_at", "TIMESTAMP WITH TIME ZONE", "the build time the mart was computed for (the run's start)")
+_BUILT_AT = ("built_at", "TIMESTAMP WITH TIME ZONE", "the build time the mart was computed for (its step's start)")
 
 MART_SPECS: dict[str, MartSpec] = {
     spec.table: spec
@@ -133,13 +133,6 @@ def column_schema(table: str) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=meaning) for name, kind, meaning in columns])
 
 
-def run_started_at(context: dg.AssetExecutionContext) -> datetime:
-    """The run's start, so every mart of one run shares one build time (and one build day)."""
-    record = context.instance.get_run_record_by_id(context.run_id)
-    started = record.start_time if record is not None else None
-    return datetime.fromtimestamp(started, UTC) if started else datetime.now(UTC)
-
-
 def _mart_asset(spec: MartSpec) -> dg.AssetsDefinition:
     inputs = MART_INPUTS[spec.table]
     deps = [*CONTRACT_INPUTS, *(name for name in inputs if name in MART_TABLES)]
@@ -153,7 +146,9 @@ def _mart_asset(spec: MartSpec) -> dg.AssetsDefinition:
         metadata={"dagster/column_schema": column_schema(spec.table)},
     )
     def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        build_at = run_started_at(context)
+        # Taken once, when the step starts: after the ingest of the same run, so no balance of this run is
+        # newer than the build (the run's start could be an hour before a large ingest ends).
+        build_at = datetime.now(UTC)
         started = time.monotonic()
         with warehouse.open() as wh:
             with wh.connection() as con:
