@@ -1,6 +1,5 @@
 """The ingest layer: one multi-asset lists accounts, refreshes and awaits balances, lands the contract tables."""
 
-from __future__ import annotations
 
 import asyncio
 import time

@@ -121,6 +121,10 @@ class RefreshEngine:
         self._queue: asyncio.Queue[str] = asyncio.Queue(self.settings.queue_size)
         self._pending: dict[str, _Pending] = {}
         self._refreshing = 0  # refresh requests in flight
+        # A completion event can be read before the refresh call that caused it has returned (short latencies):
+        # such events are kept here, for accounts whose refresh call is in flight, until the call returns.
+        self._requesting: set[str] = set()
+        self._early: dict[str, tuple[dict[str, Any], Any]] = {}
         self._cursor: str | None = None
         self._prepared = False
 
@@ -224,6 +228,7 @@ class RefreshEngine:
     async def _refresh_one(self, account_id: str) -> None:
         requested_at = time.time()
         self.progress.refresh_requested += 1
+        self._requesting.add(account_id)
         try:
             account = await self.client.refresh_account(account_id, idempotency_key=f"fcb-{self.run_id}-{account_id}")
         except stripe.InvalidRequestError as exc:
@@ -238,10 +243,17 @@ class RefreshEngine:
             await self._record(RefreshRecord(self.run_id, account_id, "error", requested_at=requested_at,
                                              error_code=redact(str(code))))
             return
+        finally:
+            self._requesting.discard(account_id)
+            early = self._early.pop(account_id, None)
         refresh = account.get("balance_refresh") or {}
         if refresh.get("status") == "pending":
             now = time.monotonic()
-            self._pending[account_id] = _Pending(refresh.get("last_attempted_at"), requested_at, now, now)
+            pending = _Pending(refresh.get("last_attempted_at"), requested_at, now, now)
+            if early is not None and self._is_completion_of(early[0], pending):
+                await self._resolve(account_id, early[0], requested_at, completed_at=early[1])
+                return
+            self._pending[account_id] = pending
             self.progress.pending = len(self._pending)
         else:
             await self._resolve(account_id, account, requested_at, completed_at=time.time())
@@ -253,7 +265,7 @@ class RefreshEngine:
     async def _await_loop(self) -> None:
         while self._work_remaining():
             await asyncio.sleep(self.settings.poll_interval)
-            if self._pending:
+            if self._pending or self._requesting:
                 try:
                     await self._read_events()
                 except stripe.StripeError:
@@ -268,7 +280,11 @@ class RefreshEngine:
         self.progress.events_read += len(events)
         for event in events:
             account = ((event.get("data") or {}).get("object")) or {}
-            pending = self._pending.get(account.get("id", ""))
+            account_id = account.get("id", "")
+            pending = self._pending.get(account_id)
+            if pending is None and account_id in self._requesting:
+                self._early[account_id] = (account, event.get("created"))
+                continue
             if pending is None or not self._is_completion_of(account, pending):
                 continue
             await self._resolve(account["id"], account, pending.requested_at, completed_at=event.get("created"))

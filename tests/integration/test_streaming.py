@@ -96,3 +96,4 @@ def test_discovery_all_finds_the_same_accounts(sandbox_factory, tmp_path: Path) 
     accounts = "select account_id, customer_id from fc_accounts order by 1"
     assert query(per_customer, accounts) == query(everything, accounts)
     assert len(query(everything, accounts)) == 12
+
