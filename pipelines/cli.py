@@ -130,16 +130,14 @@ def execute_job(quiet: bool = False, ingest_only: bool = False) -> dict[str, Any
     """Execute the same Dagster job the schedule runs, in this process; return the materializations' metadata."""
     import dagster as dg
 
-    from assets.balances import INGEST_TABLES
-    from pipelines.definitions import JOB_NAME, defs
+    from pipelines.definitions import INGEST_JOB_NAME, JOB_NAME, defs
 
-    job = defs.resolve_job_def(JOB_NAME).with_logger_defs(_cli_logger_defs())
+    job = defs.resolve_job_def(INGEST_JOB_NAME if ingest_only else JOB_NAME).with_logger_defs(_cli_logger_defs())
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    selection = [dg.AssetKey(table) for table in INGEST_TABLES] if ingest_only else None
     # A logger runs only when the run config names it; none named would bring Dagster's console logger back.
     run_config = {"loggers": {"cli_progress": {"config": {"quiet": quiet}}}}
     result = job.execute_in_process(
-        run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection
+        run_config=run_config, instance=instance, raise_on_error=False
     )
     if not result.success:
         raise CliError(redact(_failure_message(result)))

@@ -1,27 +1,33 @@
-"""The one Dagster code location: ingest and mart assets, checks, the job, its daily schedule, resources."""
-
-from __future__ import annotations
+"""The one Dagster code location: ingest, event and mart assets, checks, jobs, the daily schedule, resources."""
 
 import dagster as dg
 
-from assets.balances import stripe_fc_ingest
+from assets.balances import INGEST_TABLES, stripe_fc_ingest
+from assets.checks import CHECKS
+from assets.events import EVENT_ASSETS, EVENT_JOBS, SENSORS
+from assets.marts import MART_ASSETS, marts_job
 from pipelines.resources import resources_from_env
 
-try:  # the marts and checks layers, when present
-    from assets.checks import CHECKS
-    from assets.marts import MART_ASSETS
-except ImportError:  # pragma: no cover - removed once the marts land
-    CHECKS, MART_ASSETS = [], []
-
 JOB_NAME = "fc_balances_job"
+INGEST_JOB_NAME = "fc_balances_ingest_job"
 
-# DuckDB takes one writer at a time, so the whole job runs its steps in one process, one after another.
+# Events are drained by their own job (the sensor launches it); the daily job refreshes and rebuilds the marts.
+daily_selection = dg.AssetSelection.all() - dg.AssetSelection.assets("fc_events")
+
+# DuckDB takes one writer at a time, so each job runs its steps in one process, one after another.
 fc_balances_job = dg.define_asset_job(
     JOB_NAME,
-    selection=dg.AssetSelection.all(),
-    description="Refresh every eligible account's balance, land the contract tables, rebuild the marts.",
+    selection=daily_selection,
+    description="Refresh every eligible account's balance, land the contract tables, check them, rebuild the marts.",
     executor_def=dg.in_process_executor,
-    tags={"dagster/concurrency_key": "fc_balances_warehouse"},
+)
+
+# Only the Stripe ingest, without checks or marts: what each past day of `fc-balances run --history-days` runs.
+fc_balances_ingest_job = dg.define_asset_job(
+    INGEST_JOB_NAME,
+    selection=dg.AssetSelection.assets(*INGEST_TABLES).without_checks(),
+    description="Refresh balances and land the contract tables only (no checks, no marts).",
+    executor_def=dg.in_process_executor,
 )
 
 fc_balances_daily = dg.ScheduleDefinition(
@@ -34,10 +40,11 @@ fc_balances_daily = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[stripe_fc_ingest, *MART_ASSETS],
+    assets=[stripe_fc_ingest, *MART_ASSETS, *EVENT_ASSETS],
     asset_checks=[*CHECKS],
-    jobs=[fc_balances_job],
+    jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *EVENT_JOBS],
     schedules=[fc_balances_daily],
+    sensors=[*SENSORS],
     resources=resources_from_env(),
     executor=dg.in_process_executor,
 )

@@ -26,6 +26,7 @@ from pipelines.sql import CONTRACT_TABLES, contract_ddl, load_sql
 
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
 LOCK_FILE_NAME = ".fc_balances.lock"
+DIRTY_MARKER_NAME = ".parquet_export_pending"
 BATCH_VIEW = "batch_rows"  # the fixed name the write_* SQL reads the registered Arrow table from
 ROW_GROUP_ROWS = 128 * 1024
 _READ_BATCH_ROWS = 64 * 1024
@@ -313,6 +314,9 @@ class Warehouse:
         self.lock_timeout = lock_timeout
         self._lock_descriptor: int | None = None
         self._target: _ParquetTarget | None = None
+        # Written since the last export: the marker file says so on disk too, so a crash is noticed on next open.
+        self._dirty_marker = self.directory / DIRTY_MARKER_NAME
+        self._dirty = False
 
     # -------------------------------------------------------------------- lifecycle
 
@@ -321,10 +325,15 @@ class Warehouse:
         self._acquire_lock()
         try:
             self._target = _ParquetTarget(self.parquet_uri)
+            fresh = not self.duckdb_path.exists()
             with self._connect() as connection:
                 for statement in [*contract_ddl(), load_sql("warehouse/create_parquet_exports")]:
                     connection.execute(statement)
-            self._repair_parquet()
+            if fresh or self._dirty_marker.exists():
+                # The last session wrote without finishing its export (or this is a new warehouse): heal Parquet.
+                self._repair_parquet()
+            else:
+                self._target.remove_temporaries()
         except BaseException:
             self._release_lock()
             raise
@@ -333,7 +342,17 @@ class Warehouse:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._release_lock()
+        try:
+            if not self._dirty and self._dirty_marker.exists():
+                self._dirty_marker.unlink()
+        finally:
+            self._release_lock()
+
+    def _mark_dirty(self) -> None:
+        """Before a DuckDB write: leave a marker until an export follows, so a crash in between is repaired."""
+        if not self._dirty:
+            self._dirty = True
+            self._dirty_marker.touch()
 
     def _prepare_directory(self) -> None:
         if self.directory.exists() and not self.directory.is_dir():
@@ -415,6 +434,7 @@ class Warehouse:
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection for SQL work (marts), closed when the block ends."""
         self._require_open()
+        self._mark_dirty()
         with self._connect() as connection:
             yield connection
 
@@ -431,6 +451,7 @@ class Warehouse:
         written = dict.fromkeys(CONTRACT_TABLES, 0)
         if not prepared:
             return written
+        self._mark_dirty()
         with self._connect() as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
@@ -472,6 +493,8 @@ class Warehouse:
                 if name not in known:
                     raise WarehouseError(f"cannot export {name!r}: no such table in {self.duckdb_path}")
                 written[name] = self._export_table(connection, target, name)
+        # Callers export what they wrote; after that the Parquet projection is whole again.
+        self._dirty = False
         return written
 
     @contextmanager
