@@ -29,7 +29,7 @@ class EngineSettings:
     event_grace: float = 20.0  # seconds without an event before the account is retrieved directly
     poll_interval: float = 1.0  # seconds between reads of the events API while refreshes are pending
     listing_concurrency: int = 32
-    refresh_concurrency: int = 64
+    refresh_concurrency: int = 48
     retrieve_concurrency: int = 16
     queue_size: int = 2000  # bounds memory: listing pauses while this many accounts wait for a refresh
     progress_interval: float = 5.0
