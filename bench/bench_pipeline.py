@@ -80,6 +80,9 @@ def main() -> int:
         env.pop("DAGSTER_HOME", None)
         if args.pipeline_rps:
             env["FC_BALANCES_MAX_RPS"] = env["FC_BALANCES_MAX_RPS_PER_ENDPOINT"] = str(args.pipeline_rps)
+        elif args.mode == "live":
+            # The bench key looks like a test key; tell the pipeline the limits of the live-mode sandbox.
+            env["FC_BALANCES_MAX_RPS"], env["FC_BALANCES_MAX_RPS_PER_ENDPOINT"] = "100", "25"
         command = [str(Path(sys.executable).with_name("fc-balances")), "run", "--quiet"]
         if args.time_v:
             command = ["/usr/bin/time", "-v", *command]

@@ -58,3 +58,27 @@ def test_unlimited_when_rates_are_none() -> None:
 
     assert asyncio.run(main()) == 10_000
     assert limiter.waited_seconds == 0.0
+
+
+def test_a_quiet_endpoint_is_not_starved_by_a_busy_one() -> None:
+    # Ten workers keep a busy endpoint saturated (80 requests, 4 s at the 20/s global limit). A request on another
+    # endpoint that arrives meanwhile waits behind at most the requests already queued (about ten), not for the
+    # busy endpoint to run dry.
+    limiter = RateLimiter(global_rps=20.0, endpoint_rps=20.0, burst_seconds=0.05)
+    order: list[str] = []
+
+    async def busy_worker() -> None:
+        for _ in range(8):
+            await limiter.acquire("POST /refresh")
+            order.append("busy")
+
+    async def quiet() -> None:
+        await asyncio.sleep(0.5)
+        await limiter.acquire("GET /events")
+        order.append("quiet")
+
+    async def main() -> None:
+        await asyncio.gather(*(busy_worker() for _ in range(10)), quiet())
+
+    asyncio.run(main())
+    assert order.index("quiet") <= 10 + 10 + 2, order.index("quiet")  # ~10 served before it arrived, ~10 queued
