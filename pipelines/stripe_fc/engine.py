@@ -144,20 +144,33 @@ class RefreshEngine:
         refreshers = [asyncio.create_task(self._refresh_worker()) for _ in range(self.settings.refresh_concurrency)]
         awaiter = asyncio.create_task(self._await_loop())
         reporter = asyncio.create_task(self._report_loop())
-        tasks = [*refreshers, awaiter, reporter]
+        flow = asyncio.create_task(self._flow(refreshers, awaiter))
+        helpers = [*refreshers, awaiter, reporter]
         try:
-            await self._discover()
-            self.progress.listing_done = True
-            await self._queue.join()
-            for task in refreshers:
-                task.cancel()
-            await awaiter
+            # A stage that dies (a revoked key, an unreachable API) ends the run at once instead of leaving the
+            # others waiting on a queue nobody drains.
+            watching: set[asyncio.Task[None]] = {flow, *helpers}
+            while not flow.done():
+                done, watching = await asyncio.wait(watching, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+            await flow
         finally:
-            for task in tasks:
+            for task in [flow, *helpers]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(flow, *helpers, return_exceptions=True)
         await self._report()
         return self.progress
+
+    async def _flow(self, refreshers: list[asyncio.Task[None]], awaiter: asyncio.Task[None]) -> None:
+        await self._discover()
+        self.progress.listing_done = True
+        await self._queue.join()
+        for task in refreshers:
+            task.cancel()
+        await asyncio.gather(*refreshers, return_exceptions=True)
+        await awaiter
 
     # --- discovery -------------------------------------------------------------------------------------------
     async def _discover(self) -> None:
