@@ -267,10 +267,15 @@ def snapshot_differences(got: Snapshot, want: Snapshot) -> list[str]:
 
 
 def run_ids(warehouse: Path) -> set[str]:
+    """The runs recorded in fc_balance_refreshes; none when a killed run left no file, or no table yet."""
     path = warehouse / DUCKDB_FILE
     if not path.exists():
         return set()
     with duckdb.connect(str(path), read_only=True) as connection:
+        exists = connection.execute("select count(*) from information_schema.tables "
+                                    "where table_name = 'fc_balance_refreshes'").fetchall()[0][0]
+        if not exists:
+            return set()
         return {row[0] for row in connection.execute("select distinct run_id from fc_balance_refreshes").fetchall()}
 
 
@@ -408,6 +413,9 @@ def reference_run(scenario: KillScenario, workdir: Path) -> Reference:
     return Reference(snapshot(warehouse), _refresh_rows(warehouse, run_id), lock_taken_after, duration)
 
 
+RERUN_TIMEOUT = 120.0  # a clean run takes seconds; this long means the run after a kill hangs
+
+
 @dataclass
 class KillTrial:
     delay: float
@@ -433,13 +441,25 @@ def kill_trial(scenario: KillScenario, reference: Reference, workdir: Path, name
         code = process.wait(timeout=60)
         if not trial.killed and code != 0:
             trial.problems.append(f"the run to be killed failed by itself (exit {code})")
-        # What a reader sees right after the crash: every visible Parquet file whole.
+        # What a reader sees right after the crash: every visible Parquet file whole, the DuckDB file opening.
         if (warehouse / "parquet").exists():
             trial.problems += [f"after the kill, unreadable Parquet: {n}" for n in unreadable_parquet_files(warehouse)]
-        before = run_ids(warehouse)
-        rerun = run_cli(env, timeout=180)
-    if rerun.returncode != 0:
-        trial.problems.append(f"the run after the kill failed (exit {rerun.returncode}): {rerun.stderr.strip()[-500:]}")
+        try:
+            before = run_ids(warehouse)
+        except duckdb.Error as exc:
+            trial.problems.append(f"after the kill, DuckDB does not open read-only: {exc}")
+            before = set()
+        rerun = start_cli(env, logs, f"{name}-rerun")
+        try:
+            code = rerun.wait(timeout=RERUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(rerun.pid, signal.SIGKILL)
+            rerun.wait()
+            code = None
+    if code != 0:
+        errors = (logs / f"{name}-rerun.err").read_text().strip()[-500:]
+        outcome = f"hung (killed after {RERUN_TIMEOUT:g}s)" if code is None else f"failed (exit {code})"
+        trial.problems.append(f"the run after the kill {outcome}: {errors!r}; logs in {logs}")
         trial.seconds = time.monotonic() - started
         return trial
     new_runs = run_ids(warehouse) - before
