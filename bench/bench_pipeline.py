@@ -83,7 +83,7 @@ def main() -> int:
         elif args.mode == "live":
             # The bench key looks like a test key; tell the pipeline the limits of the live-mode sandbox.
             env["FC_BALANCES_MAX_RPS"], env["FC_BALANCES_MAX_RPS_PER_ENDPOINT"] = "100", "25"
-        command = [str(Path(sys.executable).with_name("fc-balances")), "run", "--quiet"]
+        command = [str(Path(sys.executable).with_name("fc-balances")), "run"]
         if args.time_v:
             command = ["/usr/bin/time", "-v", *command]
         started = time.monotonic()
@@ -117,7 +117,8 @@ def main() -> int:
     print(f"requests {total}  by endpoint {json.dumps(stats.get('requests', {}))}")
     print(f"429 answered {n429} ({100 * n429 / max(total, 1):.2f}% of requests)  statuses {json.dumps(statuses)}")
     print(f"sandbox peak in flight {stats.get('peak_in_flight')}")
-    print(done.stdout.strip().splitlines()[0] if done.stdout.strip() else "")
+    summary = [line for line in done.stdout.splitlines() if "done in" in line]
+    print(summary[0] if summary else "(no summary line)")
     if args.time_v:
         rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
         user = re.search(r"User time \(seconds\): ([\d.]+)", done.stderr)

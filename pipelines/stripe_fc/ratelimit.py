@@ -44,6 +44,10 @@ class _Schedule:
 class RateLimiter:
     """Books each request a send time that keeps both the global and its endpoint's limit, then sleeps until then.
 
+    Requests of one endpoint book one at a time (a FIFO lock held until the booked time), so no endpoint reserves
+    global capacity far ahead: the global line holds at most one pending slot per endpoint, and a quiet endpoint's
+    request waits behind a few slots, not behind a busy endpoint's whole queue.
+
     `burst_seconds` sizes the allowed burst: Stripe's own buckets hold one second of tokens, so a small client burst
     keeps us under theirs even when the network bunches requests together.
     """
@@ -54,6 +58,7 @@ class RateLimiter:
         self._burst_seconds = burst_seconds
         self._global = self._schedule(global_rps)
         self._endpoints: dict[str, _Schedule | None] = {}
+        self._turns: dict[str, asyncio.Lock] = {}
         self.waited_seconds = 0.0
 
     def _schedule(self, rps: float | None) -> _Schedule | None:
@@ -64,18 +69,20 @@ class RateLimiter:
     async def acquire(self, endpoint: str) -> None:
         if endpoint not in self._endpoints:
             self._endpoints[endpoint] = self._schedule(self.endpoint_rps)
+            self._turns[endpoint] = asyncio.Lock()
         own = self._endpoints[endpoint]
         if own is None and self._global is None:
             return
-        now = time.monotonic()
-        at = max(own.earliest(now) if own else now, self._global.earliest(now) if self._global else now)
-        if own:
-            own.book(at)
-        if self._global:
-            self._global.book(at)
-        if at > now:
-            self.waited_seconds += at - now
-            await asyncio.sleep(at - now)
+        async with self._turns[endpoint]:
+            now = time.monotonic()
+            at = max(own.earliest(now) if own else now, self._global.earliest(now) if self._global else now)
+            if own:
+                own.book(at)
+            if self._global:
+                self._global.book(at)
+            if at > now:
+                self.waited_seconds += at - now
+                await asyncio.sleep(at - now)
 
     def penalize(self, seconds: float) -> None:
         """After a 429, hold every request back for `seconds`."""
