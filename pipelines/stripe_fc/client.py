@@ -198,7 +198,7 @@ class StripeFCClient:
                 ) from None
             except stripe.PermissionError as exc:
                 raise StripeFCError(
-                    f"the API key lacks a permission for {method.upper()} {path.split('?')[0]}: "
+                    f"the API key lacks a permission for {endpoint_template(method, path)}: "
                     f"{redact(exc.user_message or str(exc))}"
                 ) from None
             except stripe.APIConnectionError:
