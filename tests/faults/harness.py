@@ -46,6 +46,8 @@ FULL_PERMISSIONS = frozenset({
     "customers_read", "financial_connections_accounts_read", "financial_connections_accounts_write", "events_read",
 })
 
+RUN_TIMEOUT = 120.0  # a run of these scenarios takes seconds; one still going after this long hangs
+
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
@@ -401,19 +403,23 @@ def reference_run(scenario: KillScenario, workdir: Path) -> Reference:
         process = start_cli(env, workdir / "logs", "reference")
         held = wait_for_lock_holder(warehouse, process.pid, timeout=120)
         lock_taken_after = time.monotonic() - started
-        code = process.wait(timeout=180)
+        try:
+            code: int | None = process.wait(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # never leave a hung run behind
+            process.wait()
+            code = None
         duration = time.monotonic() - started
     if code != 0 or not held:
         errors = (workdir / "logs" / "reference.err").read_text()
-        raise AssertionError(f"the clean reference run failed (exit {code}, lock seen {held}): {errors[-2000:]}")
+        ended = f"hung (killed after {RUN_TIMEOUT:g}s)" if code is None else f"ended with exit {code}"
+        raise AssertionError(f"the clean reference run {ended}, warehouse lock seen: {held}; "
+                             f"logs in {workdir / 'logs'}: {errors[-2000:]}")
     problems = integrity_problems(warehouse)
     if problems:
         raise AssertionError(f"the clean reference run left a broken warehouse: {problems}")
     (run_id,) = run_ids(warehouse)
     return Reference(snapshot(warehouse), _refresh_rows(warehouse, run_id), lock_taken_after, duration)
-
-
-RERUN_TIMEOUT = 120.0  # a clean run takes seconds; this long means the run after a kill hangs
 
 
 @dataclass
@@ -451,14 +457,14 @@ def kill_trial(scenario: KillScenario, reference: Reference, workdir: Path, name
             before = set()
         rerun = start_cli(env, logs, f"{name}-rerun")
         try:
-            code = rerun.wait(timeout=RERUN_TIMEOUT)
+            code = rerun.wait(timeout=RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
             os.killpg(rerun.pid, signal.SIGKILL)
             rerun.wait()
             code = None
     if code != 0:
         errors = (logs / f"{name}-rerun.err").read_text().strip()[-500:]
-        outcome = f"hung (killed after {RERUN_TIMEOUT:g}s)" if code is None else f"failed (exit {code})"
+        outcome = f"hung (killed after {RUN_TIMEOUT:g}s)" if code is None else f"failed (exit {code})"
         trial.problems.append(f"the run after the kill {outcome}: {errors!r}; logs in {logs}")
         trial.seconds = time.monotonic() - started
         return trial
