@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import boto3
 import dagster as dg
 import duckdb
 import pandas as pd
@@ -14,9 +15,9 @@ from assets.balances import stripe_fc_ingest
 from pipelines.resources import WarehouseResource
 from tests.integration.helpers import query, stripe_resource
 from tests.integration.test_streaming import fixtures
-from tests.unit.test_warehouse_s3 import BUCKET, s3_endpoint, s3_filesystem  # noqa: F401 - the fixture
+from tests.unit.test_warehouse_s3 import s3_endpoint, s3_filesystem  # noqa: F401 - the fixture
 
-KEY = ["account_id", "as_of", "currency"]
+RUNS_BUCKET = "fc-runs"
 
 
 def normalized(rows: list[dict]) -> list[tuple]:
@@ -62,16 +63,19 @@ def test_pyarrow_pandas_and_duckdb_read_identical_rows(sandbox_factory, tmp_path
 
 
 def test_a_run_writes_parquet_to_s3(sandbox_factory, tmp_path: Path, s3_endpoint: str) -> None:  # noqa: F811
+    # moto keeps one in-memory S3 per process: a bucket of our own keeps other tests' listings exact.
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=RUNS_BUCKET)
     sandbox = sandbox_factory(refresh_latency=(0.05, 0.05))
     sandbox.load_fixtures(fixtures(10))
     warehouse = tmp_path / "wh"
-    ingest(sandbox, warehouse, parquet_uri=f"s3://{BUCKET}/runs")
+    ingest(sandbox, warehouse, parquet_uri=f"s3://{RUNS_BUCKET}/runs")
     assert not (warehouse / "parquet").exists()  # nothing written locally: the lake is the bucket
     filesystem = s3_filesystem(s3_endpoint)
     for table in ("fc_balances", "fc_accounts", "fc_balance_refreshes"):
-        dataset = ds.dataset(f"{BUCKET}/runs/{table}", filesystem=filesystem, format="parquet", partitioning="hive")
+        dataset = ds.dataset(f"{RUNS_BUCKET}/runs/{table}", filesystem=filesystem, format="parquet",
+                             partitioning="hive")
         assert dataset.count_rows() == query(warehouse, f"select count(*) from {table}")[0][0] > 0, table
-    on_s3 = ds.dataset(f"{BUCKET}/runs/fc_balances", filesystem=filesystem, format="parquet", partitioning="hive")
+    on_s3 = ds.dataset(f"{RUNS_BUCKET}/runs/fc_balances", filesystem=filesystem, format="parquet", partitioning="hive")
     amounts = sorted(on_s3.to_table(columns=["account_id", "current_minor"]).to_pylist(),
                      key=lambda row: row["account_id"])
     assert [row["current_minor"] for row in amounts] == list(range(10))
