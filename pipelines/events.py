@@ -156,14 +156,25 @@ class EventStore:
             )
         except (OSError, sqlite3.Error) as exc:
             raise EventStoreError(f"cannot open event store {self.path}: {_one_line(exc)}") from None
-        try:
-            self._connection.execute("PRAGMA journal_mode = WAL")
-            # FULL: in WAL mode NORMAL may lose the last commits on power loss; a 2xx promises the event is kept.
-            self._connection.execute("PRAGMA synchronous = FULL")
-            self._connection.executescript(load_sql("events/store_schema"))
-        except sqlite3.Error as exc:
-            self._connection.close()
-            raise EventStoreError(f"cannot use event store {self.path}: {_one_line(exc)}") from None
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._connection.execute("PRAGMA journal_mode = WAL")
+                # FULL: in WAL mode NORMAL may lose the last commits on power loss; a 2xx promises the event is kept.
+                self._connection.execute("PRAGMA synchronous = FULL")
+                self._connection.executescript(load_sql("events/store_schema"))
+                break
+            except sqlite3.OperationalError as exc:
+                # Switching a new file to WAL takes an exclusive lock and SQLite answers "locked" at once, without
+                # its busy handler, when another process does the same: wait for it like any other writer.
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                self._connection.close()
+                raise EventStoreError(f"cannot use event store {self.path}: {_one_line(exc)}") from None
+            except sqlite3.Error as exc:
+                self._connection.close()
+                raise EventStoreError(f"cannot use event store {self.path}: {_one_line(exc)}") from None
 
     def __enter__(self) -> EventStore:
         return self
