@@ -122,7 +122,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
             asset_key=table,
             metadata={
                 "dagster/row_count": totals.get(table, 0),
-                "rows_inserted_this_run": sink.inserted[table],
+                "rows_written_this_run": sink.inserted[table],  # new rows, or changed rows for upserted tables
                 "parquet_rows": exported.get(table, 0),
                 "parquet_uri": parquet_uri,
                 **run_metadata,

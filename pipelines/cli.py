@@ -161,8 +161,8 @@ def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
     )
     for table, values in metadata.items():
         if isinstance(values, dict) and "dagster/row_count" in values:
-            inserted = values.get("rows_inserted_this_run")
-            extra = f" (+{inserted} this run)" if inserted is not None else ""
+            inserted = values.get("rows_written_this_run")
+            extra = f" ({inserted} written this run)" if inserted is not None else ""
             _print(f"  {table}: {values['dagster/row_count']} rows{extra}")
     _print(f"DuckDB: {warehouse / 'fc_balances.duckdb'}")
     _print(f"Parquet: {ingest.get('parquet_uri', warehouse / 'parquet')}")
