@@ -1,6 +1,5 @@
 """The ingest layer: one multi-asset lists accounts, refreshes and awaits balances, lands the contract tables."""
 
-
 import asyncio
 import time
 from typing import Any
@@ -123,7 +122,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
             metadata={
                 "dagster/row_count": totals.get(table, 0),
                 "rows_written_this_run": sink.inserted[table],  # new rows, or changed rows for upserted tables
-                "parquet_rows": exported.get(table, 0),
+                "parquet_rows_rewritten": exported.get(table, 0),
                 "parquet_uri": parquet_uri,
                 **run_metadata,
             },
