@@ -233,6 +233,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Print every breach of the table contract; exit 1 when there is one."""
+    from pipelines.contract import check_warehouse
+
+    directory = args.warehouse or warehouse_dir()
+    problems = check_warehouse(directory, os.environ.get("FC_BALANCES_PARQUET_URI", "").strip() or None)
+    for problem in problems:
+        print(f"fc-balances: {problem}")
+    _print(f"{directory}: {len(problems)} problems" if problems else f"{directory} keeps the table contract")
+    return 1 if problems else 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """`dagster dev` on this code location, against the built-in sandbox unless STRIPE_API_KEY is set."""
     dagster = str(Path(sys.executable).with_name("dagster"))
@@ -265,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress lines, just the summary")
     run.add_argument("--history-days", type=int, default=0, metavar="N",
                      help="built-in sandbox only: fill N past days of daily balances first (a demo history)")
+    check = sub.add_parser("check", help="check a warehouse folder against the table contract")
+    check.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this code location")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
@@ -295,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "dev":
             return cmd_dev(args)
+        if args.command == "check":
+            return cmd_check(args)
     except (CliError, SettingsError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1

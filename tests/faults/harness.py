@@ -16,9 +16,9 @@ import duckdb
 import pyarrow.parquet as pq
 
 from stripe_sandbox import Sandbox, SandboxConfig, start_sandbox
+from tests.warehouse_contract import warehouse_problems
 
 REPO = Path(__file__).resolve().parents[2]
-CHECK_WAREHOUSE = REPO.parent / "shared" / "tools" / "check_warehouse.py"
 FC_BALANCES = str(Path(sys.executable).with_name("fc-balances"))
 DUCKDB_FILE = "fc_balances.duckdb"
 LOCK_FILE = ".fc_balances.lock"
@@ -328,13 +328,6 @@ def temporary_files(warehouse: Path) -> list[str]:
     return sorted(str(p.relative_to(warehouse)) for p in (warehouse / "parquet").rglob("*.tmp"))
 
 
-def check_warehouse_tool(warehouse: Path) -> str | None:
-    """None when /work/shared/tools/check_warehouse.py passes, else its failure lines."""
-    done = subprocess.run([sys.executable, str(CHECK_WAREHOUSE), str(warehouse)], capture_output=True, text=True,
-                          timeout=120)
-    return None if done.returncode == 0 else (done.stdout + done.stderr).strip()
-
-
 def integrity_problems(warehouse: Path) -> list[str]:
     """Everything a healthy warehouse must satisfy after a completed run, as problem lines."""
     problems = []
@@ -346,9 +339,7 @@ def integrity_problems(warehouse: Path) -> list[str]:
     problems += parquet_differences(warehouse)
     problems += [f"temporary file left: {name}" for name in temporary_files(warehouse)]
     problems += [f"unreadable Parquet: {name}" for name in unreadable_parquet_files(warehouse)]
-    tool = check_warehouse_tool(warehouse)
-    if tool is not None:
-        problems.append(f"check_warehouse.py failed: {tool}")
+    problems += warehouse_problems(warehouse)
     return problems
 
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from assets.balances import stripe_fc_ingest
+from pipelines.contract import check_warehouse
 from pipelines.resources import WarehouseResource
 from tests.integration.helpers import query, stripe_resource
 from tests.integration.test_streaming import fixtures
@@ -79,3 +80,4 @@ def test_a_run_writes_parquet_to_s3(sandbox_factory, tmp_path: Path, s3_endpoint
     amounts = sorted(on_s3.to_table(columns=["account_id", "current_minor"]).to_pylist(),
                      key=lambda row: row["account_id"])
     assert [row["current_minor"] for row in amounts] == list(range(10))
+    assert check_warehouse(warehouse, parquet_uri=f"s3://{RUNS_BUCKET}/runs") == []

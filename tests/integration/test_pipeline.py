@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -11,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import metadata, parquet_rows, query, run_ingest
+from tests.warehouse_contract import warehouse_problems
 
 T0 = 1_764_000_000  # fixture creation times; scripted as_of values are after it and in the past
 AS_OF_1 = 1_764_100_000
 AS_OF_2 = 1_764_200_000
-CHECK_WAREHOUSE = Path(__file__).resolve().parents[3] / "shared" / "tools" / "check_warehouse.py"
 
 
 def cash(current: dict[str, int], available: dict[str, int] | None, as_of: int | None = AS_OF_1) -> dict:
@@ -179,8 +177,7 @@ def test_duckdb_and_parquet_hold_the_same_rows(loaded_sandbox, tmp_path: Path) -
         in_duckdb = query(warehouse, f"select {', '.join(columns)} from {table} order by {order}")
         assert parquet_rows(warehouse, table, order) == in_duckdb, table
         assert in_duckdb, table
-    checked = subprocess.run([sys.executable, str(CHECK_WAREHOUSE), str(warehouse)], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stdout
+    assert warehouse_problems(warehouse) == []
 
 
 def test_refreshes_still_pending_at_the_deadline_time_out(sandbox_factory, tmp_path: Path) -> None:
