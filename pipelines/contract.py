@@ -55,7 +55,8 @@ def check_warehouse(directory: str | Path, parquet_uri: str | None = None) -> li
                 if got.get(column) != data_type:
                     problems.append(f"{table}.{column}: want {data_type}, got {got.get(column)}")
             if table in KEYS:
-                sql = load_sql("contract/duplicate_keys").format(table=table, key=", ".join(KEYS[table]))
+                # The same SQL as the asset check on unique keys.
+                sql = load_sql("checks/unique_key").format(table=table, key_columns=", ".join(KEYS[table]))
                 duplicates = con.execute(sql).fetchall()[0][0]
                 if duplicates:
                     problems.append(f"{table}: {duplicates} duplicated keys ({', '.join(KEYS[table])})")
@@ -70,7 +71,10 @@ def check_warehouse(directory: str | Path, parquet_uri: str | None = None) -> li
         outcomes = {row[0] for row in con.execute(load_sql("contract/outcomes")).fetchall()}
         if outcomes - set(OUTCOMES):
             problems.append(f"fc_balance_refreshes: unknown outcomes {sorted(outcomes - set(OUTCOMES))}")
-        mismatched = con.execute(load_sql("contract/amounts_by_type")).fetchall()[0][0]
-        if mismatched:
-            problems.append(f"fc_balances: {mismatched} cash rows with used or credit rows with available")
+        cash_with_used, credit_with_available, unknown_type = con.execute(
+            load_sql("checks/amounts_by_balance_type").format(table="fc_balances")
+        ).fetchall()[0]
+        if cash_with_used or credit_with_available or unknown_type:
+            problems.append(f"fc_balances: {cash_with_used} cash rows with used, {credit_with_available} credit "
+                            f"rows with available, {unknown_type} of unknown type")
     return problems
