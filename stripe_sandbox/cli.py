@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import NoReturn
 
 from stripe_sandbox.config import PERMISSION_NAMES, SandboxConfig, parse_latency
@@ -29,34 +30,28 @@ def _latency(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _probability(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
-    return value
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {value}")
-    return value
+def _checked(rule: Callable[[float], bool], message: str) -> Callable[[str], float]:
+    """An argparse type: a number that obeys `rule`, else `message` (formatted with the value)."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not rule(value):
+            raise argparse.ArgumentTypeError(message.format(value))
+        return value
+
+    return parse
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
+_probability = _checked(lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1, not {}")
+_positive = _checked(lambda v: v > 0, "must be above 0, not {}")
+_non_negative = _checked(lambda v: v >= 0, "must be 0 or more, not {}")
 
 
 def _restricted_key(text: str) -> tuple[str, frozenset[str]]:

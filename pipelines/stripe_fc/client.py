@@ -47,7 +47,6 @@ class RequestStats:
     in_flight: int = 0
     peak_in_flight: int = 0
     server_clock_offset: float = 0.0  # Stripe's clock minus ours, from the Date header of the latest response
-    started: float = field(default_factory=time.monotonic)
 
     @property
     def total(self) -> int:

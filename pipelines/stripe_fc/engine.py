@@ -18,7 +18,6 @@ DiscoveryMode = Literal["per_customer", "all"]
 OUTCOMES = (
     "succeeded", "failed", "timed_out", "skipped_cooldown", "skipped_inactive", "skipped_no_permission", "error",
 )
-REFRESH_ENDPOINT = "POST /v1/financial_connections/accounts/{id}/refresh"
 INACTIVE_CODE = "financial_connections_account_inactive"
 
 
