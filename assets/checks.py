@@ -11,8 +11,10 @@ from pydantic import Field
 
 from pipelines.currencies import ISO_4217_CODES
 from pipelines.resources import WarehouseResource
+from pipelines.schema import quote
 from pipelines.settings import SettingsError, env_float
 from pipelines.sql import load_sql
+from pipelines.tables import BALANCE_TYPES, TABLES
 
 UNIQUE_KEY = "unique_key"
 CURRENCIES_VALID = "currencies_valid"
@@ -70,22 +72,21 @@ def _threshold(value: float | None, env: str, default: float, low: float, high: 
 
 @dataclass(frozen=True)
 class TableChecks:
-    """Which checks a table gets: its unique key always; the rest where the table has the columns."""
+    """Which checks a table gets beyond its declared unique key (which it always gets)."""
 
-    key_columns: tuple[str, ...]
     currency: bool = True
     as_of: bool = False
     amounts: bool = False
     freshness: bool = False
 
 
-# The fixed allow-list of tables and key columns the check SQL templates are filled from.
+# The fixed allow-list of tables the check SQL templates are filled from; keys come from the declarations.
 CHECKED_TABLES: dict[str, TableChecks] = {
-    "fc_balances": TableChecks(("account_id", "as_of", "currency"), as_of=True, amounts=True, freshness=True),
-    "fc_latest_balances": TableChecks(("account_id", "currency"), as_of=True, amounts=True),
-    "fc_daily_balances": TableChecks(("account_id", "currency", "day"), as_of=True, amounts=True),
-    "fc_underwriting_features": TableChecks(("account_id", "currency", "window_days")),
-    "fc_customer_liquidity": TableChecks(("customer_id", "currency")),
+    "fc_balances": TableChecks(as_of=True, amounts=True, freshness=True),
+    "fc_latest_balances": TableChecks(as_of=True, amounts=True),
+    "fc_daily_balances": TableChecks(as_of=True, amounts=True),
+    "fc_underwriting_features": TableChecks(),
+    "fc_customer_liquidity": TableChecks(),
 }
 
 
@@ -99,13 +100,13 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None
 def _template(name: str, table: str) -> str:
     # `table` and its key columns come from CHECKED_TABLES, never from input.
     return load_sql(f"checks/{name}").format(
-        table=table, key_columns=", ".join(CHECKED_TABLES[table].key_columns)
+        table=quote(table), key_columns=", ".join(quote(column) for column in TABLES[table].key)
     )
 
 
 def check_unique_key(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
     found = _one(con, _template("unique_key", table))
-    key = ", ".join(CHECKED_TABLES[table].key_columns)
+    key = ", ".join(TABLES[table].key)
     return dg.AssetCheckResult(
         check_name=UNIQUE_KEY, asset_key=table, passed=found["duplicated_keys"] == 0,
         description=f"({key}) occurs once per row",
@@ -136,7 +137,7 @@ def check_as_of(con: duckdb.DuckDBPyConnection, table: str, now: datetime, skew_
 
 
 def check_amounts(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
-    found = _one(con, _template("amounts_by_balance_type", table))
+    found = _one(con, _template("amounts_by_balance_type", table), {"balance_types": list(BALANCE_TYPES)})
     return dg.AssetCheckResult(
         check_name=AMOUNTS_MATCH_TYPE, asset_key=table, passed=not any(found.values()),
         description="cash rows carry no used amount, credit rows no available amount, types are cash or credit",
@@ -198,7 +199,7 @@ def table_check_results(
 def _specs(table: str) -> list[dg.AssetCheckSpec]:
     checks = CHECKED_TABLES[table]
     specs = [dg.AssetCheckSpec(UNIQUE_KEY, asset=table, blocking=True,
-                               description=f"({', '.join(checks.key_columns)}) is unique")]
+                               description=f"({', '.join(TABLES[table].key)}) is unique")]
     if checks.currency:
         specs.append(dg.AssetCheckSpec(CURRENCIES_VALID, asset=table, blocking=True,
                                        description="currencies are lowercase ISO 4217 codes"))

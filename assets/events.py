@@ -9,10 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
+from assets.schemas import table_metadata
 from pipelines.events import (
     ACCOUNT_EVENT_PATTERN,
-    FC_EVENTS_COLUMN_DESCRIPTIONS,
-    FC_EVENTS_SCHEMA,
     EventsCursor,
     EventStore,
     PollResult,
@@ -38,13 +37,6 @@ def _shown_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
 
 
-def _column_schema() -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn(f.name, str(f.type), description=FC_EVENTS_COLUMN_DESCRIPTIONS.get(f.name))
-        for f in FC_EVENTS_SCHEMA
-    ])
-
-
 @dg.asset(
     key="fc_events",
     group_name=EVENTS_GROUP,
@@ -57,7 +49,7 @@ def _column_schema() -> dg.TableSchema:
         "disconnected/deactivated/reactivated events update the account's status. Store: "
         "$FC_BALANCES_EVENT_STORE, default <warehouse>/events/webhook_events.sqlite."
     ),
-    metadata={"dagster/column_schema": _column_schema()},
+    metadata=table_metadata("fc_events"),
 )
 def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     started = time.monotonic()

@@ -21,6 +21,7 @@ import stripe
 
 from pipelines.normalize import UTC_TIMESTAMP, normalize_accounts, normalize_balances
 from pipelines.redact import redact
+from pipelines.schema import arrow_schema
 from pipelines.settings import warehouse_dir
 from pipelines.sql import load_sql
 from pipelines.stripe_fc.client import StripeFCClient
@@ -36,24 +37,7 @@ MAX_EVENT_ID_LENGTH = 255
 _EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
 FC_EVENTS_BATCH_VIEW = "fc_events_batch"  # the fixed name sql/events/insert_fc_events.sql reads from
 
-FC_EVENTS_SCHEMA = pa.schema(
-    [
-        pa.field("event_id", pa.string(), nullable=False),
-        pa.field("type", pa.string(), nullable=False),
-        pa.field("created", UTC_TIMESTAMP, nullable=False),
-        pa.field("account_id", pa.string()),
-        pa.field("received_at", UTC_TIMESTAMP, nullable=False),
-        pa.field("payload", pa.string(), nullable=False),
-    ]
-)
-FC_EVENTS_COLUMN_DESCRIPTIONS = {
-    "event_id": "Stripe's evt_ id; one row per event however often it was delivered",
-    "type": "the event type, e.g. financial_connections.account.refreshed_balance",
-    "created": "when Stripe created the event",
-    "account_id": "the fca_ id of the account in data.object",
-    "received_at": "when a webhook delivery or the events sensor first stored it",
-    "payload": "the whole event as JSON text (the account object carries no personal data beyond holder ids)",
-}
+FC_EVENTS_SCHEMA = arrow_schema("fc_events")
 
 
 class EventStoreError(Exception):
@@ -285,12 +269,6 @@ def _utc(seconds: float) -> datetime:
     return _EPOCH + timedelta(microseconds=_micros(seconds))
 
 
-def ensure_events_table(warehouse: Warehouse) -> None:
-    """Create fc_events if it is missing."""
-    with warehouse.connection() as connection:
-        connection.execute(load_sql("ddl/fc_events"))
-
-
 def fc_events_table(events: Sequence[StoredEvent]) -> pa.Table:
     """The fc_events rows of stored events."""
     return pa.Table.from_arrays(
@@ -356,7 +334,6 @@ def apply_events(events: Sequence[StoredEvent], warehouse: Warehouse) -> dict[st
     for table in ("fc_accounts", "fc_balances", "fc_rejected_balances"):
         counts[table] += written.get(table, 0)
 
-    ensure_events_table(warehouse)
     if events:
         with warehouse.connection() as connection:
             connection.register(FC_EVENTS_BATCH_VIEW, fc_events_table(events))
@@ -376,7 +353,6 @@ class DrainResult:
 
 def drain_store(store: EventStore, warehouse: Warehouse, batch_size: int = 2000) -> DrainResult:
     """Land every event pending at the start (later arrivals wait for the next drain), batch by batch."""
-    ensure_events_table(warehouse)
     max_seq = store.stats().max_seq
     totals: Counter[str] = Counter()
     batches = 0

@@ -21,8 +21,10 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipelines.normalize import SCHEMAS
-from pipelines.sql import CONTRACT_TABLES, contract_ddl, load_sql
+from pipelines.migrations import SchemaVersionError, current_version, migrate, refuse_newer, warehouse_version
+from pipelines.schema import arrow_schema
+from pipelines.sql import load_sql
+from pipelines.tables import INGEST_TABLES
 
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
 LOCK_FILE_NAME = ".fc_balances.lock"
@@ -325,19 +327,38 @@ class Warehouse:
         self._acquire_lock()
         try:
             self._target = _ParquetTarget(self.parquet_uri)
-            fresh = not self.duckdb_path.exists()
-            with self._connect() as connection:
-                for statement in [*contract_ddl(), load_sql("warehouse/create_parquet_exports")]:
-                    connection.execute(statement)
-            if fresh or self._dirty_marker.exists():
-                # The last session wrote without finishing its export (or this is a new warehouse): heal Parquet.
+            migrated = self._create_tables()
+            if migrated or self._dirty_marker.exists():
+                # A new or migrated warehouse, or the last session wrote without finishing its export: heal Parquet.
                 self._repair_parquet()
+                self._dirty = False
             else:
                 self._target.remove_temporaries()
         except BaseException:
             self._release_lock()
             raise
         return self
+
+    def _create_tables(self) -> bool:
+        """Create or migrate the schema before anything else is written; True when it changed.
+
+        A warehouse newer than this code is refused before a byte is written. An upgrade leaves the export
+        marker first, so a crash between the migration's commit and the Parquet rewrite is finished next open.
+        """
+        where = str(self.directory)
+        with self._connect() as connection:
+            try:
+                version = warehouse_version(connection)
+                refuse_newer(version, where)
+                if version is not None and version != current_version():
+                    self._mark_dirty()
+                return migrate(connection, where).applied
+            except SchemaVersionError as exc:
+                raise WarehouseError(str(exc)) from None
+            except duckdb.Error as exc:
+                raise WarehouseError(
+                    f"migrating {self.duckdb_path} failed, nothing was changed: {_one_line(exc)}"
+                ) from exc
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -448,7 +469,7 @@ class Warehouse:
             rows = getattr(batch, attribute)
             if rows is not None and rows.num_rows:
                 prepared.append((table, _conform(attribute, table, rows)))
-        written = dict.fromkeys(CONTRACT_TABLES, 0)
+        written = dict.fromkeys(INGEST_TABLES, 0)
         if not prepared:
             return written
         self._mark_dirty()
@@ -485,7 +506,7 @@ class Warehouse:
     def export_parquet(self, tables: Iterable[str] | None = None) -> dict[str, int]:
         """Rewrite the Parquet files whose rows changed since their last export; rows written per table."""
         target = self._require_open()
-        names = list(CONTRACT_TABLES) if tables is None else list(dict.fromkeys(tables))
+        names = list(INGEST_TABLES) if tables is None else list(dict.fromkeys(tables))
         written: dict[str, int] = {}
         with self._connect() as connection, self._parquet_errors(target):
             known = self._user_tables(connection)
@@ -563,7 +584,9 @@ class Warehouse:
         """Stream the rows of the given files (sorted by file) into one Parquet writer per file."""
         sql = load_sql("warehouse/file_rows").format(source=self._files_source(table))
         reader = connection.sql(sql, params={"files": file_keys}).to_arrow_reader(_READ_BATCH_ROWS)
-        schema = SCHEMAS.get(table) or pa.schema([f for f in reader.schema if f.name != "__file"])
+        # Contract tables keep their declared Arrow types and nullability; marts are written as DuckDB built them.
+        declared = arrow_schema(table) if table in INGEST_TABLES else None
+        schema = declared or pa.schema([f for f in reader.schema if f.name != "__file"])
         columns = schema.names
         remaining = set(file_keys)
         writer: _FileWriter | None = None
@@ -604,7 +627,7 @@ class Warehouse:
             target.remove_temporaries()
             known = self._user_tables(connection)
             exported = [row[0] for row in connection.execute(load_sql("warehouse/exported_tables")).fetchall()]
-            managed = list(dict.fromkeys([*CONTRACT_TABLES, *exported]))
+            managed = list(dict.fromkeys([*INGEST_TABLES, *exported]))
             for table in managed:
                 if table not in known:  # a mart that was dropped: its Parquet goes too
                     for key in self._recorded_files(connection, table):
@@ -624,7 +647,7 @@ class Warehouse:
 
 def _conform(attribute: str, table: str, rows: pa.Table) -> pa.Table:
     """The batch table in the contract's column order and types, plus the row order (__ord) for dedup."""
-    schema = SCHEMAS[table]
+    schema = arrow_schema(table)
     if isinstance(rows, pa.RecordBatch):
         rows = pa.Table.from_batches([rows])
     if not isinstance(rows, pa.Table):
