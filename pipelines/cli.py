@@ -245,6 +245,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Delete every row about the given customers/accounts (pipelines/lifecycle); exit 1 on a bad id."""
+    from pipelines.lifecycle.command import SubjectError, run_forget
+    from pipelines.warehouse import WarehouseError
+
+    try:
+        return run_forget([*(args.customer or []), *(args.account or [])], args.and_disconnect, _print,
+                          args.warehouse)
+    except (SubjectError, WarehouseError) as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """`dagster dev` on this code location, against the built-in sandbox unless STRIPE_API_KEY is set."""
     dagster = str(Path(sys.executable).with_name("dagster"))
@@ -279,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="built-in sandbox only: fill N past days of daily balances first (a demo history)")
     check = sub.add_parser("check", help="check a warehouse folder against the table contract")
     check.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
+    forget = sub.add_parser("forget", help="delete every row about a customer or account (a deletion request)")
+    forget.add_argument("--customer", action="append", metavar="cus_ID", help="a customer to forget (repeatable)")
+    forget.add_argument("--account", action="append", metavar="fca_ID", help="an account to forget (repeatable)")
+    forget.add_argument("--and-disconnect", action="store_true",
+                        help="also call Stripe's disconnect on the subject's accounts (needs STRIPE_API_KEY)")
+    forget.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this code location")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
@@ -311,6 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_dev(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "forget":
+            if not (args.customer or args.account):
+                raise CliError("forget needs --customer cus_... or --account fca_...")
+            return cmd_forget(args)
     except (CliError, SettingsError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1

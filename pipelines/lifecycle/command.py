@@ -1,0 +1,107 @@
+"""`fc-balances forget`: parse the subjects, run the deletion under the writer lock, optionally disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+
+from pipelines.lifecycle.forget import ForgetResult, Forgetter
+from pipelines.lifecycle.subjects import SubjectError, subject_type
+
+
+def lifecycle_settings() -> dict[str, str | None]:
+    """The settings forget reads, in one place (they move onto the resources with the runtime branch)."""
+    from pipelines.settings import warehouse_dir
+
+    directory = warehouse_dir()
+    return {
+        "warehouse": directory,
+        "parquet_uri": os.environ.get("FC_BALANCES_PARQUET_URI", "").strip() or None,
+        "api_key": os.environ.get("STRIPE_API_KEY", "").strip() or None,
+        "api_base": os.environ.get("STRIPE_API_BASE", "").strip() or None,
+    }
+
+
+def validate(subject_ids: list[str]) -> list[str]:
+    """Every id checked before anything is touched; SubjectError names the first bad one."""
+    for subject_id in subject_ids:
+        subject_type(subject_id)
+    return list(dict.fromkeys(subject_ids))
+
+
+def describe(result: ForgetResult) -> str:
+    if result.request_id is None:
+        return f"{result.subject_id}: no data about this {result.subject_type} in the warehouse; nothing to delete"
+    if result.already_forgotten:
+        return f"{result.subject_id}: already forgotten (request {result.request_id}); nothing left to delete"
+    total = sum(result.rows_removed.values())
+    tables = ", ".join(f"{name} {count}" for name, count in sorted(result.rows_removed.items()) if count)
+    return f"{result.subject_id}: forgotten (request {result.request_id}): {total} rows removed ({tables})"
+
+
+def run_forget(subject_ids: list[str], and_disconnect: bool, say: Callable[[str], None],
+               warehouse_directory: str | None = None) -> int:
+    """Forget every subject; 0 on success, 1 when a disconnect failed (the data was deleted all the same)."""
+    from pipelines.warehouse import Warehouse
+
+    settings = lifecycle_settings()
+    directory = warehouse_directory or settings["warehouse"]
+    assert directory is not None
+    subjects = validate(subject_ids)
+    from pipelines.events import event_store_path
+
+    event_store = str(event_store_path(directory))
+    with Warehouse(directory, parquet_uri=settings["parquet_uri"]) as warehouse:
+        forgetter = Forgetter(warehouse, event_store)
+        finished = forgetter.finish_pending()
+        if finished:
+            say(f"finished {finished} deletion request(s) an earlier forget or run left unfinished")
+        for subject_id in subjects:
+            say(describe(forgetter.forget(subject_id)))
+        warehouse.export_parquet([])
+    if and_disconnect:
+        return _disconnect(subjects, settings, say)
+    return 0
+
+
+def _disconnect(subjects: list[str], settings: dict[str, str | None], say: Callable[[str], None]) -> int:
+    """Stripe's `disconnect` on every account of the subjects, as Stripe advises when consent is revoked."""
+    import stripe
+
+    from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
+
+    if not settings["api_key"]:
+        say("error: --and-disconnect needs STRIPE_API_KEY; the data was deleted, nothing was disconnected")
+        return 1
+
+    async def disconnect_all() -> tuple[int, int]:
+        client = StripeFCClient(ClientSettings(api_key=settings["api_key"] or "",
+                                               api_base=settings["api_base"] or STRIPE_API_BASE))
+        done = failed = 0
+        try:
+            for subject_id in subjects:
+                accounts = [subject_id]
+                if subject_type(subject_id) == "customer":
+                    accounts = [a["id"] async for page in client.list_accounts(subject_id) for a in page]
+                for account_id in accounts:
+                    try:
+                        await client.request(
+                            "post", f"/v1/financial_connections/accounts/{account_id}/disconnect", {})
+                        done += 1
+                    except stripe.InvalidRequestError:
+                        failed += 1  # unknown at Stripe, or already gone: nothing more to disconnect
+        finally:
+            await client.aclose()
+        return done, failed
+
+    try:
+        done, missing = asyncio.run(disconnect_all())
+    except stripe.StripeError as exc:
+        say(f"error: disconnect failed ({type(exc).__name__}); the data was deleted")
+        return 1
+    say(f"disconnected {done} account(s) at Stripe" + (f"; {missing} unknown there" if missing else ""))
+    return 0
+
+
+__all__ = ["SubjectError", "run_forget"]
