@@ -158,6 +158,7 @@ def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
         f"done in {ingest.get('duration_seconds', 0):.1f}s: {ingest.get('accounts_seen', 0)} accounts "
         f"({outcomes or 'no refreshes'}); {ingest.get('requests_made', 0)} requests, "
         f"{ingest.get('rate_limited_429', 0)} answered 429"
+        + (f"; skipped_forgotten {ingest['skipped_forgotten']}" if ingest.get("skipped_forgotten") else "")
     )
     for table, values in metadata.items():
         if isinstance(values, dict) and "dagster/row_count" in values:

@@ -52,6 +52,9 @@ class WarehouseResource(dg.ConfigurableResource):
     lock_timeout_seconds: float = Field(default=60.0, description="How long to wait for another writer.")
     batch_size: int = Field(default=2000, description="Rows buffered before a write (FC_BALANCES_BATCH_SIZE).")
     flush_seconds: float = Field(default=5.0, description="Longest a row waits in the buffer before a write.")
+    event_retention_days: float = Field(
+        default=35.0, description="Days applied events stay in the event store (FC_BALANCES_EVENT_RETENTION_DAYS).",
+    )
 
     def open(self) -> Warehouse:
         """A warehouse handle; use it as a context manager (it holds the single-writer lock)."""
@@ -76,5 +79,6 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
             parquet_uri=os.environ.get("FC_BALANCES_PARQUET_URI", "").strip() or None,
             lock_timeout_seconds=env_float("FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0,
             batch_size=int(env_float("FC_BALANCES_BATCH_SIZE", 2000.0) or 2000),
+            event_retention_days=env_float("FC_BALANCES_EVENT_RETENTION_DAYS", 35.0) or 35.0,
         ),
     }
