@@ -78,11 +78,14 @@ def verify_signature(body: bytes, header: str | None, secret: str, now: float | 
     if not candidates:
         raise SignatureError("no v1 signature in Stripe-Signature header")
     timestamp = int(timestamps[0])
-    expected = hmac.new(secret.encode("utf-8"), timestamps[0].encode("ascii") + b"." + body, hashlib.sha256)
-    expected_hex = expected.hexdigest().encode("ascii")
     matched = False
-    for candidate in candidates:  # every candidate is compared, so timing does not tell which one matched
-        matched |= hmac.compare_digest(expected_hex, candidate.encode("utf-8", "replace"))
+    # While an endpoint's secret is rolled, STRIPE_WEBHOOK_SECRET holds old and new, comma-separated: a delivery
+    # signed with any of them is accepted. Every pair is compared, so timing does not tell which one matched.
+    for one_secret in split_secrets(secret):
+        expected = hmac.new(one_secret.encode("utf-8"), timestamps[0].encode("ascii") + b"." + body, hashlib.sha256)
+        expected_hex = expected.hexdigest().encode("ascii")
+        for candidate in candidates:
+            matched |= hmac.compare_digest(expected_hex, candidate.encode("utf-8", "replace"))
     if not matched:
         raise SignatureError("signature does not match")
     current = time.time() if now is None else now
@@ -91,6 +94,11 @@ def verify_signature(body: bytes, header: str | None, secret: str, now: float | 
     if timestamp > current + tolerance:
         raise SignatureError("signature timestamp is in the future")
     return timestamp
+
+
+def split_secrets(secret: str) -> list[str]:
+    """The signing secrets of a comma-separated STRIPE_WEBHOOK_SECRET (one or more), blanks dropped."""
+    return [part.strip() for part in secret.split(",") if part.strip()]
 
 
 # ---------------------------------------------------------------------------------------------- the application
@@ -126,7 +134,7 @@ class WebhookReceiver:
 
     def __init__(self, store: EventStore, secret: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                  tolerance: float = TOLERANCE_SECONDS) -> None:
-        if not secret:
+        if not split_secrets(secret):
             raise ValueError(f"a webhook secret is required ({SECRET_ENV})")
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be at least 1")
@@ -336,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_body_bytes < 1:
         return _fail(f"--max-body-bytes must be at least 1, got {args.max_body_bytes}", 2)
     secret = os.environ.get(SECRET_ENV, "").strip()
-    if not secret:
+    if not split_secrets(secret):
         return _fail(f"{SECRET_ENV} is not set: give the endpoint's signing secret (whsec_...)", 2)
     logging.basicConfig(level=logging.INFO, format="fc-balances webhooks: %(message)s", stream=sys.stderr)
     store_path = Path(args.store).expanduser().absolute() if args.store else event_store_path()
