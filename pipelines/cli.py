@@ -252,8 +252,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from pipelines.warehouse import WarehouseError
 
     try:
-        return run_forget([*(args.customer or []), *(args.account or [])], args.and_disconnect, _print,
-                          args.warehouse)
+        subjects = [("customer", c) for c in args.customer or []] + [("account", a) for a in args.account or []]
+        return run_forget(subjects, args.and_disconnect, _print, args.warehouse)
     except (SubjectError, WarehouseError) as exc:
         raise CliError(str(exc)) from None
 

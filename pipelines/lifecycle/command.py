@@ -23,11 +23,12 @@ def lifecycle_settings() -> dict[str, str | None]:
     }
 
 
-def validate(subject_ids: list[str]) -> list[str]:
-    """Every id checked before anything is touched; SubjectError names the first bad one."""
-    for subject_id in subject_ids:
-        subject_type(subject_id)
-    return list(dict.fromkeys(subject_ids))
+def validate(subjects: list[tuple[str, str]]) -> list[str]:
+    """Every (kind, id) checked before anything is touched; SubjectError names the first bad one."""
+    for kind, subject_id in subjects:
+        if subject_type(subject_id) != kind:
+            raise SubjectError(f"--{kind} needs a {'cus_' if kind == 'customer' else 'fca_'}... id")
+    return list(dict.fromkeys(subject_id for _, subject_id in subjects))
 
 
 def describe(result: ForgetResult) -> str:
@@ -40,9 +41,9 @@ def describe(result: ForgetResult) -> str:
     return f"{result.subject_id}: forgotten (request {result.request_id}): {total} rows removed ({tables})"
 
 
-def run_forget(subject_ids: list[str], and_disconnect: bool, say: Callable[[str], None],
+def run_forget(subject_ids: list[tuple[str, str]], and_disconnect: bool, say: Callable[[str], None],
                warehouse_directory: str | None = None) -> int:
-    """Forget every subject; 0 on success, 1 when a disconnect failed (the data was deleted all the same)."""
+    """Forget every (kind, id) subject; 0 on success, 1 when a disconnect failed (the data was deleted all the same)."""
     from pipelines.warehouse import Warehouse
 
     settings = lifecycle_settings()

@@ -44,6 +44,10 @@ def _condition(has_account: bool, has_customer: bool) -> str:
         parts.append(load_sql("lifecycle/match_account"))
     if has_customer:
         parts.append(load_sql("lifecycle/match_customer"))
+    if has_customer and not has_account:
+        # An aggregate over a customer's accounts: it holds the forgotten account's data, so its rows go too
+        # (the next marts build brings them back without it).
+        parts.append(load_sql("lifecycle/match_aggregate"))
     return "(" + ") OR (".join(_strip_comments(p) for p in parts) + ")"
 
 

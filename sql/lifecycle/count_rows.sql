@@ -1,2 +1,2 @@
--- Rows of {table} a deletion would remove; {condition} is built from sql/lifecycle/match_*.sql.
+-- Rows of a declared table a deletion would remove; the condition comes from sql/lifecycle/match_*.sql.
 SELECT count(*) FROM {table} WHERE {condition};

@@ -1,2 +1,2 @@
--- Remove the subject's rows from {table}; {condition} is built from sql/lifecycle/match_*.sql.
+-- Remove the subject's rows from a declared table; the condition comes from sql/lifecycle/match_*.sql.
 DELETE FROM {table} WHERE {condition};

@@ -1,5 +1,5 @@
--- Accounts of the subject found in {table}: the account itself, or every account its customer holds.
--- {table} comes from the declarations (a table with account_id and customer_id), never from input.
+-- Accounts of the subject found in a table: the account itself, or every account its customer holds.
+-- The table comes from the declarations (a table with account_id and customer_id), never from input.
 INSERT INTO forget_accounts
 SELECT DISTINCT account_id FROM {table}
 WHERE account_id IS NOT NULL
