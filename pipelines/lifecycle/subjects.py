@@ -55,6 +55,7 @@ def ensure_salt(warehouse_directory: str | os.PathLike[str]) -> str:
     if existing is not None:
         return existing
     path = salt_path(warehouse_directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(32)
     temporary = path.with_name(f"{SALT_FILE_NAME}.{secrets.token_hex(6)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

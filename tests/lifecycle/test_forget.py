@@ -187,3 +187,30 @@ def test_forgotten_customer_stays_forgotten_in_later_runs_and_events(sandbox: An
     # Run history: counts only, never the id.
     for event in result.get_asset_materialization_events():
         assert customer not in repr(event.materialization.metadata)
+
+
+def test_and_disconnect_calls_stripe_for_every_account_of_the_customer(sandbox: Any, warehouse: Path) -> None:
+    customer = busiest_customer(warehouse)
+    accounts = accounts_of(warehouse, customer)
+    env = {"STRIPE_API_KEY": sandbox.api_key, "STRIPE_API_BASE": sandbox.base_url}
+    done = cli(["forget", "--customer", customer, "--and-disconnect"], warehouse, env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == f"fc-balances: disconnected {len(accounts)} account(s) at Stripe"
+    import httpx
+
+    for account_id in accounts:
+        got = httpx.get(f"{sandbox.base_url}/v1/financial_connections/accounts/{account_id}",
+                        headers={"Authorization": f"Bearer {sandbox.api_key}"}).json()
+        assert got["status"] == "disconnected"
+    # The disconnected events Stripe sends about them are refused too.
+    poll_into_store(sandbox, warehouse)
+    assert store_events_about(warehouse, customer, accounts) == 0
+    assert sandbox.api_key not in done.stdout + done.stderr
+
+
+def test_and_disconnect_without_a_key_deletes_and_says_so(warehouse: Path) -> None:
+    customer = busiest_customer(warehouse)
+    done = cli(["forget", "--customer", customer, "--and-disconnect"], warehouse)
+    assert done.returncode == 1
+    assert "the data was deleted, nothing was disconnected" in done.stdout + done.stderr
+    assert query(warehouse, "SELECT status FROM fc_deletions") == [("done",)]

@@ -37,10 +37,10 @@ def another_system_refreshes(sandbox: Any) -> int:
     """Refresh every active account with the balances permission as another flow would, and wait for them."""
     started = 0
     for account in all_accounts(sandbox):
-        if account["status"] == "active" and "balances" in account.get("permissions", []):
-            if api(sandbox, "POST", f"/v1/financial_connections/accounts/{account['id']}/refresh",
-                   **{"features[]": "balance"}).status_code == 200:
-                started += 1
+        eligible = account["status"] == "active" and "balances" in account.get("permissions", [])
+        if eligible and api(sandbox, "POST", f"/v1/financial_connections/accounts/{account['id']}/refresh",
+                            **{"features[]": "balance"}).status_code == 200:
+            started += 1
     deadline = time.monotonic() + 30
     while any((a.get("balance_refresh") or {}).get("status") == "pending" for a in all_accounts(sandbox)):
         assert time.monotonic() < deadline, "the sandbox never completed the refreshes"
