@@ -6,6 +6,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -105,3 +106,44 @@ def test_access_stopped_at_is_the_first_stop_and_clears_when_active_again(tmp_pa
         assert query(warehouse, "SELECT access_stopped_at FROM fc_accounts") == [(utc(T0 + 400),)]
         # The history stays: the balance rows are never touched by a stop.
         wh.export_parquet()
+
+
+def test_sensor_retries_a_failed_run_under_a_new_key_after_the_backoff(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dagster as dg
+
+    from assets.events import fc_events, stripe_events_sensor
+    from pipelines.lifecycle import retry
+    from pipelines.resources import StripeResource, WarehouseResource
+
+    warehouse = tmp_path / "wh"
+    with EventStore(warehouse / EVENT_STORE_RELATIVE) as store:
+        store.add(event("evt_waiting", "refreshed_balance", T0, account()), time.time(), "webhook")
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"stripe": StripeResource(api_key=sandbox.api_key, api_base=sandbox.base_url),
+                 "warehouse": WarehouseResource(directory=str(warehouse))}
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        with dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance) as context:
+            return stripe_events_sensor(context)
+
+    first = tick(None)
+    assert [r.run_key for r in first.run_requests] == ["evt_waiting"]
+    # The requested run fails (its warehouse path is a file), as a run might on a full disk.
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    failed = dg.materialize([fc_events], instance=instance, raise_on_error=False,
+                            tags={"dagster/run_key": "evt_waiting"},
+                            resources={**resources, "warehouse": WarehouseResource(directory=str(blocker))})
+    assert not failed.success
+    assert [r.run_key for r in tick(first.cursor).run_requests] == ["evt_waiting"]  # backoff (60 s) not over
+
+    monkeypatch.setattr(retry, "BACKOFF_FIRST_SECONDS", 0.0)
+    second = tick(first.cursor)
+    assert [r.run_key for r in second.run_requests] == ["evt_waiting#retry1"]  # a new key: Dagster runs it
+    landed = dg.materialize([fc_events], instance=instance, resources=resources,
+                            tags={"dagster/run_key": "evt_waiting#retry1"})
+    assert landed.success
+    quiet = tick(second.cursor)
+    assert not quiet.run_requests
