@@ -100,7 +100,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A read-only connection (UTC) for checks and other reads: no writer lock, no export marker, no repair."""
-        return open_reader(self.folder())
+        return open_reader(self.folder(), _number(self.lock_timeout_seconds, "FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0)
 
     def open(self) -> Warehouse:
         """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock)."""

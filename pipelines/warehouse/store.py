@@ -28,7 +28,7 @@ from pipelines.warehouse.base import (
     quoted,
 )
 from pipelines.warehouse.export import export_table, parquet_errors, repair_parquet, user_tables
-from pipelines.warehouse.lock import WriterLock
+from pipelines.warehouse.lock import ReaderLock, WriterLock
 from pipelines.warehouse.objectstore import ParquetTarget
 
 BATCH_VIEW = "batch_rows"  # the fixed name the write_* SQL reads the registered Arrow table from
@@ -245,21 +245,38 @@ def _conform(attribute: str, table: str, rows: pa.Table) -> pa.Table:
 
 
 @contextmanager
-def open_reader(directory: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the warehouse's DuckDB file, in UTC; no writer lock, no marker, no repair.
+def open_reader(directory: str | os.PathLike[str], timeout: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse's DuckDB file, in UTC: no writer lock, no marker, no repair.
 
-    DuckDB lets read-only connections from several processes share the file, but not while a writer holds it;
-    readers run after the writing steps of a run, so they meet no writer.
+    It takes the lock file's shared side, so it waits (up to `timeout`) for a writing step of another run to end
+    rather than failing on DuckDB's file lock, and it leaves nothing behind that the next writer must repair.
     """
-    path = Path(directory).expanduser().absolute() / DUCKDB_FILE_NAME
+    folder = Path(directory).expanduser().absolute()
+    path = folder / DUCKDB_FILE_NAME
     if not path.is_file():
-        raise WarehouseError(f"no warehouse at {path.parent}: {DUCKDB_FILE_NAME} is missing")
+        raise WarehouseError(f"no warehouse at {folder}: {DUCKDB_FILE_NAME} is missing")
+    lock = ReaderLock(folder, timeout)
+    lock.acquire()
     try:
-        connection = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open DuckDB file {path} for reading: {one_line(exc)}") from exc
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        yield connection
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                connection = duckdb.connect(str(path), read_only=True)
+                break
+            except duckdb.Error as exc:
+                # A writer outside our lock (another tool) holds the file: wait for it as a writer would.
+                message = one_line(exc)
+                if "lock" not in message.lower():
+                    raise WarehouseError(f"cannot open DuckDB file {path} for reading: {message}") from exc
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(
+                        f"DuckDB file {path} is held open by another process; gave up after {timeout:g}s"
+                    ) from exc
+                time.sleep(0.05)
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            yield connection
+        finally:
+            connection.close()
     finally:
-        connection.close()
+        lock.release()
