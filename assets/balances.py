@@ -49,7 +49,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
         try:
             await engine.prepare()  # a bad key or address fails here, before the warehouse is touched
             with warehouse.open() as wh:
-                engine.sink = sink = WarehouseSink(wh, warehouse.batch_size, warehouse.flush_seconds)
+                engine.sink = sink = WarehouseSink(wh, warehouse.rows_per_batch(), warehouse.flush_seconds)
                 try:
                     progress = await engine.run()
                 finally:
