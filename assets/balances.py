@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 
 from assets.schemas import table_metadata
-from pipelines.events import EventStore, event_store_path
+from pipelines.events import EventStore
 from pipelines.ingest import WarehouseSink
 from pipelines.lifecycle.forget import Forgetter, load_forgotten
 from pipelines.lifecycle.reconcile import ReconcileResult, reconcile_gaps
@@ -48,7 +48,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
 
     engine = RefreshEngine(client, None, run_id, stripe.engine_settings(), on_progress=log_progress)
 
-    store_path = str(event_store_path(warehouse.directory))
+    store_path = str(warehouse.event_store_path())
 
     async def ingest() -> tuple[Progress, WarehouseSink, dict[str, int], dict[str, int], str, ReconcileResult]:
         try:
@@ -57,7 +57,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
                 Forgetter(wh, store_path).finish_pending()  # a deletion a crash left half done goes first
                 forgotten = load_forgotten(wh)
                 engine.is_forgotten = forgotten.matches
-                engine.sink = sink = WarehouseSink(wh, warehouse.batch_size, warehouse.flush_seconds)
+                engine.sink = sink = WarehouseSink(wh, warehouse.rows_per_batch(), warehouse.flush_seconds)
                 try:
                     progress = await engine.run()
                 finally:

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 
 from pipelines.lifecycle.forget import ForgetResult, Forgetter
 from pipelines.lifecycle.subjects import SubjectError, subject_type
-
-
-def lifecycle_settings() -> dict[str, str | None]:
-    """The settings forget reads, in one place (they move onto the resources with the runtime branch)."""
-    from pipelines.settings import warehouse_dir
-
-    directory = warehouse_dir()
-    return {
-        "warehouse": directory,
-        "parquet_uri": os.environ.get("FC_BALANCES_PARQUET_URI", "").strip() or None,
-        "api_key": os.environ.get("STRIPE_API_KEY", "").strip() or None,
-        "api_base": os.environ.get("STRIPE_API_BASE", "").strip() or None,
-    }
 
 
 def validate(subjects: list[tuple[str, str]]) -> list[str]:
@@ -43,18 +29,17 @@ def describe(result: ForgetResult) -> str:
 
 def run_forget(subject_ids: list[tuple[str, str]], and_disconnect: bool, say: Callable[[str], None],
                warehouse_directory: str | None = None) -> int:
-    """Forget every (kind, id) subject; 0 on success, 1 when a disconnect failed (the data was deleted all the same)."""
-    from pipelines.warehouse import Warehouse
+    """Forget every (kind, id) subject; 0 on success, 1 when a disconnect failed (the data was deleted all the same).
 
-    settings = lifecycle_settings()
-    directory = warehouse_directory or settings["warehouse"]
-    assert directory is not None
+    Settings resolve as a run's do: the warehouse resource (folder, Parquet location, event store, lock timeout)
+    and, for --and-disconnect, the Stripe resource with the key from STRIPE_API_KEY.
+    """
+    from pipelines.resources import WarehouseResource
+
     subjects = validate(subject_ids)
-    from pipelines.events import event_store_path
-
-    event_store = str(event_store_path(directory))
-    with Warehouse(directory, parquet_uri=settings["parquet_uri"]) as warehouse:
-        forgetter = Forgetter(warehouse, event_store)
+    resource = WarehouseResource(directory=warehouse_directory)
+    with resource.open() as warehouse:
+        forgetter = Forgetter(warehouse, str(resource.event_store_path()))
         finished = forgetter.finish_pending()
         if finished:
             say(f"finished {finished} deletion request(s) an earlier forget or run left unfinished")
@@ -62,24 +47,26 @@ def run_forget(subject_ids: list[tuple[str, str]], and_disconnect: bool, say: Ca
             say(describe(forgetter.forget(subject_id)))
         warehouse.export_parquet([])
     if and_disconnect:
-        return _disconnect(subjects, settings, say)
+        return _disconnect(subjects, say)
     return 0
 
 
-def _disconnect(subjects: list[str], settings: dict[str, str | None], say: Callable[[str], None]) -> int:
+def _disconnect(subjects: list[str], say: Callable[[str], None]) -> int:
     """Stripe's `disconnect` on every account of the subjects, as Stripe advises when consent is revoked."""
     import stripe
 
-    from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
+    from pipelines.resources import StripeResource
+    from pipelines.settings import env_text
 
-    if not settings["api_key"]:
+    api_key = env_text("STRIPE_API_KEY")
+    if not api_key:
         say("error: --and-disconnect needs STRIPE_API_KEY; the data was deleted, nothing was disconnected")
         return 1
 
     async def disconnect_all() -> tuple[int, int]:
-        client = StripeFCClient(ClientSettings(api_key=settings["api_key"] or "",
-                                               api_base=settings["api_base"] or STRIPE_API_BASE))
-        done = failed = 0
+        # Outside a Dagster run an EnvVar is not resolved: the key goes in as read (kept in memory only).
+        client = StripeResource(api_key=api_key).client()
+        done = missing = 0
         try:
             for subject_id in subjects:
                 accounts = [subject_id]
@@ -91,10 +78,10 @@ def _disconnect(subjects: list[str], settings: dict[str, str | None], say: Calla
                             "post", f"/v1/financial_connections/accounts/{account_id}/disconnect", {})
                         done += 1
                     except stripe.InvalidRequestError:
-                        failed += 1  # unknown at Stripe, or already gone: nothing more to disconnect
+                        missing += 1  # unknown at Stripe, or already gone: nothing more to disconnect
         finally:
             await client.aclose()
-        return done, failed
+        return done, missing
 
     try:
         done, missing = asyncio.run(disconnect_all())

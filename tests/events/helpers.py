@@ -64,9 +64,3 @@ def parquet_rows(warehouse: Path, table: str, columns: str, order_by: str) -> li
             f"SELECT {columns} FROM read_parquet(?, hive_partitioning = false) ORDER BY {order_by}", [pattern]
         ).fetchall()
 
-
-def unused_stripe() -> Any:
-    """A Stripe resource for runs that never call Stripe (fc_events with no gap to reconcile): a closed port."""
-    from pipelines.resources import StripeResource
-
-    return StripeResource(api_key="sk_test_unused", api_base="http://127.0.0.1:9")

@@ -15,16 +15,15 @@ import pytest
 from assets.events import fc_events
 from pipelines.events import EVENT_STORE_RELATIVE, EventStore
 from pipelines.resources import WarehouseResource
-from pipelines.webhooks import start_receiver
-from tests.events.helpers import SECRET, T0, account, event, parquet_rows, query, signed, unused_stripe
+from tests.events.helpers import SECRET, T0, account, event, parquet_rows, query, signed
+from tests.events.receiver import start_receiver
 
 
 def materialize(warehouse: Path) -> dg.ExecuteInProcessResult:
     # No Stripe resource at all: applying events never calls the API (no refresh, no retrieve).
     return dg.materialize(
         [fc_events],
-        resources={"warehouse": WarehouseResource(directory=str(warehouse)),
-                   "stripe": unused_stripe()},
+        resources={"warehouse": WarehouseResource(directory=str(warehouse))},
         instance=dg.DagsterInstance.ephemeral(),
     )
 
