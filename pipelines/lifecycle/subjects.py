@@ -112,3 +112,25 @@ class Forgotten:
     @classmethod
     def of(cls, salt: str | None, hashes: Iterable[str]) -> Forgotten:
         return cls(salt, frozenset(hashes))
+
+
+def forgotten_in(con: Any, subject_id: str) -> bool:
+    """Whether a DuckDB warehouse connection's fc_deletions names this id (hashed with the salt beside the file).
+
+    For callers holding only a connection (the funds check): the salt is read from the database file's folder.
+    """
+    from pipelines.sql import load_sql
+
+    row = con.execute(load_sql("lifecycle/database_file")).fetchone()
+    if not row or not row[0]:
+        return False
+    salt = read_salt(Path(row[0]).parent)
+    if salt is None:
+        return False
+    import duckdb
+
+    try:
+        hit = con.execute(load_sql("lifecycle/hash_forgotten"), {"subject_hash": subject_hash(salt, subject_id)})
+    except duckdb.CatalogException:  # a warehouse older than the lifecycle migration: nothing was forgotten there
+        return False
+    return bool(hit.fetchone()[0])

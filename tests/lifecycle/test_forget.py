@@ -214,3 +214,18 @@ def test_and_disconnect_without_a_key_deletes_and_says_so(warehouse: Path) -> No
     assert done.returncode == 1
     assert "the data was deleted, nothing was disconnected" in done.stdout + done.stderr
     assert query(warehouse, "SELECT status FROM fc_deletions") == [("done",)]
+
+
+def test_funds_check_skips_a_forgotten_account(warehouse: Path) -> None:
+    import duckdb
+
+    from pipelines.funds import sufficient_funds
+
+    account = query(warehouse, "SELECT account_id FROM fc_latest_balances WHERE available_minor IS NOT NULL "
+                               "ORDER BY 1 LIMIT 1")[0][0]
+    with duckdb.connect(str(warehouse / "fc_balances.duckdb")) as con:
+        assert sufficient_funds(con, account, 1, "usd").basis != "no_balance"
+    assert cli(["forget", "--account", account], warehouse).returncode == 0
+    with duckdb.connect(str(warehouse / "fc_balances.duckdb"), read_only=True) as con:
+        check = sufficient_funds(con, account, 1, "usd")
+    assert (check.sufficient, check.basis, check.balance_minor) == (None, "no_balance", None)
