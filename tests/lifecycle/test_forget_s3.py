@@ -11,9 +11,18 @@ from pipelines.lifecycle.forget import Forgetter
 from pipelines.warehouse import Warehouse
 from tests.lifecycle.helpers import parquet_about
 from tests.unit.test_warehouse import DAY1, DAY2, acct, cash, make_batch
-from tests.unit.test_warehouse_s3 import BUCKET, canonical, duckdb_rows, rows_from_s3, s3_endpoint, s3_filesystem
+from tests.unit.test_warehouse_s3 import canonical, duckdb_rows, s3_endpoint, s3_filesystem
 
 __all__ = ["s3_endpoint"]  # the fixture, imported for pytest
+BUCKET = "fc-forget"  # moto keeps one in-memory S3 per process: a bucket of our own
+
+
+def rows_from_s3(endpoint: str, table: str) -> list[dict]:
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(f"{BUCKET}/lake/{table}", filesystem=s3_filesystem(endpoint), format="parquet",
+                         partitioning="hive")
+    return dataset.to_table().to_pylist()
 
 
 def holder(account: dict[str, Any], customer: str) -> dict[str, Any]:
@@ -35,6 +44,7 @@ def etags(endpoint: str) -> dict[str, str]:
 
 
 def test_forget_rewrites_only_the_s3_objects_that_held_the_subject(tmp_path: Path, s3_endpoint: str) -> None:
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
     uri = f"s3://{BUCKET}/lake"
     with Warehouse(tmp_path / "wh", parquet_uri=uri) as warehouse:
         warehouse.write_batch(make_batch(accounts()))
