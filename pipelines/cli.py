@@ -259,13 +259,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     """Delete every row about the given customers/accounts (pipelines/lifecycle); exit 1 on a bad id."""
-    from pipelines.lifecycle.command import SubjectError, run_forget
+    from pipelines.events import EventStoreError
+    from pipelines.lifecycle.command import run_forget
     from pipelines.warehouse import WarehouseError
 
     try:
         subjects = [("customer", c) for c in args.customer or []] + [("account", a) for a in args.account or []]
         return run_forget(subjects, args.and_disconnect, _print, args.warehouse)
-    except (SubjectError, WarehouseError) as exc:
+    except (ValueError, WarehouseError, EventStoreError) as exc:  # a bad id (SubjectError), another store's salt
         raise CliError(str(exc)) from None
 
 

@@ -141,7 +141,8 @@ class WebhookReceiver:
         self.max_body_bytes = max_body_bytes
         self.tolerance = tolerance
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fc-webhook-store")
-        self.counts: dict[str, int] = {"stored": 0, "duplicate": 0, "ignored": 0, "rejected": 0, "failed": 0}
+        self.counts: dict[str, int] = {"stored": 0, "duplicate": 0, "ignored": 0, "rejected": 0, "failed": 0,
+                                       "skipped_forgotten": 0}
 
     def __repr__(self) -> str:  # never show the secret, even in a debugger or a traceback
         return f"WebhookReceiver(store={str(self.store.path)!r}, max_body_bytes={self.max_body_bytes})"
@@ -192,6 +193,11 @@ class WebhookReceiver:
             logger.error(redact(f"could not store {summary.event_id}: {exc}"))
             # 503: Stripe retries the delivery later, so nothing is lost while the store is unwritable.
             return _json(503, {"error": "event store unavailable, retry later"})
+        if not is_new and self.store.skipped_forgotten > self.counts["skipped_forgotten"]:
+            # About a forgotten customer or account (fc-balances forget): acknowledged, kept nowhere, counted only.
+            self.counts["skipped_forgotten"] = self.store.skipped_forgotten
+            logger.info(redact(f"skipped {summary.event_id}: about a forgotten subject"))
+            return _json(200, {"received": True, "stored": False, "id": summary.event_id})
         self.counts["stored" if is_new else "duplicate"] += 1
         logger.info(redact(f"{'stored' if is_new else 'duplicate'} {summary.event_id} ({summary.type})"))
         return _json(200, {"received": True, "stored": True, "duplicate": not is_new, "id": summary.event_id})

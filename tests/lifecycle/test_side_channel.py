@@ -58,9 +58,15 @@ def test_events_about_forgotten_subjects_are_refused_by_receiver_and_store(tmp_p
         assert removed == 1
         assert store.stats().total == 0
     with start_receiver(path, SECRET, port=0) as handle:
+        answers = []
         for event_id, customer in (("evt_a", "cus_Gone"), ("evt_b", "cus_Kept")):
             body, headers = signed(event(event_id, "refreshed_balance", T0, account("fca_9", customer=customer)))
-            assert httpx.post(handle.webhook_url, content=body, headers=headers).status_code == 200
+            answer = httpx.post(handle.webhook_url, content=body, headers=headers)
+            assert answer.status_code == 200  # acknowledged either way, so Stripe stops retrying
+            answers.append(answer.json()["stored"])
+        assert answers == [False, True]
+        health = httpx.get(handle.url + "/healthz").json()
+        assert (health["skipped_forgotten"], health["stored"]) == (1, 1)
     with EventStore(path) as store:
         rows = store.pending()
         assert [r.event_id for r in rows] == ["evt_b"]
