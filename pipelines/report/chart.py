@@ -122,7 +122,8 @@ def _y_axis(lo: float, hi: float, step: float, y: YMap, decimals: bool) -> list[
         pos = _fmt(y(value))
         css = "zero" if abs(value) < step / 1e6 else "grid"
         parts.append(f'<line class="{css}" x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{pos}" y2="{pos}"/>')
-        label = f"{value:,.2f}" if decimals else f"{value:,.0f}"
+        label = f"{value:,.{2 if decimals else 1}f}".rstrip("0").rstrip(".")  # a step of 2.5 needs its decimal
+        label = "0" if css == "zero" else label
         parts.append(f'<text class="ylabel" x="{LEFT - 6}" y="{pos}" dy="0.32em" text-anchor="end">{label}</text>')
     return parts
 

@@ -35,7 +35,7 @@ th{color:#5b6478;font-weight:600;border-bottom:1px solid #dfe2e8}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .neg-amount{color:#b42318}
 .status-active{color:#067647}.status-inactive,.status-disconnected{color:#b42318}
-svg.chart{width:100%;height:auto;display:block;margin:4px 0 0}
+figure{margin:0}svg.chart{width:100%;height:auto;display:block;margin:4px 0 0}
 svg.chart .grid{stroke:#eceef2;stroke-width:1}svg.chart .zero{stroke:#8a93a6;stroke-width:1}
 svg.chart .axis{stroke:#c3c8d2}
 svg.chart text{font-size:11px;fill:#5b6478}
@@ -150,7 +150,8 @@ def _account(data: AccountData, window: Window) -> str:
         if not svg:
             parts.append('<p class="note">No value in this window.</p>')
             continue
-        parts.append(svg)
+        parts.append(f'<figure data-account="{e(account_id)}" data-currency="{e(currency)}" '
+                     f'data-balance-type="{e(series.balance_type)}">{svg}</figure>')
         parts.append(
             f'<p class="legend"><span><i class="sw"></i>current (observed day ●)</span>'
             f'<span><i class="sw dash"></i>current, carried forward</span>'
