@@ -86,7 +86,8 @@ def render_chart(series: Series, window: Window) -> str:
         f'data-currency="{escape(ccy)}" data-first-day="{days[0].isoformat()}" data-x0="{_fmt(x(0))}" '
         f'data-dx="{dx!r}" data-top="{TOP}" data-height="{PLOT_H}" data-lo="{lo!r}" data-hi="{hi!r}">'
     ]
-    out.append(_negative_days(current, x, dx))
+    if series.balance_type == "cash":  # a credit balance is negative by nature (owed): shading it says nothing
+        out.append(_negative_days(current, x, dx))
     out.extend(_y_axis(lo, hi, step, y, step < 1))
     out.extend(_x_axis(days, x))
     # Second line first, so the current balance is drawn on top of it.

@@ -155,8 +155,9 @@ def _account(data: AccountData, window: Window) -> str:
         parts.append(
             f'<p class="legend"><span><i class="sw"></i>current (observed day ●)</span>'
             f'<span><i class="sw dash"></i>current, carried forward</span>'
-            f'<span><i class="sw {second}"></i>{second}</span><span><i class="sw neg"></i>below zero</span>'
-            f"<span>days without a value are left blank</span></p>")
+            f'<span><i class="sw {second}"></i>{second}</span>'
+            + ('<span><i class="sw neg"></i>below zero</span>' if series.balance_type == "cash" else "")
+            + "<span>days without a value are left blank</span></p>")
     if data.latest and not data.series:
         parts.append('<p class="note">No daily balance in this window.</p>')
     parts.append(_features(data))

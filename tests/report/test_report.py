@@ -115,6 +115,7 @@ def check_chart(chart: Chart, expected: dict[date, tuple]) -> None:
     for day, value in second_plotted.items():
         assert value == pytest.approx(second_expected[day], abs=tolerance)
     negative = sum(1 for row in expected.values() if row[1] is not None and row[1] < 0)
+    negative = negative if chart.balance_type == "cash" else 0  # days below zero are shaded for cash only
     assert sum(int(band["data-days"]) for band in chart.bands) == negative
 
 
