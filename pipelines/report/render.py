@@ -42,13 +42,13 @@ svg.chart text{font-size:11px;fill:#5b6478}
 svg.chart .neg{fill:#e5484d;fill-opacity:.12}
 svg.chart path{fill:none;stroke-linejoin:round;stroke-linecap:round}
 svg.chart .current{stroke:#1f5fbf;stroke-width:2}
-svg.chart .current.carried{stroke-dasharray:4 4;stroke-opacity:.75}
+svg.chart .current.carried{stroke:#86a8e0;stroke-dasharray:3 2}
 svg.chart .available{stroke:#2a9d8f;stroke-width:1.3}svg.chart .used{stroke:#c2410c;stroke-width:1.3}
 svg.chart .obs{fill:#1f5fbf}svg.chart .carried-point{fill:#fff;stroke:#1f5fbf}
 .legend{font-size:12px;color:#5b6478;margin:2px 0 0}
 .legend span{margin-right:14px;white-space:nowrap}
 .sw{display:inline-block;width:18px;height:0;border-top:2px solid #1f5fbf;vertical-align:middle;margin-right:5px}
-.sw.dash{border-top-style:dashed}.sw.available{border-color:#2a9d8f}.sw.used{border-color:#c2410c}
+.sw.dash{border-top-style:dashed;border-color:#86a8e0}.sw.available{border-color:#2a9d8f}.sw.used{border-color:#c2410c}
 .sw.neg{height:10px;border:0;background:rgba(229,72,77,.18)}
 .dot{display:inline-block;width:6px;height:6px;border-radius:3px;background:#1f5fbf;margin-right:5px}
 footer{color:#8a93a6;font-size:12px;margin-top:20px}
