@@ -10,6 +10,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.redact import redact
 from pipelines.report.data import (
     CustomerData,
     ReportError,
@@ -113,8 +114,6 @@ def load_book(warehouse: str, customers: list[str], days: int,
 
 def run_report(args: argparse.Namespace) -> int:
     """The command body; errors end as one line on stderr and exit code 1, before any file is written."""
-    from pipelines.redact import redact
-
     try:
         _validate(args)
         # Read here, when the command runs, never at import.
@@ -124,17 +123,16 @@ def run_report(args: argparse.Namespace) -> int:
             out = Path(args.out or f"{args.customer}.html")
             if not out.parent.is_dir():
                 raise ReportArgumentError(f"cannot write {out}: {out.parent} is not a folder")
-        else:
-            out = Path(args.out_dir)
-            try:
-                out.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ReportArgumentError(f"cannot create the folder {out}: {exc.strerror or exc}") from None
         book, window = load_book(warehouse, customers, args.days)
         if args.customer:
             write_atomic(out, render_customer(book[args.customer], window))
             print(f"fc-balances: report for {args.customer} written to {out}", flush=True)
             return 0
+        out = Path(args.out_dir)
+        try:  # only now that every customer checked out, so a failed report leaves no folder behind
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ReportArgumentError(f"cannot create the folder {out}: {exc.strerror or exc}") from None
         files = {customer: f"{customer}.html" for customer in customers}
         for customer in customers:
             write_atomic(out / files[customer], render_customer(book[customer], window))
