@@ -267,6 +267,8 @@ def test_missing_or_empty_warehouses_are_one_line(tmp_path: Path) -> None:
     assert "is empty" in one_error_line(empty)
     both = run_cli(["report", "--customer", "cus_alpha", "--customers", "x.txt"], cwd=tmp_path)
     assert "exactly one" in one_error_line(both)
+    no_days = run_cli(["report", "--customer", "cus_alpha", "--days", "0"], cwd=tmp_path)
+    assert "--days must be between" in one_error_line(no_days)
     assert not list(tmp_path.glob("*.html"))
 
 
