@@ -276,6 +276,12 @@ def cmd_sandbox(argv: list[str]) -> int:
     return sandbox_main(argv)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report.cli import run_report
+
+    return run_report(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fc-balances", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -295,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--demo-customers", type=int, default=50)
     dev.add_argument("--seed", type=int, default=42)
+    from pipelines.report.cli import add_arguments as add_report_arguments
+
+    add_report_arguments(sub.add_parser("report", help="write self-contained HTML balance reports per customer"))
     sub.add_parser("sandbox", help="serve the local Stripe stand-in (see `fc-balances sandbox --help`)",
                    add_help=False)
     sub.add_parser("webhooks", help="serve the verified webhook receiver (see `fc-balances webhooks --help`)",
@@ -322,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_dev(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "report":
+            return cmd_report(args)
     except (CliError, SettingsError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
