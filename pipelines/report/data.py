@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.settings import SettingsError, env_float
 from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME, WarehouseError, open_reader
 
@@ -87,9 +88,9 @@ def open_warehouse(directory: str | Path) -> Iterator[duckdb.DuckDBPyConnection]
         raise ReportError(f"no warehouse at {Path(directory).expanduser()}: {DUCKDB_FILE_NAME} does not exist "
                           "(run `fc-balances run` first, or pass --warehouse)")
     try:
-        with open_reader(path.parent) as con:
+        with open_reader(path.parent, env_float("FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0) as con:
             yield con
-    except WarehouseError as exc:
+    except (WarehouseError, SettingsError) as exc:
         raise ReportError(str(exc)) from None
 
 

@@ -276,7 +276,8 @@ def test_the_report_never_writes_the_warehouse(warehouse: Path, tmp_path: Path) 
     before = {p.name: p.read_bytes() for p in warehouse.iterdir()}
     report(warehouse, tmp_path)
     assert {p.name: p.read_bytes() for p in warehouse.iterdir()} == before
-    # A writer holding the file: the report says so in one line instead of waiting or writing.
+    # A writer holding the file: the report waits FC_BALANCES_LOCK_TIMEOUT, then says so in one line.
     with duckdb.connect(str(warehouse / "fc_balances.duckdb")):
-        done = run_cli(["report", "--warehouse", str(warehouse), "--customer", "cus_alpha"], cwd=tmp_path)
-        assert "read-only" in one_error_line(done)
+        done = run_cli(["report", "--warehouse", str(warehouse), "--customer", "cus_alpha"], cwd=tmp_path,
+                       env={"FC_BALANCES_LOCK_TIMEOUT": "1"})
+        assert "held open by another process; gave up after 1s" in one_error_line(done)
