@@ -113,9 +113,17 @@ class Sandbox:
 
         return asyncio.run_coroutine_threadsafe(on_loop(), self._loop).result(timeout=300)
 
-    def load_fixtures(self, fixtures: dict[str, Any]) -> dict[str, int]:
-        """Add or replace objects; emits no events; FixtureError (nothing loaded) on bad input."""
-        return self._call(lambda: self.server.state.load_fixtures(fixtures))
+    def load_fixtures(self, fixtures: dict[str, Any], emit_events: bool = False) -> dict[str, int]:
+        """Add or replace objects; FixtureError (nothing loaded) on bad input.
+
+        Emits no events unless `emit_events` (as `POST /_sandbox/fixtures` does): then `.created` for new
+        accounts and `.deactivated` / `.reactivated` for replaced ones whose status changed.
+        """
+        return self._call(lambda: self.server.state.load_fixtures(fixtures, emit_events))
+
+    def set_account_status(self, account_id: str, status: str) -> dict[str, Any]:
+        """Deactivate (`inactive`) or reactivate (`active`) an account, with Stripe's event; returns it."""
+        return self._call(lambda: self.server.state.set_status(account_id, status).doc)
 
     def load_demo(self, customers: int) -> dict[str, int]:
         """Add `customers` more demo customers with their accounts."""

@@ -18,13 +18,26 @@ from typing import Any
 from aiohttp import web
 
 from stripe_sandbox.config import SandboxConfig, validate_settings
+from stripe_sandbox.customer_params import customer_fields
 from stripe_sandbox.errors import ApiError, invalid, missing_param, unknown_param
+from stripe_sandbox.expand import ACCOUNT, Expander, Tree, expand_tree
 from stripe_sandbox.fixtures import FixtureError
 from stripe_sandbox.ids import IdFactory
 from stripe_sandbox.objects import API_VERSION
+from stripe_sandbox.ownership import owners_url
 from stripe_sandbox.params import parse_query
 from stripe_sandbox.ratelimit import RateLimiter
-from stripe_sandbox.state import REFRESH_FEATURES, Key, PageQuery, SandboxState, dumps, paginate
+from stripe_sandbox.state import (
+    REFRESH_FEATURES,
+    SUBSCRIBE_FEATURES,
+    AccountRecord,
+    CustomerRecord,
+    Key,
+    PageQuery,
+    SandboxState,
+    dumps,
+    paginate,
+)
 from stripe_sandbox.webhooks import WebhookDispatcher
 
 ACCOUNTS_PATH = "/v1/financial_connections/accounts"
@@ -104,7 +117,11 @@ class SandboxServer:
         self.ids = IdFactory(config.seed)
         self.state = SandboxState(config, self.ids, self.now)
         self.webhooks = WebhookDispatcher(config)
-        self.state.on_event = lambda event: self.webhooks.enqueue(event.json)
+        events = self.state.event_store
+        self.state.on_event = lambda event: self.webhooks.enqueue(event.json, lambda: events.delivered(event.id))
+        self.expander = Expander(self._customer_doc, self.state.ownerships.expanded)
+        # Test-only: (method, path, status, body) of every answered /v1 request, for spec validation.
+        self.recorded: list[tuple[str, str, int, bytes]] | None = [] if config.record_responses else None
         self.limiter = RateLimiter(config.effective_global_rate(), config.rate_limit_endpoint)
         self._fault_rng = random.Random(f"stripe_sandbox.faults:{config.seed}")
         self._idempotency: OrderedDict[str, IdempotentResult] = OrderedDict()
@@ -265,6 +282,8 @@ class SandboxServer:
                 request.transport.abort()
             raise asyncio.CancelledError
         self.statuses[str(status)] += 1
+        if self.recorded is not None:
+            self.recorded.append((request.method, request.path, status, body))
         return web.Response(body=body, status=status, headers=headers, content_type="application/json")
 
     async def _serve(self, request: web.Request, route: Route | None, request_id: str,
@@ -394,13 +413,11 @@ class SandboxServer:
             if len(rest) == 3 and method == "GET" and rest[2]:
                 return Route(f"{ACCOUNTS_PATH}/{{id}}", SandboxServer._get_account,
                              "financial_connections_accounts_read", rest[2])
-            if len(rest) == 4 and method == "POST" and rest[2]:
-                if rest[3] == "refresh":
-                    return Route(f"{ACCOUNTS_PATH}/{{id}}/refresh", SandboxServer._refresh_account,
-                                 "financial_connections_accounts_write", rest[2])
-                if rest[3] == "disconnect":
-                    return Route(f"{ACCOUNTS_PATH}/{{id}}/disconnect", SandboxServer._disconnect_account,
-                                 "financial_connections_accounts_write", rest[2])
+            if len(rest) == 4 and rest[2]:
+                action = ACCOUNT_ACTIONS.get((method, rest[3]))
+                if action is not None:
+                    handler, permission = action
+                    return Route(f"{ACCOUNTS_PATH}/{{id}}/{rest[3]}", handler, permission, rest[2])
             return None
         if rest[0] == "events" and method == "GET":
             if len(rest) == 1:
@@ -412,14 +429,7 @@ class SandboxServer:
     # ---- Stripe endpoints ----------------------------------------------------------------------------
 
     def _page_query(self, params: dict[str, Any], kind: str) -> PageQuery:
-        query = PageQuery()
-        if "limit" in params:
-            limit = _int_param(params["limit"], "limit")
-            if limit < 1:
-                raise invalid("This value must be greater than or equal to 1.", param="limit")
-            if limit > 100:
-                raise invalid("This value must be less than or equal to 100.", param="limit")
-            query.limit = limit
+        query = PageQuery(limit=self._limit(params))
         if "starting_after" in params and "ending_before" in params:
             raise invalid("You may only specify one of these parameters: ending_before, starting_after.")
         if "starting_after" in params:
@@ -431,61 +441,77 @@ class SandboxServer:
         return query
 
     @staticmethod
+    def _limit(params: dict[str, Any]) -> int:
+        if "limit" not in params:
+            return 10
+        limit = _int_param(params["limit"], "limit")
+        if limit < 1:
+            raise invalid("This value must be greater than or equal to 1.", param="limit")
+        if limit > 100:
+            raise invalid("This value must be less than or equal to 100.", param="limit")
+        return limit
+
+    @staticmethod
     def _list_body(url: str, objects: list[str], has_more: bool) -> str:
         return (f'{{"object":"list","data":[{",".join(objects)}],'
                 f'"has_more":{"true" if has_more else "false"},"url":"{url}"}}')
 
-    _CUSTOMER_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "email", "created", "expand"})
-    _CUSTOMER_CREATE_PARAMS = frozenset({"address", "description", "email", "metadata", "name", "phone",
-                                         "preferred_locales", "shipping", "tax_exempt", "expand"})
+    def _customer_doc(self, customer_id: str) -> dict[str, Any] | None:
+        record = self.state.customers.get(customer_id)
+        return record.doc if record is not None else None
+
+    def _account_json(self, record: AccountRecord, tree: Tree) -> str:
+        return dumps(self.expander.apply(ACCOUNT, record.doc, tree)) if tree else record.render()
+
+    def _customer_json(self, record: CustomerRecord, tree: Tree) -> str:
+        return dumps(self.expander.apply("customer", record.doc, tree)) if tree else record.render()
+
+    _CUSTOMER_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "email", "created", "expand",
+                                       "test_clock"})
     _ACCOUNT_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "account_holder", "session",
                                       "expand"})
     _EVENT_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "type", "types", "created",
-                                    "expand"})
+                                    "delivery_success", "expand"})
+    _OWNER_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "ownership", "expand"})
     _EXPAND_ONLY = frozenset({"expand"})
-    _REFRESH_PARAMS = frozenset({"features", "expand"})
+    _FEATURE_PARAMS = frozenset({"features", "expand"})
 
     def _list_customers(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
         _check_params(params, self._CUSTOMER_LIST_PARAMS)
+        tree = expand_tree(params, "list:customer").get("data", {})
         query = self._page_query(params, "customer")
-        email = params.get("email")
-        if email is not None and not isinstance(email, str):
-            raise invalid("Invalid email: must be a string", param="email")
-        keys_list = [self.state.customers_by_email.get(email, [])] if email is not None else [
-            self.state.customer_keys]
+        filters = []
+        for name, index in (("email", self.state.customers_by_email),
+                            ("test_clock", self.state.customers_by_test_clock)):
+            value = params.get(name)
+            if value is not None:
+                if not isinstance(value, str):
+                    raise invalid(f"Invalid {name}: must be a string", param=name)
+                filters.append(index.get(value, []))
+        keys_list = [self.state.customer_keys] if not filters else filters[:1]
+        if len(filters) == 2:
+            by_clock = set(filters[1])
+            keys_list = [[key for key in filters[0] if key in by_clock]]
         keys, has_more = paginate(keys_list, query)
         customers = self.state.customers
-        return self._list_body("/v1/customers", [customers[key[1]].render() for key in keys], has_more)
+        return self._list_body("/v1/customers", [self._customer_json(customers[key[1]], tree) for key in keys],
+                               has_more)
 
     def _create_customer(self, params: dict[str, Any], _id: str | None, ctx: RequestContext) -> str:
-        _check_params(params, self._CUSTOMER_CREATE_PARAMS)
-        fields: dict[str, Any] = {}
-        for name in ("description", "email", "name", "phone"):
-            if name in params:
-                if not isinstance(params[name], str):
-                    raise invalid(f"Invalid {name}: must be a string", param=name)
-                fields[name] = params[name] or None
-        if fields.get("email") and "@" not in fields["email"]:
-            raise invalid(f"Invalid email address: {fields['email'][:100]}", param="email",
-                          code="email_invalid")
-        metadata = params.get("metadata", {})
-        if metadata == "":
-            metadata = {}
-        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-            raise invalid("Invalid metadata: must be a hash of strings", param="metadata")
-        fields["metadata"] = metadata
-        for name in ("address", "preferred_locales", "shipping", "tax_exempt"):
-            if name in params:
-                fields[name] = params[name]
-        return self.state.create_customer(fields, ctx.request_id, ctx.idempotency_key)
+        fields = customer_fields(params)
+        tree = expand_tree(params, "customer")
+        record = self.state.create_customer(fields, ctx.request_id, ctx.idempotency_key)
+        return self._customer_json(record, tree)
 
     def _get_customer(self, params: dict[str, Any], customer_id: str | None, _ctx: RequestContext) -> str:
         _check_params(params, self._EXPAND_ONLY)
         assert customer_id is not None
-        return self.state.customer_json(customer_id)
+        tree = expand_tree(params, "customer")
+        return self._customer_json(self.state.customer(customer_id), tree)
 
     def _list_accounts(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
         _check_params(params, self._ACCOUNT_LIST_PARAMS)
+        tree = expand_tree(params, f"list:{ACCOUNT}").get("data", {})
         holder = params.get("account_holder", {})
         if not isinstance(holder, dict):
             raise invalid("Invalid hash: account_holder", param="account_holder")
@@ -498,7 +524,7 @@ class SandboxServer:
         if len(filters) > 1:
             raise invalid("You may only specify one of these parameters: account_holder[account], "
                           "account_holder[customer], account_holder[customer_account], session.")
-        query = self._page_query(params, "financial_connections.account")
+        query = self._page_query(params, ACCOUNT)
         state = self.state
         keys_list: list[list[Key]] = [state.account_keys]
         if filters:
@@ -512,35 +538,82 @@ class SandboxServer:
             keys_list = [index.get(value, [])]
         keys, has_more = paginate(keys_list, query)
         accounts = state.accounts
-        return self._list_body(ACCOUNTS_PATH, [accounts[key[1]].render() for key in keys], has_more)
+        return self._list_body(ACCOUNTS_PATH, [self._account_json(accounts[key[1]], tree) for key in keys],
+                               has_more)
 
     def _get_account(self, params: dict[str, Any], account_id: str | None, _ctx: RequestContext) -> str:
-        _check_params(params, self._EXPAND_ONLY)
+        if params:
+            _check_params(params, self._EXPAND_ONLY)
+            tree = expand_tree(params, ACCOUNT)
+        else:
+            tree = {}
         assert account_id is not None
-        return self.state.account(account_id).render()
+        return self._account_json(self.state.account(account_id), tree)
 
-    def _refresh_account(self, params: dict[str, Any], account_id: str | None, ctx: RequestContext) -> str:
-        _check_params(params, self._REFRESH_PARAMS)
-        assert account_id is not None
+    @staticmethod
+    def _features(params: dict[str, Any], allowed: tuple[str, ...]) -> list[str]:
         features = params.get("features")
         if features is None or features == [] or features == "":
             raise missing_param("features")
         if not isinstance(features, list):
-            raise invalid("Invalid array: features must be an array (features[]=balance)", param="features")
-        for feature in features:
-            if feature not in REFRESH_FEATURES:
-                raise invalid(f"Invalid features[]: must be one of {', '.join(REFRESH_FEATURES)}",
-                              param="features")
+            raise invalid("Invalid array: features must be an array (features[]=...)", param="features")
+        for position, feature in enumerate(features):
+            if feature not in allowed:
+                raise invalid(f"Invalid features[{position}]: must be one of {', '.join(allowed)}",
+                              param=f"features[{position}]")
+        return list(dict.fromkeys(features))
+
+    def _refresh_account(self, params: dict[str, Any], account_id: str | None, ctx: RequestContext) -> str:
+        _check_params(params, self._FEATURE_PARAMS)
+        assert account_id is not None
+        features = self._features(params, REFRESH_FEATURES)
+        tree = expand_tree(params, ACCOUNT)
         self.state.account(account_id)  # 404 before anything else
-        return self.state.refresh(account_id, list(dict.fromkeys(features)), ctx.request_id, ctx.idempotency_key)
+        record = self.state.refresh(account_id, features, ctx.request_id, ctx.idempotency_key)
+        return self._account_json(record, tree)
+
+    def _subscribe_account(self, params: dict[str, Any], account_id: str | None, ctx: RequestContext) -> str:
+        _check_params(params, self._FEATURE_PARAMS)
+        assert account_id is not None
+        features = self._features(params, SUBSCRIBE_FEATURES)
+        tree = expand_tree(params, ACCOUNT)
+        record = self.state.subscribe(account_id, features, ctx.request_id, ctx.idempotency_key)
+        return self._account_json(record, tree)
+
+    def _unsubscribe_account(self, params: dict[str, Any], account_id: str | None, _ctx: RequestContext) -> str:
+        _check_params(params, self._FEATURE_PARAMS)
+        assert account_id is not None
+        features = self._features(params, SUBSCRIBE_FEATURES)
+        tree = expand_tree(params, ACCOUNT)
+        return self._account_json(self.state.unsubscribe(account_id, features), tree)
 
     def _disconnect_account(self, params: dict[str, Any], account_id: str | None, ctx: RequestContext) -> str:
         _check_params(params, self._EXPAND_ONLY)
         assert account_id is not None
-        return self.state.disconnect(account_id, ctx.request_id, ctx.idempotency_key)
+        tree = expand_tree(params, ACCOUNT)
+        return self._account_json(self.state.disconnect(account_id, ctx.request_id, ctx.idempotency_key), tree)
+
+    def _list_owners(self, params: dict[str, Any], account_id: str | None, _ctx: RequestContext) -> str:
+        _check_params(params, self._OWNER_LIST_PARAMS)
+        assert account_id is not None
+        expand_tree(params, "list:financial_connections.account_owner")  # owners hold nothing to expand
+        ownership_id = params.get("ownership")
+        if ownership_id is None or ownership_id == "":
+            raise missing_param("ownership")
+        if not isinstance(ownership_id, str):
+            raise invalid("Invalid ownership: must be a string", param="ownership")
+        limit = self._limit(params)
+        if "starting_after" in params and "ending_before" in params:
+            raise invalid("You may only specify one of these parameters: ending_before, starting_after.")
+        self.state.account(account_id)
+        ownership = self.state.ownerships.for_account(account_id, ownership_id)
+        owners, has_more = self.state.ownerships.page(ownership, limit, params.get("starting_after"),
+                                                      params.get("ending_before"))
+        return self._list_body(owners_url(account_id), [dumps(owner) for owner in owners], has_more)
 
     def _list_events(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
         _check_params(params, self._EVENT_LIST_PARAMS)
+        expand_tree(params, "list:event")  # events' expandable fields are always whole: nothing changes
         type_pattern = params.get("type")
         types = params.get("types")
         if type_pattern is not None and types is not None:
@@ -552,15 +625,23 @@ class SandboxServer:
                 raise invalid("Invalid array: types must be an array of strings (types[]=...)", param="types")
             if len(types) > MAX_TYPES:
                 raise invalid(f"Invalid array: types can have at most {MAX_TYPES} elements", param="types")
+        delivery = params.get("delivery_success")
+        if delivery is not None and delivery not in ("true", "false"):
+            raise invalid("Invalid boolean: delivery_success must be true or false", param="delivery_success")
         query = self._page_query(params, "event")
-        keys, has_more = paginate(self.state.event_type_lists(type_pattern, types), query)
-        events = self.state.events
+        store = self.state.event_store
+        lists = store.type_lists(type_pattern, types)
+        if delivery is not None:
+            lists = store.delivery_filtered(lists, delivery == "true")
+        keys, has_more = paginate(lists, query)
+        events = store.events
         return self._list_body("/v1/events", [events[key[1]].json for key in keys], has_more)
 
     def _get_event(self, params: dict[str, Any], event_id: str | None, _ctx: RequestContext) -> str:
         _check_params(params, self._EXPAND_ONLY)
         assert event_id is not None
-        return self.state.event_json(event_id)
+        expand_tree(params, "event")
+        return self.state.event_store.get(event_id).json
 
     # ---- admin API -----------------------------------------------------------------------------------
 
@@ -578,7 +659,12 @@ class SandboxServer:
             elif action == "settings" and method == "GET":
                 result = self.public_settings()
             elif action == "fixtures" and method == "POST":
-                result = {"loaded": self.state.load_fixtures(await self._json_body(request))}
+                result = {"loaded": self.state.load_fixtures(await self._json_body(request), emit_events=True)}
+            elif action.startswith("accounts/") and action.endswith("/status") and method == "POST":
+                body = await self._json_body(request)
+                account_id = action[len("accounts/"):-len("/status")]
+                status = body.get("status") if isinstance(body, dict) else None
+                result = json.loads(self.state.set_status(account_id, status).render())
             elif action == "reset" and method == "POST":
                 self.reset()
                 result = {"reset": True}
@@ -607,3 +693,13 @@ class SandboxServer:
             return json.loads(await request.read() or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
+
+
+# (method, last path segment) -> (handler, permission) for `/v1/financial_connections/accounts/{id}/...`.
+ACCOUNT_ACTIONS: dict[tuple[str, str], tuple[Callable[..., str], str]] = {
+    ("POST", "refresh"): (SandboxServer._refresh_account, "financial_connections_accounts_write"),
+    ("POST", "disconnect"): (SandboxServer._disconnect_account, "financial_connections_accounts_write"),
+    ("POST", "subscribe"): (SandboxServer._subscribe_account, "financial_connections_accounts_write"),
+    ("POST", "unsubscribe"): (SandboxServer._unsubscribe_account, "financial_connections_accounts_write"),
+    ("GET", "owners"): (SandboxServer._list_owners, "financial_connections_accounts_read"),
+}
