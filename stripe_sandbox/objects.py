@@ -118,8 +118,13 @@ def account_doc(account_id: str, created: int, livemode: bool, holder: dict[str,
                                            holder.get("customer_account"))
     if doc.get("status_details") is None:
         doc.pop("status_details", None)  # not nullable: only sent when there is something to say
-    doc["balance"] = stripe_balance(doc.get("balance"))
     refresh = doc.get("balance_refresh")
+    balance = doc.get("balance")
+    if isinstance(balance, dict) and "as_of" not in balance:
+        # as_of is required: a fixture balance without one was computed at the last attempt (or creation).
+        attempted = refresh.get("last_attempted_at") if isinstance(refresh, dict) else None
+        balance = {"as_of": attempted if isinstance(attempted, int) else created, **balance}
+    doc["balance"] = stripe_balance(balance)
     if isinstance(refresh, dict):
         doc["balance_refresh"] = {
             # Required and not nullable: a fixture that leaves it out gets the account's creation time.

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 import stripe
 
-from stripe_sandbox import Sandbox
+from stripe_sandbox import Sandbox, SandboxConfig, start_sandbox
+from tests.conftest import TEST_SANDBOX_DEFAULTS
+from tests.sandbox.spec_check import check_response
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "off_spec(object_id): responses naming this id carry data a fixture scripted off Stripe's "
+        "spec on purpose (to test the pipeline's defences); only they are left out of the spec check")
+
+
+@pytest.fixture
+def sandbox_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Sandbox]]:
+    """As the root one, but every sandbox records its /v1 responses, and at teardown each one is checked
+    against Stripe's vendored OpenAPI spec: a response the spec does not allow fails the test."""
+    started: list[Sandbox] = []
+    marker = request.node.get_closest_marker("off_spec")
+    exempt = marker.args[0].encode() if marker else None
+
+    def factory(**overrides: Any) -> Sandbox:
+        config = SandboxConfig(**{**TEST_SANDBOX_DEFAULTS, **overrides, "record_responses": True})
+        sandbox = start_sandbox(config)
+        started.append(sandbox)
+        return sandbox
+
+    yield factory
+    problems: list[str] = []
+    for sandbox in started:
+        sandbox.stop()
+        for method, path, status, body in sandbox.server.recorded or []:
+            if exempt is None or exempt not in body:
+                problems += check_response(method, path, status, body)
+    assert not problems, f"{len(problems)} responses break the spec:\n" + "\n".join(problems[:30])
 
 
 def sdk(sandbox: Sandbox, retries: int = 0, key: str | None = None) -> stripe.StripeClient:

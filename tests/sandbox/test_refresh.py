@@ -113,6 +113,7 @@ def test_missing_balances_permission_is_400_naming_it(scripted):
     assert "balances" in str(caught.value.user_message)
 
 
+@pytest.mark.off_spec("fca_weird")
 def test_odd_balances_are_stored_and_served_verbatim(scripted, raw):
     refresh(scripted, "fca_weird")
     scripted.advance_clock(1)
