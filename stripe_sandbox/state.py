@@ -212,7 +212,6 @@ class SandboxState:
             record.set("status", status)
             if status == "inactive":
                 record.doc.pop("status_details", None)  # `active` details only describe active accounts
-                record.set("subscriptions", [])
             self._emit_status_change(record, old_status, int(self.now()))
         return record
 

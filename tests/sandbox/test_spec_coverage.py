@@ -57,10 +57,10 @@ def test_every_operation_and_error_path_answers_as_the_spec_says(sandbox_factory
     sb.load_fixtures({
         "customers": [customer("cus_A", name="Ada"), customer("cus_B")],
         "accounts": [
-            account("fca_1", "cus_A", balance=cash_balance(100), permissions=["balances", "ownership",
-                                                                               "transactions"]),
+            account("fca_1", "cus_A", balance=cash_balance(100, as_of=1_764_000_000),
+                    permissions=["balances", "ownership", "transactions"]),
             account("fca_credit", "cus_A", category="credit", subcategory="credit_card",
-                    balance={"type": "credit", "current": {"usd": -9}}),
+                    balance={"as_of": 1_764_000_000, "type": "credit", "current": {"usd": -9}}),
             account("fca_off", "cus_B", status="inactive"),
             account("fca_bye", "cus_B"),
         ],

@@ -8,8 +8,8 @@ import stripe
 
 from tests.sandbox.conftest import account, cash_balance, customer, sdk
 
-CREDIT = {"type": "credit", "current": {"usd": -5_000}, "credit": {"used": {"usd": -5_000}}}
-ONLY_CURRENT = {"type": "cash", "current": {"usd": 700}}
+CREDIT = {"as_of": 1_764_000_000, "type": "credit", "current": {"usd": -5_000}, "credit": {"used": {"usd": -5_000}}}
+ONLY_CURRENT = {"as_of": 1_764_000_000, "type": "cash", "current": {"usd": 700}}
 
 
 @pytest.fixture
