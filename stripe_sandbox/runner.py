@@ -25,7 +25,7 @@ class Sandbox:
         self.config = config
         self.server = SandboxServer(config)
         self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
         self.port = 0
@@ -73,7 +73,7 @@ class Sandbox:
             state.load_demo(self.config.demo_customers)
         if self.config.fixtures is not None:
             state.load_fixtures(self.config.fixtures)
-        self._runner = web.AppRunner(self.server.make_app(), access_log=None, handle_signals=False)
+        self._runner = web.ServerRunner(self.server.make_server(), handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         try:
@@ -81,6 +81,7 @@ class Sandbox:
         except BaseException:
             await self._runner.cleanup()
             raise
+        await self.server.start_background()
         server = site._server  # aiohttp exposes the bound port only here
         assert server is not None and server.sockets
         return int(server.sockets[0].getsockname()[1])
@@ -88,6 +89,7 @@ class Sandbox:
     async def _shutdown(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.server.stop_background()
 
     def stop(self) -> None:
         if self._stopped or self._thread is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import random
 import sys
@@ -201,14 +202,11 @@ class SandboxServer:
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
-    def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        app.on_startup.append(self._start_ticker)
-        app.on_cleanup.append(self._stop_background)
-        return app
+    def make_server(self) -> web.Server:
+        """aiohttp's low-level server: no router or middleware between a request and `handle` (the hot path)."""
+        return web.Server(self.handle, access_log=None)
 
-    async def _start_ticker(self, _app: web.Application) -> None:
+    async def start_background(self) -> None:
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def _tick(self) -> None:
@@ -220,7 +218,7 @@ class SandboxServer:
             except Exception as exc:  # keep ticking; a bug here must not stop completions
                 print(f"stripe_sandbox: refresh completion failed: {exc!r}", file=sys.stderr)
 
-    async def _stop_background(self, _app: web.Application) -> None:
+    async def stop_background(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
@@ -399,6 +397,7 @@ class SandboxServer:
     # ---- routing -------------------------------------------------------------------------------------
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)  # a path seen once is usually asked again (pollers, retries)
     def _route(method: str, path: str) -> Route | None:
         parts = path.rstrip("/").split("/")
         # parts[0] == "" and parts[1] == "v1" for every Stripe path
