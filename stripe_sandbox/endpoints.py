@@ -128,7 +128,7 @@ class StripeEndpoints:
     def _page_query(self, params: dict[str, Any], kind: str) -> PageQuery:
         query = PageQuery(limit=self._limit(params))
         if "starting_after" in params and "ending_before" in params:
-            raise invalid("You may only specify one of these parameters: ending_before, starting_after.")
+            raise invalid("Received both starting_after and ending_before parameters. Please pass in only one.")
         if "starting_after" in params:
             query.starting_after = self.state.cursor_key(kind, params["starting_after"], "starting_after")
         if "ending_before" in params:
@@ -301,7 +301,7 @@ class StripeEndpoints:
             raise invalid("Invalid ownership: must be a string", param="ownership")
         limit = self._limit(params)
         if "starting_after" in params and "ending_before" in params:
-            raise invalid("You may only specify one of these parameters: ending_before, starting_after.")
+            raise invalid("Received both starting_after and ending_before parameters. Please pass in only one.")
         self.state.account(account_id)
         ownership = self.state.ownerships.for_account(account_id, ownership_id)
         owners, has_more = self.state.ownerships.page(ownership, limit, params.get("starting_after"),

@@ -62,6 +62,13 @@ def test_errors_leave_out_code_param_and_doc_url_when_they_do_not_apply(loaded, 
     assert set(missing) == {"code", "doc_url", "message", "param", "request_log_url", "type"}
 
 
+def test_both_cursors_are_refused_with_stripes_message(loaded, raw):
+    response = raw(loaded).get("/v1/events", params={"starting_after": "evt_a", "ending_before": "evt_b"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == ("Received both starting_after and ending_before parameters. "
+                                                    "Please pass in only one.")
+
+
 def test_expand_account_holder_customer_gives_a_customer_object(loaded):
     client = sdk(loaded)
     fetched = client.v1.financial_connections.accounts.retrieve("fca_cash",
