@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -125,7 +126,7 @@ class Sandbox:
 
     def set_account_status(self, account_id: str, status: str) -> dict[str, Any]:
         """Deactivate (`inactive`) or reactivate (`active`) an account, with Stripe's event; returns it."""
-        return self._call(lambda: self.server.state.set_status(account_id, status).doc)
+        return self._call(lambda: json.loads(self.server.state.set_status(account_id, status).render()))
 
     def load_demo(self, customers: int) -> dict[str, int]:
         """Add `customers` more demo customers with their accounts."""
