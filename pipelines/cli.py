@@ -290,6 +290,12 @@ def cmd_sandbox(argv: list[str]) -> int:
     return sandbox_main(argv)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report.cli import run_report
+
+    return run_report(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fc-balances", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -315,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--demo-customers", type=int, default=50)
     dev.add_argument("--seed", type=int, default=42)
+    from pipelines.report.cli import add_arguments as add_report_arguments
+
+    add_report_arguments(sub.add_parser("report", help="write self-contained HTML balance reports per customer"))
     sub.add_parser("sandbox", help="serve the local Stripe stand-in (see `fc-balances sandbox --help`)",
                    add_help=False)
     sub.add_parser("webhooks", help="serve the verified webhook receiver (see `fc-balances webhooks --help`)",
@@ -346,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (args.customer or args.account):
                 raise CliError("forget needs --customer cus_... or --account fca_...")
             return cmd_forget(args)
+        if args.command == "report":
+            return cmd_report(args)
     except (CliError, SettingsError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1

@@ -100,10 +100,9 @@ def test_forty_days_without_a_poll_lose_no_balance_stripe_still_shows(sandbox: A
     assert shown and shown <= set(rows)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the sandbox branch (issue 11): events expire after 30 days of the "
-                                       "virtual clock; on this branch the day-0 cursor is still listed")
 @pytest.mark.timeout(300)
 def test_forty_days_without_a_poll_record_one_gap(sandbox: Any, tmp_path: Path) -> None:
+    """The sandbox expires events after 30 days of its clock, exactly: the day-0 cursor is gone by day 40."""
     warehouse = tmp_path / "wh"
     late = forty_days_without_a_poll(sandbox, warehouse)
     gaps = query(warehouse, "SELECT detected_by, accounts_reconciled FROM fc_event_gaps")
