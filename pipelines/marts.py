@@ -1,9 +1,10 @@
-"""Builds the analytics marts and installs the SQL macros in DuckDB from the contract tables (no Dagster)."""
+"""Builds the analytics marts day by day in DuckDB from the contract tables, and installs the SQL macros (no Dagster)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
@@ -16,62 +17,242 @@ MART_TABLES: tuple[str, ...] = (
     "fc_underwriting_features",
     "fc_customer_liquidity",
 )
-# The tables each mart reads: contract tables and other marts.
+# The tables each mart reads: contract tables and other marts (a partitioned mart also reads itself: the
+# previous day's partition).
 MART_INPUTS: dict[str, tuple[str, ...]] = {
     "fc_latest_balances": ("fc_balances", "fc_accounts"),
     "fc_daily_balances": ("fc_balances",),
-    "fc_underwriting_features": ("fc_daily_balances", "fc_latest_balances"),
+    "fc_underwriting_features": ("fc_balances", "fc_daily_balances"),
     "fc_customer_liquidity": ("fc_latest_balances",),
 }
+# Partitioned marts and the DATE column naming each partition (`day=YYYY-MM-DD/` in Parquet).
+PARTITION_COLUMNS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
+FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
+# "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).
+_FIRST_DAY = datetime.min.replace(tzinfo=UTC)
 
 
 class MartBuildError(ValueError):
-    """The marts cannot be built as asked (unknown mart, missing input table, naive build time)."""
+    """The marts cannot be built as asked (unknown mart, missing input table, naive build time, bad range)."""
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """How history is cut into days: the first partition and how long a balance is carried forward."""
+
+    history_start: date = date(2024, 1, 1)
+    carry_forward_days: int = 31
+
+    def __post_init__(self) -> None:
+        if self.carry_forward_days < 0:
+            raise MartBuildError(f"carry_forward_days must be 0 or more, got {self.carry_forward_days}")
+
+
+def _utc(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def _check_build_at(build_at: datetime) -> None:
+    if build_at.tzinfo is None or build_at.utcoffset() is None:
+        raise MartBuildError("build_at must be timezone-aware (e.g. datetime.now(UTC))")
 
 
 def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {name for (name,) in con.execute(load_sql("warehouse/user_tables")).fetchall()}
 
 
-def _build_order(tables: Iterable[str] | None) -> list[str]:
-    if tables is None:
-        return list(MART_TABLES)
-    wanted = [tables] if isinstance(tables, str) else list(tables)
-    unknown = sorted(set(wanted) - set(MART_TABLES))
-    if unknown:
-        raise MartBuildError(f"unknown mart(s) {', '.join(unknown)}; known: {', '.join(MART_TABLES)}")
-    return [table for table in MART_TABLES if table in wanted]
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    # `table` comes from the fixed MART_TABLES allow-list.
+    row = con.execute(load_sql("warehouse/count_rows").format(table=table)).fetchone()
+    return int(row[0]) if row else 0
 
 
-def build_marts(
-    con: duckdb.DuckDBPyConnection, build_at: datetime, tables: Iterable[str] | None = None
-) -> dict[str, int]:
-    """(Re)build the given marts (default all) as of `build_at`, in one transaction; return their row counts.
+def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the (empty) marts, their build records and the current-features view where missing.
 
-    Each mart is replaced whole with CREATE OR REPLACE inside the transaction, so readers see either the old
-    tables or the new ones, and a failure leaves the old ones in place.
+    A warehouse whose marts have no build records (0.1.0 built them whole) gets them dropped first: they are
+    derived data, rebuilt from fc_balances.
     """
-    if build_at.tzinfo is None or build_at.utcoffset() is None:
-        raise MartBuildError("build_at must be timezone-aware (e.g. datetime.now(UTC))")
-    order = _build_order(tables)
+    tables = _existing_tables(con)
+    if "fc_latest_balances" in tables and not con.execute(load_sql("marts/has_build_records")).fetchone()[0]:
+        for table in MART_TABLES:
+            con.execute(load_sql("marts/drop_table").format(table=table))
+    con.execute(load_sql("marts/create_marts"))
+
+
+def _require_inputs(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> None:
     available = _existing_tables(con)
-    for table in order:
-        missing = [name for name in MART_INPUTS[table] if name not in available and name not in order]
+    for table in tables:
+        missing = [name for name in MART_INPUTS[table] if name not in available and name not in MART_TABLES]
         if missing:
             raise MartBuildError(f"{table} reads {', '.join(missing)}, which the warehouse does not have yet")
-    counts: dict[str, int] = {}
+
+
+def _record(con: duckdb.DuckDBPyConnection, mart: str, day: date | None, built_at: datetime, rows: int) -> None:
+    params = {"mart": mart, "day": day}
+    con.execute(load_sql("marts/forget_build"), params)
+    con.execute(load_sql("marts/record_build"), params | {"built_at": built_at, "row_count": rows})
+
+
+def _built(con: duckdb.DuckDBPyConnection, mart: str, day: date) -> bool:
+    return bool(con.execute(load_sql("marts/partition_built"), {"mart": mart, "day": day}).fetchone()[0])
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], int]) -> int:
     con.begin()
     try:
-        for table in order:
-            con.execute(load_sql(f"marts/{table}"), {"build_at": build_at})
-            # `table` comes from the fixed MART_TABLES allow-list.
-            row = con.execute(load_sql("warehouse/count_rows").format(table=table)).fetchone()
-            counts[table] = int(row[0]) if row else 0
+        result = work()
         con.commit()
     except BaseException:
         con.rollback()
         raise
+    return result
+
+
+def _partition_rows(con: duckdb.DuckDBPyConnection, table: str, day: date) -> int:
+    column = PARTITION_COLUMNS[table]
+    row = con.execute(load_sql("marts/count_partition").format(table=table, column=column), {"day": day}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def build_partition(
+    con: duckdb.DuckDBPyConnection, table: str, day: date, build_at: datetime, settings: HistorySettings
+) -> int:
+    """Replace one day of a partitioned mart in one transaction (delete the day, insert the day); its rows."""
+    _check_build_at(build_at)
+    column = PARTITION_COLUMNS[table]
+    day_start, day_end = _utc(day), _utc(day + timedelta(days=1))
+    seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
+    if table == "fc_daily_balances":
+        params = {"day": day, "day_start": day_start, "day_end": day_end, "seed": seed,
+                  "seed_start": _utc(day - timedelta(days=settings.carry_forward_days)),
+                  "carry_days": settings.carry_forward_days, "built_at": build_at}
+    else:
+        params = {"day": day, "day_end": day_end, "seed": seed, "built_at": build_at}
+
+    def work() -> int:
+        con.execute(load_sql("marts/delete_partition").format(table=table, column=column), {"day": day})
+        con.execute(load_sql(f"marts/{table}"), params)
+        rows = _partition_rows(con, table, day)
+        _record(con, table, day, build_at, rows)
+        return rows
+
+    return _in_transaction(con, work)
+
+
+def build_partitions(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    first: date,
+    last: date,
+    build_at: datetime,
+    settings: HistorySettings,
+    on_day: Callable[[date, int], None] | None = None,
+) -> int:
+    """Rebuild the days first..last of a partitioned mart in order, one transaction per day; total rows.
+
+    Each day reads one day of balances and the previous day's partition, so memory follows one day, not history.
+    """
+    if table not in PARTITION_COLUMNS:
+        raise MartBuildError(f"{table} is not a partitioned mart; partitioned: {', '.join(PARTITION_COLUMNS)}")
+    if last < first:
+        raise MartBuildError(f"empty range {first}..{last}")
+    total = 0
+    for day in _days(first, last):
+        rows = build_partition(con, table, day, build_at, settings)
+        total += rows
+        if on_day is not None:
+            on_day(day, rows)
+    return total
+
+
+def set_watermark(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime) -> None:
+    """Record that every partition of `table` up to today is up to date with balances fetched before build_at."""
+    _in_transaction(con, lambda: _record(con, table, None, build_at, 0) or 0)
+
+
+def update_latest_balances(con: duckdb.DuckDBPyConnection, build_at: datetime, full: bool = False) -> int:
+    """Bring fc_latest_balances up to date from the balances fetched since its last build; its rows."""
+    _check_build_at(build_at)
+    _require_inputs(con, ["fc_latest_balances"])
+    since = con.execute(load_sql("marts/watermark"), {"mart": "fc_latest_balances"}).fetchone()[0]
+    full = full or since is None
+
+    def work() -> int:
+        con.execute(load_sql("marts/fc_latest_balances"),
+                    {"since": since or _FIRST_DAY, "built_at": build_at, "full": full})
+        con.execute(load_sql("marts/replace_latest_balances"))
+        rows = _count(con, "fc_latest_balances")
+        _record(con, "fc_latest_balances", None, build_at, rows)
+        return rows
+
+    return _in_transaction(con, work)
+
+
+def build_customer_liquidity(con: duckdb.DuckDBPyConnection, build_at: datetime) -> int:
+    """Refill fc_customer_liquidity from fc_latest_balances (one row per key, not history); its rows."""
+    _check_build_at(build_at)
+
+    def work() -> int:
+        con.execute(load_sql("marts/clear_table").format(table="fc_customer_liquidity"))
+        con.execute(load_sql("marts/fc_customer_liquidity"), {"build_at": build_at})
+        rows = _count(con, "fc_customer_liquidity")
+        _record(con, "fc_customer_liquidity", None, build_at, rows)
+        return rows
+
+    return _in_transaction(con, work)
+
+
+def out_of_date_start(con: duckdb.DuckDBPyConnection, today: date, settings: HistorySettings) -> date | None:
+    """The earliest day whose partitions are out of date (see sql/marts/out_of_date.sql); None if none is."""
+    if today < settings.history_start:
+        return None
+    since = con.execute(load_sql("marts/since_watermark")).fetchone()[0]
+    row = con.execute(load_sql("marts/out_of_date"), {
+        "history_start": settings.history_start, "today": today, "carry_days": settings.carry_forward_days,
+        "since": since or _FIRST_DAY,
+    }).fetchone()
+    return row[0] if row else None
+
+
+def build_marts(
+    con: duckdb.DuckDBPyConnection,
+    build_at: datetime,
+    settings: HistorySettings | None = None,
+    first: date | None = None,
+    last: date | None = None,
+    full: bool = False,
+) -> dict[str, int]:
+    """Build every mart the way one run does; rows written per mart (partitioned: in the rebuilt range).
+
+    The range defaults to the out-of-date days up to the build day (or every day with `full`); the
+    unpartitioned marts are updated after the partitions.
+    """
+    _check_build_at(build_at)
+    settings = settings or HistorySettings()
+    _require_inputs(con, MART_TABLES)
+    ensure_mart_tables(con)
+    today = build_at.astimezone(UTC).date()
+    if full:
+        first, last = settings.history_start, today
+    elif first is None:
+        first = out_of_date_start(con, today, settings)
+        last = today
+    counts = dict.fromkeys(MART_TABLES, 0)
+    counts["fc_latest_balances"] = update_latest_balances(con, build_at, full=full)
+    if first is not None and last is not None and first <= last:
+        complete = last >= today and (full or first <= (out_of_date_start(con, today, settings) or today))
+        for table in PARTITION_COLUMNS:
+            counts[table] = build_partitions(con, table, first, last, build_at, settings)
+        if complete:
+            for table in PARTITION_COLUMNS:
+                set_watermark(con, table, build_at)
+    counts["fc_customer_liquidity"] = build_customer_liquidity(con, build_at)
     return counts
 
 
