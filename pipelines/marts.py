@@ -1,4 +1,4 @@
-"""Builds the analytics marts day by day in DuckDB from the contract tables, and installs the SQL macros (no Dagster)."""
+"""Builds the analytics marts day by day in DuckDB from the contract tables; installs the SQL macros (no Dagster)."""
 
 from __future__ import annotations
 

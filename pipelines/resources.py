@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 
 import dagster as dg
 from pydantic import Field
 
-from pipelines.settings import env_choice, env_float, warehouse_dir
+from pipelines.marts import HistorySettings
+from pipelines.settings import SettingsError, env_choice, env_float, warehouse_dir
 from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
 from pipelines.stripe_fc.engine import EngineSettings
 from pipelines.warehouse import Warehouse
@@ -42,6 +44,9 @@ class StripeResource(dg.ConfigurableResource):
         )
 
 
+EARLIEST_HISTORY_START = date(2024, 1, 1)
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The folder holding fc_balances.duckdb and, unless parquet_uri says otherwise, parquet/."""
 
@@ -52,10 +57,35 @@ class WarehouseResource(dg.ConfigurableResource):
     lock_timeout_seconds: float = Field(default=60.0, description="How long to wait for another writer.")
     batch_size: int = Field(default=2000, description="Rows buffered before a write (FC_BALANCES_BATCH_SIZE).")
     flush_seconds: float = Field(default=5.0, description="Longest a row waits in the buffer before a write.")
+    duckdb_memory_limit: str = Field(
+        default="1GB", description="Memory limit of every DuckDB connection (FC_BALANCES_DUCKDB_MEMORY_LIMIT)."
+    )
+    history_start: str = Field(
+        default="2024-01-01", description="First UTC day of the daily marts (FC_BALANCES_HISTORY_START)."
+    )
+    carry_forward_days: int = Field(
+        default=31, description="Days a balance is carried after its observation (FC_BALANCES_CARRY_FORWARD_DAYS)."
+    )
 
     def open(self) -> Warehouse:
         """A warehouse handle; use it as a context manager (it holds the single-writer lock)."""
-        return Warehouse(self.directory, parquet_uri=self.parquet_uri, lock_timeout=self.lock_timeout_seconds)
+        return Warehouse(self.directory, parquet_uri=self.parquet_uri, lock_timeout=self.lock_timeout_seconds,
+                         memory_limit=self.duckdb_memory_limit)
+
+    def history(self) -> HistorySettings:
+        """The history settings, checked when a run uses them: a bad value fails with one line naming it."""
+        try:
+            start = date.fromisoformat(self.history_start.strip())
+        except ValueError:
+            raise SettingsError(
+                f"FC_BALANCES_HISTORY_START must be a date like 2024-01-01, got {self.history_start!r}"
+            ) from None
+        if start < EARLIEST_HISTORY_START:
+            # The Dagster partitions start there (fixed when the definitions load, before settings exist).
+            raise SettingsError(f"FC_BALANCES_HISTORY_START must be {EARLIEST_HISTORY_START} or later, got {start}")
+        if self.carry_forward_days < 0:
+            raise SettingsError(f"FC_BALANCES_CARRY_FORWARD_DAYS must be 0 or more, got {self.carry_forward_days}")
+        return HistorySettings(history_start=start, carry_forward_days=self.carry_forward_days)
 
 
 def resources_from_env() -> dict[str, dg.ConfigurableResource]:
@@ -76,5 +106,17 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
             parquet_uri=os.environ.get("FC_BALANCES_PARQUET_URI", "").strip() or None,
             lock_timeout_seconds=env_float("FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0,
             batch_size=int(env_float("FC_BALANCES_BATCH_SIZE", 2000.0) or 2000),
+            duckdb_memory_limit=os.environ.get("FC_BALANCES_DUCKDB_MEMORY_LIMIT", "").strip() or "1GB",
+            history_start=os.environ.get("FC_BALANCES_HISTORY_START", "").strip() or "2024-01-01",
+            carry_forward_days=_env_days("FC_BALANCES_CARRY_FORWARD_DAYS", 31),
         ),
     }
+
+
+def _env_days(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise SettingsError(f"{name} must be a whole number of days (0 or more), got {raw!r}")
+    return int(raw)

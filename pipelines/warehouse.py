@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,6 +28,9 @@ from pipelines.sql import CONTRACT_TABLES, contract_ddl, load_sql
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
 LOCK_FILE_NAME = ".fc_balances.lock"
 DIRTY_MARKER_NAME = ".parquet_export_pending"
+SPILL_DIR_NAME = ".duckdb_spill"  # where DuckDB spills past its memory limit, inside the warehouse folder
+DEFAULT_MEMORY_LIMIT = "1GB"
+_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 BATCH_VIEW = "batch_rows"  # the fixed name the write_* SQL reads the registered Arrow table from
 ROW_GROUP_ROWS = 128 * 1024
 _READ_BATCH_ROWS = 64 * 1024
@@ -58,6 +62,9 @@ class TableLayout:
 
     files_sql: str | None = None  # None: the whole table in <table>/<table>.parquet
     description: str = "one file, replaced whole"
+    # A DATE column naming one folder per day; its files_sql takes $first/$last so an export can be limited
+    # to the days a run rebuilt instead of fingerprinting all history.
+    partition_column: str | None = None
 
 
 # The layout registry: tables not listed are single files. Partition columns are not inside the files;
@@ -67,7 +74,12 @@ LAYOUTS: dict[str, TableLayout] = {
     "fc_balance_refreshes": TableLayout(
         "warehouse/files_fc_balance_refreshes", "run_date=YYYY-MM-DD/data.parquet (UTC day the run started)"
     ),
+    "fc_daily_balances": TableLayout("warehouse/files_fc_daily_balances", "day=YYYY-MM-DD/data.parquet", "day"),
+    "fc_underwriting_features": TableLayout(
+        "warehouse/files_fc_underwriting_features", "window_end=YYYY-MM-DD/data.parquet", "window_end"
+    ),
 }
+_ALL_DAYS = (date.min, date.max)
 
 _BATCH_FIELDS = (
     ("accounts", "fc_accounts"),
@@ -306,8 +318,12 @@ class Warehouse:
     """The DuckDB file and its Parquet projection, used as a context manager holding the writer lock."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], parquet_uri: str | None = None, lock_timeout: float = 60.0
+        self, directory: str | os.PathLike[str], parquet_uri: str | None = None, lock_timeout: float = 60.0,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
     ) -> None:
+        if not _MEMORY_LIMIT.match(memory_limit.strip()):
+            raise WarehouseError(f"FC_BALANCES_DUCKDB_MEMORY_LIMIT must look like 1GB or 512MB, got {memory_limit!r}")
+        self.memory_limit = memory_limit.strip()
         self.directory = Path(directory).expanduser().absolute()
         self.duckdb_path = self.directory / DUCKDB_FILE_NAME
         self.parquet_uri = parquet_uri if parquet_uri else str(self.directory / "parquet")
@@ -426,6 +442,10 @@ class Warehouse:
                 time.sleep(0.05)
         try:
             connection.execute("SET TimeZone = 'UTC'")
+            # Bounded memory whatever the history: past the limit DuckDB spills to the warehouse's own disk.
+            connection.execute("SET memory_limit = ?", [self.memory_limit])
+            connection.execute("SET temp_directory = ?", [str(self.directory / SPILL_DIR_NAME)])
+            connection.execute("SET preserve_insertion_order = false")
             yield connection
         finally:
             connection.close()
@@ -482,8 +502,14 @@ class Warehouse:
 
     # -------------------------------------------------------------------- Parquet
 
-    def export_parquet(self, tables: Iterable[str] | None = None) -> dict[str, int]:
-        """Rewrite the Parquet files whose rows changed since their last export; rows written per table."""
+    def export_parquet(
+        self, tables: Iterable[str] | None = None, days: tuple[date, date] | None = None
+    ) -> dict[str, int]:
+        """Rewrite the Parquet files whose rows changed since their last export; rows written per table.
+
+        `days` (first, last) limits a partitioned table's export to those days' folders: a run that rebuilt a
+        few days does not fingerprint all history.
+        """
         target = self._require_open()
         names = list(CONTRACT_TABLES) if tables is None else list(dict.fromkeys(tables))
         written: dict[str, int] = {}
@@ -492,7 +518,7 @@ class Warehouse:
             for name in names:
                 if name not in known:
                     raise WarehouseError(f"cannot export {name!r}: no such table in {self.duckdb_path}")
-                written[name] = self._export_table(connection, target, name)
+                written[name] = self._export_table(connection, target, name, days)
         # Callers export what they wrote; after that the Parquet projection is whole again.
         self._dirty = False
         return written
@@ -513,19 +539,25 @@ class Warehouse:
         return {row[0] for row in rows if _TABLE_NAME.match(row[0])}
 
     @staticmethod
-    def _files_source(table: str) -> str:
+    def _files_source(table: str, days: tuple[date, date] | None = None) -> tuple[str, dict[str, Any]]:
+        """The files_* query of a table and its parameters (a day range for partitioned tables)."""
         layout = LAYOUTS.get(table, TableLayout())
+        if layout.partition_column:
+            first, last = days or _ALL_DAYS
+            return load_sql(layout.files_sql or ""), {"first": first, "last": last}
         if layout.files_sql:
-            return load_sql(layout.files_sql)
-        return load_sql("warehouse/files_single").format(table=_quoted(table))
+            return load_sql(layout.files_sql), {}
+        return load_sql("warehouse/files_single").format(table=_quoted(table)), {}
 
     @staticmethod
     def _file_path(table: str, file_key: str) -> str:
         return file_key or f"{table}.parquet"
 
-    def _current_files(self, connection: duckdb.DuckDBPyConnection, table: str) -> dict[str, _FileState]:
-        source = self._files_source(table)
-        rows = connection.execute(load_sql("warehouse/file_stats").format(source=source)).fetchall()
+    def _current_files(
+        self, connection: duckdb.DuckDBPyConnection, table: str, days: tuple[date, date] | None = None
+    ) -> dict[str, _FileState]:
+        source, params = self._files_source(table, days)
+        rows = connection.execute(load_sql("warehouse/file_stats").format(source=source), params).fetchall()
         files = {key: _FileState(int(count), str(fingerprint)) for key, count, fingerprint in rows}
         if table not in LAYOUTS and not files:
             files[""] = _FileState(0, "empty")  # an empty single-file table still gets its (empty) file
@@ -536,13 +568,20 @@ class Warehouse:
         rows = connection.execute(load_sql("warehouse/exports_recorded"), {"table_name": table}).fetchall()
         return {key: _FileState(int(count), fingerprint) for key, count, fingerprint in rows}
 
-    def _export_table(self, connection: duckdb.DuckDBPyConnection, target: _ParquetTarget, table: str) -> int:
-        current = self._current_files(connection, table)
+    def _export_table(
+        self, connection: duckdb.DuckDBPyConnection, target: _ParquetTarget, table: str,
+        days: tuple[date, date] | None = None,
+    ) -> int:
+        layout = LAYOUTS.get(table, TableLayout())
+        days = days if layout.partition_column else None
+        current = self._current_files(connection, table, days)
         recorded = self._recorded_files(connection, table)
+        if days is not None:  # only the range's folders are compared; the others stay as they are
+            recorded = {key: state for key, state in recorded.items() if _key_day(key, days)}
         stale = sorted(key for key, state in current.items() if recorded.get(key) != state)
         gone = sorted(key for key in recorded if key not in current)
         if stale:
-            self._write_files(connection, target, table, stale)
+            self._write_files(connection, target, table, stale, days)
         for key in gone:
             target.delete(table, self._file_path(table, key))
         connection.execute("BEGIN TRANSACTION")
@@ -558,11 +597,13 @@ class Warehouse:
         return sum(current[key].row_count for key in stale)
 
     def _write_files(
-        self, connection: duckdb.DuckDBPyConnection, target: _ParquetTarget, table: str, file_keys: list[str]
+        self, connection: duckdb.DuckDBPyConnection, target: _ParquetTarget, table: str, file_keys: list[str],
+        days: tuple[date, date] | None = None,
     ) -> None:
         """Stream the rows of the given files (sorted by file) into one Parquet writer per file."""
-        sql = load_sql("warehouse/file_rows").format(source=self._files_source(table))
-        reader = connection.sql(sql, params={"files": file_keys}).to_arrow_reader(_READ_BATCH_ROWS)
+        source, params = self._files_source(table, days)
+        sql = load_sql("warehouse/file_rows").format(source=source)
+        reader = connection.sql(sql, params={"files": file_keys, **params}).to_arrow_reader(_READ_BATCH_ROWS)
         schema = SCHEMAS.get(table) or pa.schema([f for f in reader.schema if f.name != "__file"])
         columns = schema.names
         remaining = set(file_keys)
@@ -620,6 +661,15 @@ class Warehouse:
                     if target.row_count(table, relative) != current[key].row_count:
                         connection.execute(load_sql("warehouse/forget_export"), {"table_name": table, "file": key})
                 self._export_table(connection, target, table)
+
+
+def _key_day(key: str, days: tuple[date, date]) -> bool:
+    """Whether a partitioned file key (`column=YYYY-MM-DD/data.parquet`) falls in the day range."""
+    try:
+        day = date.fromisoformat(key.split("/", 1)[0].split("=", 1)[1])
+    except (IndexError, ValueError):
+        return False
+    return days[0] <= day <= days[1]
 
 
 def _conform(attribute: str, table: str, rows: pa.Table) -> pa.Table:
