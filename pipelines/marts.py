@@ -28,6 +28,10 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
 # Partitioned marts and the DATE column naming each partition (`day=YYYY-MM-DD/` in Parquet).
 PARTITION_COLUMNS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
 FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
+# A range of feature partitions is built this many window ends per transaction, the accounts split into hash
+# buckets of about BUCKET_ROWS daily rows each, so one statement's memory stays bounded.
+FEATURE_BATCH_DAYS = 30
+BUCKET_ROWS = 2_000_000
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
 # "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).
 _FIRST_DAY = datetime.min.replace(tzinfo=UTC)
@@ -162,12 +166,53 @@ def build_partitions(
         raise MartBuildError(f"{table} is not a partitioned mart; partitioned: {', '.join(PARTITION_COLUMNS)}")
     if last < first:
         raise MartBuildError(f"empty range {first}..{last}")
+    if table == "fc_underwriting_features" and last > first:
+        return _build_feature_range(con, first, last, build_at, settings, on_day)
     total = 0
     for day in _days(first, last):
         rows = build_partition(con, table, day, build_at, settings)
         total += rows
         if on_day is not None:
             on_day(day, rows)
+    return total
+
+
+def _build_feature_range(
+    con: duckdb.DuckDBPyConnection,
+    first: date,
+    last: date,
+    build_at: datetime,
+    settings: HistorySettings,
+    on_day: Callable[[date, int], None] | None,
+) -> int:
+    """Feature partitions first..last, FEATURE_BATCH_DAYS window ends per transaction, in account buckets."""
+    _check_build_at(build_at)
+    table, column = "fc_underwriting_features", "window_end"
+    keys = int(con.execute(load_sql("marts/count_keys")).fetchone()[0])
+    total = 0
+    for start in range(0, (last - first).days + 1, FEATURE_BATCH_DAYS):
+        batch_first = first + timedelta(days=start)
+        batch_last = min(batch_first + timedelta(days=FEATURE_BATCH_DAYS - 1), last)
+        span = (batch_last - batch_first).days + 90
+        buckets = max(1, -(-keys * span // BUCKET_ROWS))
+        seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
+        bounds = {"first": batch_first, "last": batch_last}
+
+        def work(bounds: dict[str, date] = bounds, buckets: int = buckets, seed: bool = seed) -> int:
+            con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
+            for bucket in range(buckets):
+                con.execute(load_sql("marts/fc_underwriting_features_range"), bounds | {
+                    "first_start": _utc(bounds["first"]), "seed": seed, "bucket": bucket, "buckets": buckets,
+                    "built_at": build_at})
+            counts = dict(con.execute(
+                load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
+            for day in _days(bounds["first"], bounds["last"]):
+                _record(con, table, day, build_at, int(counts.get(day, 0)))
+                if on_day is not None:
+                    on_day(day, int(counts.get(day, 0)))
+            return sum(int(n) for n in counts.values())
+
+        total += _in_transaction(con, work)
     return total
 
 
