@@ -580,7 +580,12 @@ class Warehouse:
             recorded = {key: state for key, state in recorded.items() if _key_day(key, days)}
         stale = sorted(key for key, state in current.items() if recorded.get(key) != state)
         gone = sorted(key for key in recorded if key not in current)
-        if stale:
+        if stale and layout.partition_column:
+            # One day per query: each file's rows are sorted alone, never all history at once.
+            for key in stale:
+                day = date.fromisoformat(key.split("/", 1)[0].split("=", 1)[1])
+                self._write_files(connection, target, table, [key], (day, day))
+        elif stale:
             self._write_files(connection, target, table, stale, days)
         for key in gone:
             target.delete(table, self._file_path(table, key))
