@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test dev sandbox lint bench clean
+.PHONY: run test dev sandbox lint docs bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ sandbox: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Rewrites the README's table reference from pipelines/tables.py.
+docs: $(STAMP)
+	$(BIN)/python -m pipelines.schema readme
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sandbox.py

@@ -6,61 +6,24 @@ from typing import Any
 
 import dagster as dg
 
+from assets.schemas import table_metadata
 from pipelines.ingest import WarehouseSink
-from pipelines.normalize import SCHEMAS
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import StripeFCClient
 from pipelines.stripe_fc.engine import Progress, RefreshEngine, format_progress
+from pipelines.tables import INGEST_TABLES, TABLES
 
 INGEST_GROUP = "stripe_fc"
-
-TABLE_DESCRIPTIONS = {
-    "fc_accounts": "One row per Financial Connections account: its latest observed state.",
-    "fc_balances": (
-        "Balance history, one row per (account_id, as_of, currency): Stripe's sign (+ owed to the holder), "
-        "minor units as BIGINT and exact DECIMAL(38,4) major units; never duplicated by re-runs."
-    ),
-    "fc_balance_refreshes": "One row per account per run: what happened to its balance refresh.",
-    "fc_rejected_balances": "Balances that broke the contract (e.g. a non-ISO currency), with the reason and raw JSON.",
-}
-
-COLUMN_DESCRIPTIONS = {
-    "customer_id": "account_holder.customer (null for other holder types)",
-    "as_of": "when the institution computed the balance",
-    "fetched_at": "when the pipeline read it",
-    "observed_at": "when the pipeline observed this state",
-    "current_minor": "Stripe's integer in the currency's minor unit, Stripe's sign",
-    "available_minor": "cash.available in minor units (cash balances only)",
-    "used_minor": "credit.used in minor units (credit balances only)",
-    "current": "current_minor / 10^exponent (ISO 4217 as Stripe applies it), exact",
-    "available": "available_minor / 10^exponent, exact",
-    "used": "used_minor / 10^exponent, exact",
-    "outcome": "succeeded, failed, timed_out, skipped_cooldown, skipped_inactive, skipped_no_permission or error",
-    "requested_at": "when we asked for the refresh (null if it was already pending)",
-    "completed_at": "when the refresh finished (the refreshed_balance event's time)",
-    "reason": "why the balance was rejected",
-    "payload": "the raw balance as JSON text",
-}
-
-
-def table_schema(table: str) -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn(field.name, str(field.type), description=COLUMN_DESCRIPTIONS.get(field.name))
-        for field in SCHEMAS[table]
-    ])
-
 
 def _spec(table: str) -> dg.AssetSpec:
     return dg.AssetSpec(
         key=table,
-        description=TABLE_DESCRIPTIONS[table],
+        description=TABLES[table].description,
         group_name=INGEST_GROUP,
         kinds={"stripe", "duckdb", "parquet"},
-        metadata={"dagster/column_schema": table_schema(table)},
+        metadata=table_metadata(table),
     )
 
-
-INGEST_TABLES = ("fc_accounts", "fc_balances", "fc_balance_refreshes", "fc_rejected_balances")
 
 
 @dg.multi_asset(
@@ -86,7 +49,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
         try:
             await engine.prepare()  # a bad key or address fails here, before the warehouse is touched
             with warehouse.open() as wh:
-                engine.sink = sink = WarehouseSink(wh, warehouse.batch_size, warehouse.flush_seconds)
+                engine.sink = sink = WarehouseSink(wh, warehouse.rows_per_batch(), warehouse.flush_seconds)
                 try:
                     progress = await engine.run()
                 finally:

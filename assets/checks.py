@@ -11,8 +11,10 @@ from pydantic import Field
 
 from pipelines.currencies import ISO_4217_CODES
 from pipelines.resources import WarehouseResource
+from pipelines.schema import quote
 from pipelines.settings import SettingsError, env_float
 from pipelines.sql import load_sql
+from pipelines.tables import BALANCE_TYPES, TABLES
 
 UNIQUE_KEY = "unique_key"
 CURRENCIES_VALID = "currencies_valid"
@@ -70,22 +72,21 @@ def _threshold(value: float | None, env: str, default: float, low: float, high: 
 
 @dataclass(frozen=True)
 class TableChecks:
-    """Which checks a table gets: its unique key always; the rest where the table has the columns."""
+    """Which checks a table gets beyond its declared unique key (which it always gets)."""
 
-    key_columns: tuple[str, ...]
     currency: bool = True
     as_of: bool = False
     amounts: bool = False
     freshness: bool = False
 
 
-# The fixed allow-list of tables and key columns the check SQL templates are filled from.
+# The fixed allow-list of tables the check SQL templates are filled from; keys come from the declarations.
 CHECKED_TABLES: dict[str, TableChecks] = {
-    "fc_balances": TableChecks(("account_id", "as_of", "currency"), as_of=True, amounts=True, freshness=True),
-    "fc_latest_balances": TableChecks(("account_id", "currency"), as_of=True, amounts=True),
-    "fc_daily_balances": TableChecks(("account_id", "currency", "day"), as_of=True, amounts=True),
-    "fc_underwriting_features": TableChecks(("account_id", "currency", "window_end", "window_days")),
-    "fc_customer_liquidity": TableChecks(("customer_id", "currency")),
+    "fc_balances": TableChecks(as_of=True, amounts=True, freshness=True),
+    "fc_latest_balances": TableChecks(as_of=True, amounts=True),
+    "fc_daily_balances": TableChecks(as_of=True, amounts=True),
+    "fc_underwriting_features": TableChecks(),
+    "fc_customer_liquidity": TableChecks(),
 }
 
 
@@ -108,17 +109,18 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None
 def _template(name: str, table: str) -> str:
     # `table` and its key columns come from CHECKED_TABLES, never from input; a partitioned table's checks
     # read the run's days only (bound as parameters).
-    source = table
+    source = quote(table)
     if _scope[0] is not None and table in PARTITIONED_CHECKS:
-        source = f"(SELECT * FROM {table} WHERE {PARTITIONED_CHECKS[table]} BETWEEN $scope_first AND $scope_last)"
+        column = quote(PARTITIONED_CHECKS[table])
+        source = f"(SELECT * FROM {source} WHERE {column} BETWEEN $scope_first AND $scope_last)"
     return load_sql(f"checks/{name}").format(
-        table=source, key_columns=", ".join(CHECKED_TABLES[table].key_columns)
+        table=source, key_columns=", ".join(quote(column) for column in TABLES[table].key)
     )
 
 
 def check_unique_key(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
     found = _one(con, _template("unique_key", table))
-    key = ", ".join(CHECKED_TABLES[table].key_columns)
+    key = ", ".join(TABLES[table].key)
     return dg.AssetCheckResult(
         check_name=UNIQUE_KEY, asset_key=table, passed=found["duplicated_keys"] == 0,
         description=f"({key}) occurs once per row",
@@ -149,7 +151,7 @@ def check_as_of(con: duckdb.DuckDBPyConnection, table: str, now: datetime, skew_
 
 
 def check_amounts(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
-    found = _one(con, _template("amounts_by_balance_type", table))
+    found = _one(con, _template("amounts_by_balance_type", table), {"balance_types": list(BALANCE_TYPES)})
     return dg.AssetCheckResult(
         check_name=AMOUNTS_MATCH_TYPE, asset_key=table, passed=not any(found.values()),
         description="cash rows carry no used amount, credit rows no available amount, types are cash or credit",
@@ -227,7 +229,7 @@ def mart_check_specs(table: str) -> list[dg.AssetCheckSpec]:
 def _specs(table: str) -> list[dg.AssetCheckSpec]:
     checks = CHECKED_TABLES[table]
     specs = [dg.AssetCheckSpec(UNIQUE_KEY, asset=table, blocking=True,
-                               description=f"({', '.join(checks.key_columns)}) is unique")]
+                               description=f"({', '.join(TABLES[table].key)}) is unique")]
     if checks.currency:
         specs.append(dg.AssetCheckSpec(CURRENCIES_VALID, asset=table, blocking=True,
                                        description="currencies are lowercase ISO 4217 codes"))
@@ -251,7 +253,7 @@ def _table_checks(table: str) -> dg.AssetChecksDefinition:
     ) -> Iterator[dg.AssetCheckResult]:
         thresholds = resolve_thresholds(config)
         now = datetime.now(UTC)
-        with warehouse.open() as wh, wh.connection() as con:
+        with warehouse.reader() as con:
             results = list(table_check_results(con, table, thresholds, now))
         for result in results:
             if not result.passed:
@@ -269,7 +271,7 @@ def _table_checks(table: str) -> dg.AssetChecksDefinition:
 )
 def refresh_failure_rate(config: DataQualityConfig, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     thresholds = resolve_thresholds(config)
-    with warehouse.open() as wh, wh.connection() as con:
+    with warehouse.reader() as con:
         return check_failure_rate(con, thresholds.max_failure_rate)
 
 

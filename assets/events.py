@@ -9,15 +9,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
+from assets.schemas import table_metadata
 from pipelines.events import (
     ACCOUNT_EVENT_PATTERN,
-    FC_EVENTS_COLUMN_DESCRIPTIONS,
-    FC_EVENTS_SCHEMA,
     EventsCursor,
     EventStore,
     PollResult,
     drain_store,
-    event_store_path,
     poll_events,
 )
 from pipelines.resources import StripeResource, WarehouseResource
@@ -38,13 +36,6 @@ def _shown_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
 
 
-def _column_schema() -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn(f.name, str(f.type), description=FC_EVENTS_COLUMN_DESCRIPTIONS.get(f.name))
-        for f in FC_EVENTS_SCHEMA
-    ])
-
-
 @dg.asset(
     key="fc_events",
     group_name=EVENTS_GROUP,
@@ -57,11 +48,11 @@ def _column_schema() -> dg.TableSchema:
         "disconnected/deactivated/reactivated events update the account's status. Store: "
         "$FC_BALANCES_EVENT_STORE, default <warehouse>/events/webhook_events.sqlite."
     ),
-    metadata={"dagster/column_schema": _column_schema()},
+    metadata=table_metadata("fc_events"),
 )
 def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     started = time.monotonic()
-    store_path = event_store_path(warehouse.directory)
+    store_path = warehouse.event_store_path()
     with EventStore(store_path) as store, warehouse.open() as wh:
         drained = drain_store(store, wh)
         exported = wh.export_parquet(EXPORTED_TABLES)
@@ -130,7 +121,7 @@ def stripe_events_sensor(
         finally:
             await client.aclose()
 
-    with EventStore(event_store_path(warehouse.directory)) as store:
+    with EventStore(warehouse.event_store_path()) as store:
         result = asyncio.run(poll(store))
         stats = store.stats()
     for note in result.notes:

@@ -1,13 +1,13 @@
 """The marts layer: one Dagster asset per mart (daily partitions for history), built in DuckDB, then Parquet."""
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
 from assets.checks import DataQualityConfig, mart_check_specs, resolve_thresholds, table_check_results
+from assets.schemas import table_metadata
 from pipelines.marts import (
     MART_TABLES,
     PARTITION_COLUMNS,
@@ -20,6 +20,7 @@ from pipelines.marts import (
     update_latest_balances,
 )
 from pipelines.resources import EARLIEST_HISTORY_START, WarehouseResource
+from pipelines.tables import TABLES
 
 MARTS_GROUP = "marts"
 CONTRACT_INPUTS = ("fc_balances", "fc_accounts")
@@ -35,130 +36,6 @@ PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 LONGEST_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-89)
 
 
-@dataclass(frozen=True)
-class MartSpec:
-    table: str
-    description: str
-    columns: tuple[tuple[str, str, str], ...]  # (name, DuckDB type, meaning), in the table's column order
-
-
-_ACCOUNT_KEY = (
-    ("account_id", "VARCHAR", "Financial Connections account id"),
-    ("customer_id", "VARCHAR", "the account holder's customer id (null for other holder types)"),
-    ("currency", "VARCHAR", "lowercase ISO 4217 code"),
-)
-_AMOUNTS = (
-    ("current_minor", "BIGINT", "current balance in minor units, Stripe's sign (+ owed to the holder)"),
-    ("available_minor", "BIGINT", "cash available in minor units (null for credit or when not given)"),
-    ("used_minor", "BIGINT", "credit used in minor units (null for cash)"),
-    ("current", "DECIMAL(38,4)", "current_minor in major units, exact"),
-    ("available", "DECIMAL(38,4)", "available_minor in major units, exact"),
-    ("used", "DECIMAL(38,4)", "used_minor in major units, exact"),
-)
-_BUILT_AT = ("built_at", "TIMESTAMP WITH TIME ZONE", "the build time the mart was computed for (its step's start)")
-
-MART_SPECS: dict[str, MartSpec] = {
-    spec.table: spec
-    for spec in (
-        MartSpec(
-            "fc_latest_balances",
-            "Per (account_id, currency) the newest fc_balances row, with the account's status, category and "
-            "institution, and staleness_hours from as_of to the build time.",
-            (
-                *_ACCOUNT_KEY,
-                ("balance_type", "VARCHAR", "cash or credit, from the row"),
-                ("as_of", "TIMESTAMP WITH TIME ZONE", "when the institution computed the balance"),
-                *_AMOUNTS,
-                ("fetched_at", "TIMESTAMP WITH TIME ZONE", "when the pipeline read it"),
-                ("account_status", "VARCHAR", "active, inactive or disconnected (fc_accounts.status)"),
-                ("category", "VARCHAR", "fc_accounts.category"),
-                ("subcategory", "VARCHAR", "fc_accounts.subcategory"),
-                ("institution_name", "VARCHAR", "fc_accounts.institution_name"),
-                ("display_name", "VARCHAR", "fc_accounts.display_name"),
-                ("last4", "VARCHAR", "fc_accounts.last4"),
-                ("staleness_hours", "DOUBLE", "hours from as_of to built_at"),
-                _BUILT_AT,
-            ),
-        ),
-        MartSpec(
-            "fc_daily_balances",
-            "Daily partitions (UTC). Per (account_id, currency, day): the values of the last row with as_of on or "
-            "before the end of that UTC day, carried forward over days without rows for at most "
-            "FC_BALANCES_CARRY_FORWARD_DAYS (31) days after the last observation; observed says whether the day "
-            "had a row of its own. Built from the previous day's partition and that day's balances.",
-            (
-                *_ACCOUNT_KEY,
-                ("day", "DATE", "UTC calendar day"),
-                ("balance_type", "VARCHAR", "cash or credit, from the carried row"),
-                ("observed", "BOOLEAN", "the day had a row of its own (false: carried forward)"),
-                ("as_of", "TIMESTAMP WITH TIME ZONE", "as_of of the carried row"),
-                *_AMOUNTS,
-                _BUILT_AT,
-            ),
-        ),
-        MartSpec(
-            "fc_underwriting_features",
-            "Daily partitions by window_end, point in time. Per (account_id, currency, window_days) for every "
-            "key with a balance on or before window_end, windows of 30 and 90 days ending on window_end: "
-            "statistics of the daily current balance over the window's days that have a value (null, and "
-            "days_with_value 0, when none), negative days and streaks for cash accounts, and the newest balance "
-            "as of the end of window_end (as of the build for today). fc_current_underwriting_features is the "
-            "newest window_end.",
-            (
-                *_ACCOUNT_KEY,
-                ("balance_type", "VARCHAR", "cash or credit, from the newest row as of window_end"),
-                ("window_days", "INTEGER", "30 or 90"),
-                ("window_start", "DATE", "first day of the window (window_end - window_days + 1)"),
-                ("window_end", "DATE", "the window's last UTC day, included; the partition"),
-                ("days_with_value", "BIGINT", "days of the window with a daily current_minor"),
-                ("days_observed", "BIGINT", "days of the window with a row of their own"),
-                ("coverage", "DOUBLE", "days_with_value / window_days"),
-                ("avg_daily_balance_minor", "DOUBLE", "mean of daily current_minor"),
-                ("min_daily_balance_minor", "BIGINT", "minimum of daily current_minor"),
-                ("max_daily_balance_minor", "BIGINT", "maximum of daily current_minor"),
-                ("p10_daily_balance_minor", "DOUBLE", "10th percentile, linear interpolation (quantile_cont)"),
-                ("p90_daily_balance_minor", "DOUBLE", "90th percentile, linear interpolation (quantile_cont)"),
-                ("stddev_daily_balance_minor", "DOUBLE", "population standard deviation of daily current_minor"),
-                ("days_negative", "BIGINT", "cash: days with daily current_minor < 0; null for credit"),
-                ("longest_negative_streak", "BIGINT", "cash: most consecutive days below 0; null for credit"),
-                ("latest_current_minor", "BIGINT", "current_minor of the newest row as of the end of window_end"),
-                ("latest_available_minor", "BIGINT", "available_minor of that row"),
-                ("latest_as_of", "TIMESTAMP WITH TIME ZONE", "as_of of that row"),
-                ("staleness_hours", "DOUBLE", "hours from latest_as_of to the end of window_end (or built_at)"),
-                _BUILT_AT,
-            ),
-        ),
-        MartSpec(
-            "fc_customer_liquidity",
-            "Per (customer_id, currency) over the customer's active accounts: the sum of the latest cash "
-            "available balances (current where available is missing, counted apart) and of the latest credit "
-            "current balances.",
-            (
-                ("customer_id", "VARCHAR", "the customer (accounts of other holder types are left out)"),
-                ("currency", "VARCHAR", "lowercase ISO 4217 code"),
-                ("accounts", "BIGINT", "active accounts with a balance in this currency"),
-                ("cash_accounts", "BIGINT", "of which cash"),
-                ("cash_available_minor", "BIGINT", "sum of latest cash available_minor, current_minor where null"),
-                ("cash_available", "DECIMAL(38,4)", "the same in major units, exact"),
-                ("cash_accounts_current_fallback", "BIGINT", "cash accounts counted with current (no available)"),
-                ("credit_accounts", "BIGINT", "of which credit"),
-                ("credit_current_minor", "BIGINT", "sum of latest credit current_minor (usually negative: owed)"),
-                ("credit_current", "DECIMAL(38,4)", "the same in major units, exact"),
-                ("oldest_as_of", "TIMESTAMP WITH TIME ZONE", "the oldest as_of among the summed balances"),
-                ("newest_as_of", "TIMESTAMP WITH TIME ZONE", "the newest as_of among the summed balances"),
-                ("max_staleness_hours", "DOUBLE", "hours from oldest_as_of to built_at"),
-                _BUILT_AT,
-            ),
-        ),
-    )
-}
-
-
-def column_schema(table: str) -> dg.TableSchema:
-    columns = MART_SPECS[table].columns
-    return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=meaning) for name, kind, meaning in columns])
-
-
 def _run_range(context: dg.AssetExecutionContext, first_allowed: date) -> tuple[date, date]:
     window = context.partition_time_window
     first = window.start.astimezone(UTC).date()
@@ -166,8 +43,7 @@ def _run_range(context: dg.AssetExecutionContext, first_allowed: date) -> tuple[
     return max(first, first_allowed), last
 
 
-def _partitioned_mart(spec: MartSpec, deps: list[Any]) -> dg.AssetsDefinition:
-    table = spec.table
+def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
     checks = mart_check_specs(table)
     if table == "fc_underwriting_features":
         checks.append(dg.AssetCheckSpec(
@@ -182,8 +58,8 @@ def _partitioned_mart(spec: MartSpec, deps: list[Any]) -> dg.AssetsDefinition:
         partitions_def=DAILY_PARTITIONS,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=checks,
-        description=spec.description,
-        metadata={"dagster/column_schema": column_schema(table), "partition_column": PARTITION_COLUMNS[table]},
+        description=TABLES[table].description,
+        metadata={**table_metadata(table), "partition_column": PARTITION_COLUMNS[table]},
     )
     def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
         settings = warehouse.history()
@@ -232,16 +108,15 @@ def _partitioned_mart(spec: MartSpec, deps: list[Any]) -> dg.AssetsDefinition:
     return mart
 
 
-def _unpartitioned_mart(spec: MartSpec, deps: list[str]) -> dg.AssetsDefinition:
-    table = spec.table
+def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
 
     @dg.asset(
         name=table,
         group_name=MARTS_GROUP,
         kinds={"duckdb", "parquet"},
         deps=deps,
-        description=spec.description,
-        metadata={"dagster/column_schema": column_schema(table)},
+        description=TABLES[table].description,
+        metadata=table_metadata(table),
     )
     def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         # Taken once, when the step starts: after the ingest of the same run, so no balance of this run is
@@ -270,18 +145,17 @@ def _unpartitioned_mart(spec: MartSpec, deps: list[str]) -> dg.AssetsDefinition:
 
 
 MART_ASSETS: list[dg.AssetsDefinition] = [
-    _unpartitioned_mart(MART_SPECS["fc_latest_balances"], list(CONTRACT_INPUTS)),
-    _partitioned_mart(MART_SPECS["fc_daily_balances"], ["fc_balances"]),
-    _partitioned_mart(MART_SPECS["fc_underwriting_features"], [
+    _unpartitioned_mart("fc_latest_balances", list(CONTRACT_INPUTS)),
+    _partitioned_mart("fc_daily_balances", ["fc_balances"]),
+    _partitioned_mart("fc_underwriting_features", [
         "fc_balances", dg.AssetDep("fc_daily_balances", partition_mapping=LONGEST_WINDOW)]),
-    _unpartitioned_mart(MART_SPECS["fc_customer_liquidity"], ["fc_latest_balances"]),
+    _unpartitioned_mart("fc_customer_liquidity", ["fc_latest_balances"]),
 ]
 assert [next(iter(a.keys)).to_user_string() for a in MART_ASSETS] == list(MART_TABLES)
 
 marts_job = dg.define_asset_job(
     "fc_marts_job",
-    selection=dg.AssetSelection.groups(MARTS_GROUP),
-    partitions_def=DAILY_PARTITIONS,
+    selection=dg.AssetSelection.groups(MARTS_GROUP),  # daily partitions, inferred from the assets
     description="Rebuild the marts from the warehouse's contract tables for a range of days (launched by "
     "`fc-balances marts` and after each daily ingest with the out-of-date range), without calling Stripe.",
     executor_def=dg.in_process_executor,

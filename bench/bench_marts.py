@@ -13,15 +13,15 @@ import duckdb
 from assets.checks import Thresholds, table_check_results
 from pipelines.funds import sufficient_funds
 from pipelines.marts import MART_TABLES, build_marts, install_macros
-from pipelines.sql import contract_ddl, load_sql
+from pipelines.migrations import migrate
+from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
 
 LAST_DAY = datetime(2025, 6, 30, tzinfo=UTC)
 
 
 def generate(con: duckdb.DuckDBPyConnection, accounts: int, days: int) -> None:
-    for statement in contract_ddl():
-        con.execute(statement)
+    migrate(con, "bench")
     params = {"last_day": LAST_DAY, "accounts": accounts}
     con.execute(load_sql("marts/bench/fc_accounts"), params)
     con.execute(load_sql("marts/bench/fc_balances"), {"last_day": LAST_DAY, "days": days})

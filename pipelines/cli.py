@@ -128,13 +128,18 @@ def _failure_message(result: Any) -> str:
     return "the run failed"
 
 
-def execute_job(quiet: bool = False, ingest_only: bool = False, job_name: str | None = None,
-                tags: dict[str, str] | None = None) -> dict[str, Any]:
-    """Execute the same Dagster job the schedule runs, in this process; return the materializations' metadata."""
+def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: bool = False,
+                job_name: str | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Execute the same Dagster job the schedule runs, in this process, with the given resources.
+
+    Settings travel as resources, never as run config (Dagster stores run config) and never through os.environ.
+    `job_name` and `tags` pick another job (the marts) and a partition range.
+    """
     import dagster as dg
 
-    from pipelines.definitions import INGEST_JOB_NAME, JOB_NAME, defs
+    from pipelines.definitions import INGEST_JOB_NAME, JOB_NAME, build_definitions
 
+    defs = build_definitions(resources)
     name = job_name or (INGEST_JOB_NAME if ingest_only else JOB_NAME)
     job = defs.resolve_job_def(name).with_logger_defs(_cli_logger_defs())
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
@@ -153,17 +158,16 @@ def execute_job(quiet: bool = False, ingest_only: bool = False, job_name: str | 
     return metadata
 
 
-def execute_marts(quiet: bool = False, first: date | None = None, last: date | None = None,
-                  full: bool = False) -> dict[str, Any]:
+def execute_marts(resources: dict[str, Any], quiet: bool = False, first: date | None = None,
+                  last: date | None = None, full: bool = False) -> dict[str, Any]:
     """Run the marts job once over a range of days: given, every day (`full`), or what the data says is out of date.
 
     The out-of-date range always ends today, so the unpartitioned marts are brought up to date too.
     """
     from assets.marts import marts_job
     from assets.marts_launch import out_of_date_range, range_tags
-    from pipelines.definitions import defs
 
-    warehouse = defs.resources["warehouse"]
+    warehouse = resources["warehouse"]
     today = datetime.now(UTC).date()
     settings = warehouse.history()
     if full:
@@ -179,7 +183,7 @@ def execute_marts(quiet: bool = False, first: date | None = None, last: date | N
         first, last = found if found is not None else (today, today)
     if not quiet:
         _print(f"marts: rebuilding {first}..{last} ({(last - first).days + 1} days)")
-    return execute_job(quiet=quiet, job_name=marts_job.name, tags=range_tags(first, last))
+    return execute_job(resources, quiet=quiet, job_name=marts_job.name, tags=range_tags(first, last))
 
 
 def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
@@ -211,76 +215,84 @@ def _advance_sandbox_clock(base_url: str, seconds: float) -> None:
         response.read()
 
 
-def run_history(days: int, quiet: bool) -> dict[str, Any]:
+def run_history(resources: dict[str, Any], base_url: str, days: int, quiet: bool) -> dict[str, Any]:
     """One ingest per past day on the sandbox's virtual clock, then today's full run (ingest and marts).
 
     The sandbox starts `days` days in the past with no rate limits or latency, so a demo history fills in seconds;
     every day is an ordinary run of the same job.
     """
-    base_url = os.environ["STRIPE_API_BASE"]
     started = time.monotonic()
     for day in range(days, 0, -1):
-        metadata = execute_job(quiet=True, ingest_only=True)
+        metadata = execute_job(resources, quiet=True, ingest_only=True)
         balances = metadata.get("fc_balances", {})
         if not quiet and (day % 10 == 0 or day == days):
             _print(f"history: {day} days ago done, fc_balances {balances.get('dagster/row_count', 0)} rows "
                    f"({time.monotonic() - started:.1f}s)")
         _advance_sandbox_clock(base_url, 86_400)
-    return run_with_marts(quiet)
+    return run_with_marts(resources, quiet)
 
 
-def run_with_marts(quiet: bool) -> dict[str, Any]:
+def run_with_marts(resources: dict[str, Any], quiet: bool) -> dict[str, Any]:
     """The daily job (ingest and checks), then the marts over the out-of-date days, as the schedule does."""
-    metadata = execute_job(quiet=quiet)
-    return metadata | execute_marts(quiet=quiet)
+    metadata = execute_job(resources, quiet=quiet)
+    return metadata | execute_marts(resources, quiet=quiet)
+
+
+def run_resources(warehouse: Path, discovery: str | None, sandbox_url: str | None = None,
+                  history: bool = False) -> dict[str, Any]:
+    """The resources of one `fc-balances run`: the user's Stripe key from the environment, or the built-in sandbox.
+
+    Options left unset stay None on the resources, which read their environment variables when the run starts.
+    """
+    import dagster as dg
+
+    from pipelines.resources import StripeResource, WarehouseResource
+
+    stripe: dict[str, Any] = {"discovery": discovery}
+    if sandbox_url is None:
+        stripe["api_key"] = dg.EnvVar("STRIPE_API_KEY")
+    else:
+        # The sandbox's key is not a secret; the sandbox is a choice of resources, not a change to the environment.
+        stripe |= {"api_key": SANDBOX_KEY, "api_base": sandbox_url}
+        if history:
+            # A demo history: no limits on either side and a fast poll, so 90 days take seconds.
+            stripe |= {"max_rps": 10_000.0, "max_rps_per_endpoint": 10_000.0, "poll_interval_seconds": 0.05}
+    return {"stripe": StripeResource(**stripe), "warehouse": WarehouseResource(directory=str(warehouse))}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.warehouse:
-        os.environ["FC_BALANCES_WAREHOUSE"] = args.warehouse
-    if args.discovery:
-        os.environ["FC_BALANCES_DISCOVERY"] = args.discovery
-    warehouse = check_warehouse_writable(warehouse_dir())
+    warehouse = check_warehouse_writable(args.warehouse or warehouse_dir())
     if os.environ.get("STRIPE_API_KEY", "").strip():
         if args.history_days:
             raise CliError("--history-days drives the built-in sandbox's clock: unset STRIPE_API_KEY to use it")
         _print(f"using the Stripe API at {os.environ.get('STRIPE_API_BASE') or 'https://api.stripe.com'}")
-        print_summary(run_with_marts(args.quiet), warehouse)
+        print_summary(run_with_marts(run_resources(warehouse, args.discovery), args.quiet), warehouse)
         return 0
     extra = ["--refresh-latency", args.sandbox_latency]
-    overrides = {"STRIPE_API_KEY": SANDBOX_KEY}
     if args.history_days:
-        # A demo history: no limits or latency on either side, and a fast poll, so 90 days take seconds.
         extra = ["--refresh-latency", "0", "--no-rate-limit"]
-        overrides |= {"FC_BALANCES_MAX_RPS": "10000", "FC_BALANCES_MAX_RPS_PER_ENDPOINT": "10000",
-                      "FC_BALANCES_POLL_INTERVAL": "0.05"}
     with built_in_sandbox(args.demo_customers, args.seed, clock_offset_days=args.history_days,
                           extra_args=extra) as url:
         _print(f"no STRIPE_API_KEY set: using the built-in sandbox with {args.demo_customers} demo customers at {url}")
-        overrides["STRIPE_API_BASE"] = url
-        saved = {name: os.environ.get(name) for name in overrides}
-        os.environ.update(overrides)
-        try:
-            metadata = run_history(args.history_days, args.quiet) if args.history_days else run_with_marts(args.quiet)
-            print_summary(metadata, warehouse)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        resources = run_resources(warehouse, args.discovery, url, history=bool(args.history_days))
+        if args.history_days:
+            metadata = run_history(resources, url, args.history_days, args.quiet)
+        else:
+            metadata = run_with_marts(resources, args.quiet)
+        print_summary(metadata, warehouse)
     return 0
 
 
 def cmd_marts(args: argparse.Namespace) -> int:
     """Rebuild the marts without calling Stripe: out-of-date days, a range, or everything."""
-    if args.warehouse:
-        os.environ["FC_BALANCES_WAREHOUSE"] = args.warehouse
+    from pipelines.resources import WarehouseResource
+
     if args.to and not args.from_:
         raise CliError("--to needs --from")
     if args.full and args.from_:
         raise CliError("--full rebuilds every day: leave out --from/--to")
-    metadata = execute_marts(args.quiet, first=args.from_, last=args.to, full=args.full)
+    resources = {"warehouse": WarehouseResource(directory=args.warehouse)}  # unset: FC_BALANCES_WAREHOUSE
+    metadata = execute_marts(resources, args.quiet, first=args.from_, last=args.to, full=args.full)
     for table in ("fc_latest_balances", "fc_daily_balances", "fc_underwriting_features", "fc_customer_liquidity"):
         done = metadata.get(table, {})
         if done:

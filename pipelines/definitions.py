@@ -1,5 +1,8 @@
 """The one Dagster code location: ingest, event and mart assets, checks, jobs, the daily schedule, resources."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
 
 from assets.balances import INGEST_TABLES, stripe_fc_ingest
@@ -7,7 +10,7 @@ from assets.checks import CHECKS
 from assets.events import EVENT_ASSETS, EVENT_JOBS, SENSORS
 from assets.marts import MART_ASSETS, MARTS_GROUP, marts_job
 from assets.marts_launch import marts_after
-from pipelines.resources import resources_from_env
+from pipelines.resources import default_resources
 
 JOB_NAME = "fc_balances_job"
 INGEST_JOB_NAME = "fc_balances_ingest_job"
@@ -46,12 +49,21 @@ fc_balances_daily = dg.ScheduleDefinition(
     "(off until turned on).",
 )
 
-defs = dg.Definitions(
-    assets=[stripe_fc_ingest, *MART_ASSETS, *EVENT_ASSETS],
-    asset_checks=[*CHECKS],
-    jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *EVENT_JOBS],
-    schedules=[fc_balances_daily],
-    sensors=[*SENSORS, marts_after(fc_balances_job)],
-    resources=resources_from_env(),
-    executor=dg.in_process_executor,
-)
+
+def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
+    """The code location with the given resources in place of the defaults (the CLI's sandbox, tests).
+
+    Building it reads no environment variable: the default resources read theirs when a run starts.
+    """
+    return dg.Definitions(
+        assets=[stripe_fc_ingest, *MART_ASSETS, *EVENT_ASSETS],
+        asset_checks=[*CHECKS],
+        jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *EVENT_JOBS],
+        schedules=[fc_balances_daily],
+        sensors=[*SENSORS, marts_after(fc_balances_job)],
+        resources={**default_resources(), **(resources or {})},
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

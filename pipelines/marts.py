@@ -66,8 +66,8 @@ def _check_build_at(build_at: datetime) -> None:
         raise MartBuildError("build_at must be timezone-aware (e.g. datetime.now(UTC))")
 
 
-def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {name for (name,) in con.execute(load_sql("warehouse/user_tables")).fetchall()}
+def _all_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {name for (name,) in con.execute(load_sql("marts/all_tables")).fetchall()}
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -77,24 +77,20 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the (empty) marts, their build records and the current-features view where missing.
-
-    A warehouse whose marts have no build records (0.1.0 built them whole) gets them dropped first: they are
-    derived data, rebuilt from fc_balances.
-    """
-    tables = _existing_tables(con)
-    if "fc_latest_balances" in tables and not con.execute(load_sql("marts/has_build_records")).fetchone()[0]:
-        for table in MART_TABLES:
-            con.execute(load_sql("marts/drop_table").format(table=table))
-    con.execute(load_sql("marts/create_marts"))
+    """Create the current-features view where missing (the tables come from the declarations and migrations)."""
+    _require_inputs(con, MART_TABLES)
+    con.execute(load_sql("marts/create_views"))
 
 
 def _require_inputs(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> None:
-    available = _existing_tables(con)
+    available = _all_tables(con)
     for table in tables:
-        missing = [name for name in MART_INPUTS[table] if name not in available and name not in MART_TABLES]
+        missing = [name for name in (*MART_INPUTS[table], table, "_fc_mart_partitions") if name not in available]
         if missing:
-            raise MartBuildError(f"{table} reads {', '.join(missing)}, which the warehouse does not have yet")
+            raise MartBuildError(
+                f"{table} needs {', '.join(missing)}, which the warehouse does not have (open it with the current "
+                "fc-balances to migrate it)"
+            )
 
 
 def _record(con: duckdb.DuckDBPyConnection, mart: str, day: date | None, built_at: datetime, rows: int) -> None:
@@ -280,7 +276,6 @@ def build_marts(
     """
     _check_build_at(build_at)
     settings = settings or HistorySettings()
-    _require_inputs(con, MART_TABLES)
     ensure_mart_tables(con)
     today = build_at.astimezone(UTC).date()
     if full:

@@ -12,79 +12,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.currencies import ISO_4217_CODES, minor_unit_exponent
+from pipelines.schema import arrow_schema
+from pipelines.tables import BALANCE_TYPES, INGEST_TABLES, REFRESH_OUTCOMES
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 AMOUNT_DECIMAL = pa.decimal128(38, 4)
 AMOUNT_SCALE = 4
 
-FC_ACCOUNTS_SCHEMA = pa.schema(
-    [
-        pa.field("account_id", pa.string(), nullable=False),
-        pa.field("customer_id", pa.string()),
-        pa.field("account_holder_type", pa.string()),
-        pa.field("institution_name", pa.string()),
-        pa.field("display_name", pa.string()),
-        pa.field("last4", pa.string()),
-        pa.field("category", pa.string()),
-        pa.field("subcategory", pa.string()),
-        pa.field("status", pa.string()),
-        pa.field("permissions", pa.list_(pa.string())),
-        pa.field("livemode", pa.bool_()),
-        pa.field("created_at", UTC_TIMESTAMP),
-        pa.field("balance_refresh_status", pa.string()),
-        pa.field("balance_refresh_last_attempted_at", UTC_TIMESTAMP),
-        pa.field("next_refresh_available_at", UTC_TIMESTAMP),
-        pa.field("observed_at", UTC_TIMESTAMP, nullable=False),
-    ]
-)
-FC_BALANCES_SCHEMA = pa.schema(
-    [
-        pa.field("account_id", pa.string(), nullable=False),
-        pa.field("customer_id", pa.string()),
-        pa.field("balance_type", pa.string(), nullable=False),
-        pa.field("currency", pa.string(), nullable=False),
-        pa.field("as_of", UTC_TIMESTAMP, nullable=False),
-        pa.field("current_minor", pa.int64()),
-        pa.field("available_minor", pa.int64()),
-        pa.field("used_minor", pa.int64()),
-        pa.field("current", AMOUNT_DECIMAL),
-        pa.field("available", AMOUNT_DECIMAL),
-        pa.field("used", AMOUNT_DECIMAL),
-        pa.field("fetched_at", UTC_TIMESTAMP, nullable=False),
-    ]
-)
-FC_BALANCE_REFRESHES_SCHEMA = pa.schema(
-    [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("account_id", pa.string(), nullable=False),
-        pa.field("outcome", pa.string(), nullable=False),
-        pa.field("requested_at", UTC_TIMESTAMP),
-        pa.field("completed_at", UTC_TIMESTAMP),
-        pa.field("status", pa.string()),
-        pa.field("next_refresh_available_at", UTC_TIMESTAMP),
-        pa.field("error_code", pa.string()),
-    ]
-)
-FC_REJECTED_BALANCES_SCHEMA = pa.schema(
-    [
-        pa.field("account_id", pa.string()),
-        pa.field("as_of", UTC_TIMESTAMP),
-        pa.field("currency", pa.string()),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("payload", pa.string()),
-        pa.field("fetched_at", UTC_TIMESTAMP, nullable=False),
-    ]
-)
-SCHEMAS: dict[str, pa.Schema] = {
-    "fc_accounts": FC_ACCOUNTS_SCHEMA,
-    "fc_balances": FC_BALANCES_SCHEMA,
-    "fc_balance_refreshes": FC_BALANCE_REFRESHES_SCHEMA,
-    "fc_rejected_balances": FC_REJECTED_BALANCES_SCHEMA,
-}
-
-REFRESH_OUTCOMES = frozenset(
-    {"succeeded", "failed", "timed_out", "skipped_cooldown", "skipped_inactive", "skipped_no_permission", "error"}
-)
+# The contract's Arrow schemas, generated from the one declaration of each table.
+FC_ACCOUNTS_SCHEMA = arrow_schema("fc_accounts")
+FC_BALANCES_SCHEMA = arrow_schema("fc_balances")
+FC_BALANCE_REFRESHES_SCHEMA = arrow_schema("fc_balance_refreshes")
+FC_REJECTED_BALANCES_SCHEMA = arrow_schema("fc_rejected_balances")
+SCHEMAS: dict[str, pa.Schema] = {name: arrow_schema(name) for name in INGEST_TABLES}
 
 # Reject reasons: short, fixed, machine-groupable.
 MISSING_ACCOUNT_ID = "missing_account_id"
@@ -358,7 +298,7 @@ def normalize_balances(accounts: Sequence[Mapping[str, Any]], fetched_at: dateti
             rejects.add(account_id, None, None, INVALID_AS_OF, _payload_json(balance))
             continue
         balance_type = balance.get("type")
-        if balance_type != "cash" and balance_type != "credit":
+        if balance_type not in BALANCE_TYPES:
             rejects.add(account_id, as_of, None, UNKNOWN_BALANCE_TYPE, _payload_json(balance))
             continue
         problem, current, side = _balance_shape(balance)

@@ -13,11 +13,10 @@ import stripe
 
 from pipelines.redact import redact
 from pipelines.stripe_fc.client import REFRESHED_BALANCE_EVENT, StripeFCClient
+from pipelines.tables import REFRESH_OUTCOMES
 
 DiscoveryMode = Literal["per_customer", "all"]
-OUTCOMES = (
-    "succeeded", "failed", "timed_out", "skipped_cooldown", "skipped_inactive", "skipped_no_permission", "error",
-)
+OUTCOMES = REFRESH_OUTCOMES
 INACTIVE_CODE = "financial_connections_account_inactive"
 
 

@@ -1,2 +1,2 @@
--- Rows in one contract table; {table} comes from the fixed list of contract tables.
+-- Rows in one table; {table} is a quoted identifier from the table declarations.
 SELECT count(*) FROM {table};

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
+from pipelines.tables import INGEST_TABLES, TABLES
 from stripe_sandbox import Sandbox, SandboxConfig, start_sandbox
 from tests.warehouse_contract import warehouse_problems
 
@@ -22,12 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 FC_BALANCES = str(Path(sys.executable).with_name("fc-balances"))
 DUCKDB_FILE = "fc_balances.duckdb"
 LOCK_FILE = ".fc_balances.lock"
-CONTRACT_TABLES = ("fc_accounts", "fc_balances", "fc_balance_refreshes", "fc_rejected_balances")
-CONTRACT_KEYS = {
-    "fc_accounts": ("account_id",),
-    "fc_balances": ("account_id", "as_of", "currency"),
-    "fc_balance_refreshes": ("run_id", "account_id"),
-}
+CONTRACT_TABLES = INGEST_TABLES
+CONTRACT_KEYS = {name: TABLES[name].key for name in INGEST_TABLES if TABLES[name].key}
 # Columns that two correct runs of the same fixtures legitimately disagree on, left out of every comparison:
 # - our clock when a row was written: observed_at, fetched_at, requested_at;
 # - Stripe's clock when the refresh ran: balance_refresh_last_attempted_at, completed_at (the event's time) and

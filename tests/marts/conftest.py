@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.currencies import minor_unit_exponent
 from pipelines.marts import HistorySettings
-from pipelines.sql import contract_ddl
+from pipelines.migrations import migrate
 
 BUILD_AT = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
 BUILD_DAY = date(2025, 3, 31)
@@ -85,8 +85,7 @@ def create_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
     # A session zone far from UTC: the marts must still cut days in UTC.
     con.execute("SET TimeZone = 'America/New_York'")
-    for statement in contract_ddl():
-        con.execute(statement)
+    migrate(con, str(path))
     observed_at = datetime(2025, 3, 31, 9, 0, tzinfo=UTC)
     con.executemany(
         "INSERT INTO fc_accounts (account_id, customer_id, account_holder_type, institution_name, category, "

@@ -14,10 +14,11 @@ import duckdb
 import pytest
 
 from assets.checks import CHECKS, CURRENCIES_VALID
-from assets.marts import MART_ASSETS, MART_SPECS, marts_job
+from assets.marts import MART_ASSETS, marts_job
 from assets.marts_launch import range_tags
 from pipelines.marts import MART_TABLES
 from pipelines.resources import WarehouseResource
+from pipelines.tables import TABLES
 from tests.marts.conftest import SETTINGS, create_warehouse
 
 MART_CHECKS = [c for c in CHECKS if {k.asset_key.to_user_string() for k in c.check_keys} <= set(MART_TABLES)]
@@ -73,9 +74,9 @@ def test_marts_build_from_the_warehouse_and_export_parquet(warehouse_dir: Path) 
 def test_declared_column_schemas_match_the_built_tables(warehouse_dir: Path) -> None:
     assert materialize_marts(warehouse_dir).success
     with duckdb.connect(str(warehouse_dir / "fc_balances.duckdb"), read_only=True) as con:
-        for table, spec in MART_SPECS.items():
+        for table in MART_TABLES:
             described = [(name, kind) for name, kind, *_ in con.execute(f"DESCRIBE {table}").fetchall()]
-            assert described == [(name, kind) for name, kind, _ in spec.columns], table
+            assert described == [(c.name, c.type) for c in TABLES[table].columns], table
 
 
 def test_a_blocking_check_failure_stops_the_marts_downstream(warehouse_dir: Path) -> None:

@@ -4,12 +4,15 @@ carry-forward is bounded, features are point in time, and a 0.1.0 warehouse's ma
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines.marts import HistorySettings, build_marts, build_partition, ensure_mart_tables, out_of_date_start
+from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
 from tests.marts.conftest import BUILD_AT, BUILD_DAY, SETTINGS, create_warehouse, fetch_dicts, insert_balances
+from tests.schema.helpers import table_rows, unpack_0_1_0
 
 D = date.fromisoformat
 CUSTOMERS = {"fca_gap": "cus_1", "fca_neg": "cus_1", "fca_old": "cus_2", "fca_new": "cus_9"}
@@ -141,19 +144,25 @@ def test_point_in_time_features_ignore_balances_with_a_later_as_of(warehouse_con
     assert same_rows(partition(warehouse_con, "fc_underwriting_features", "window_end", day), before)
 
 
-def test_a_0_1_0_warehouse_gets_its_marts_rebuilt_and_its_balances_untouched(
-    warehouse_con: duckdb.DuckDBPyConnection,
-) -> None:
-    # 0.1.0 built each mart whole with CREATE TABLE AS and kept no build records.
-    warehouse_con.execute("CREATE TABLE fc_latest_balances AS SELECT *, 1.0 AS staleness_hours FROM fc_balances")
-    warehouse_con.execute("CREATE TABLE fc_daily_balances AS SELECT account_id, DATE '2020-01-01' AS day "
-                          "FROM fc_balances")
-    warehouse_con.execute("CREATE TABLE fc_underwriting_features AS SELECT 1 AS window_days")
-    warehouse_con.execute("CREATE TABLE fc_customer_liquidity AS SELECT 1 AS accounts")
-    balances = warehouse_con.execute("SELECT * FROM fc_balances ORDER BY ALL").fetchall()
-    build_marts(warehouse_con, BUILD_AT, SETTINGS)
-    assert warehouse_con.execute("SELECT * FROM fc_balances ORDER BY ALL").fetchall() == balances
-    assert warehouse_con.execute("SELECT min(day) FROM fc_daily_balances").fetchone() == (D("2024-12-01"),)
-    columns = [r[0] for r in warehouse_con.execute("DESCRIBE fc_underwriting_features").fetchall()]
-    assert "window_end" in columns and "latest_as_of" in columns
-    assert out_of_date_start(warehouse_con, BUILD_DAY, SETTINGS) is None
+def test_a_0_1_0_warehouse_gets_its_marts_rebuilt_and_its_balances_untouched(tmp_path: Path) -> None:
+    warehouse = unpack_0_1_0(tmp_path / "wh")
+    before = table_rows(warehouse / DUCKDB_FILE_NAME)
+    assert before["fc_daily_balances"] and before["fc_underwriting_features"]  # 0.1.0 built them whole
+    with Warehouse(warehouse) as wh:  # opening migrates: the old marts are dropped, to be rebuilt
+        with wh.connection() as con:
+            assert con.execute("SELECT count(*) FROM fc_daily_balances").fetchone() == (0,)
+            first = con.execute("SELECT min(as_of) FROM fc_balances").fetchone()[0].date()
+            settings = HistorySettings(history_start=first, carry_forward_days=31)
+            build_at = datetime.now(UTC)
+            assert out_of_date_start(con, build_at.date(), settings) == first
+            counts = build_marts(con, build_at, settings)
+            assert counts["fc_daily_balances"] > 0 and counts["fc_underwriting_features"] > 0
+            assert out_of_date_start(con, build_at.date(), settings) is None
+            (views,) = con.execute("SELECT count(*) FROM fc_current_underwriting_features").fetchone()
+            assert views == counts["fc_latest_balances"] * 2
+        wh.export_parquet(["fc_daily_balances"])
+    after = table_rows(warehouse / DUCKDB_FILE_NAME)
+    for table in ("fc_balances", "fc_accounts", "fc_balance_refreshes", "fc_events"):
+        assert after[table] == before[table], table
+    folders = {p.name for p in (warehouse / "parquet" / "fc_daily_balances").iterdir()}
+    assert folders and all(name.startswith("day=") for name in folders)  # the 0.1.0 single file is gone

@@ -30,9 +30,10 @@ def test_each_breach_is_named(tmp_path: Path) -> None:
         con.execute("update fc_balance_refreshes set outcome = 'exploded'")
         con.execute("drop table fc_rejected_balances")
     problems = check_warehouse(warehouse)
-    assert any(p.startswith("fc_accounts: no readable Parquet") for p in problems), problems
+    assert any(p.startswith("fc_accounts: no Parquet") for p in problems), problems
     assert any("cash rows with used" in p for p in problems), problems
-    assert any("unknown outcomes ['exploded']" in p for p in problems), problems
+    unknown_outcome = "fc_balance_refreshes.outcome: values outside the declared set: ['exploded']"
+    assert unknown_outcome in problems, problems
     assert "fc_rejected_balances: missing" in problems
 
 

@@ -1,2 +1,0 @@
--- The refresh outcomes present.
-SELECT DISTINCT outcome FROM fc_balance_refreshes;

@@ -1,2 +1,0 @@
--- Drop a 0.1.0 mart (derived data, rebuilt); {table} comes from the fixed list of marts.
-DROP TABLE IF EXISTS {table}
