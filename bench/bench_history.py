@@ -15,7 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.sql import contract_ddl, load_sql
+from pipelines.migrations import migrate
+from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME
 
 CHUNK_DAYS = 30  # days of balances per INSERT: the generator's memory stays bounded too
@@ -37,8 +38,7 @@ def generate(folder: Path, accounts: int, days: int, now: datetime) -> datetime:
     started = time.perf_counter()
     with duckdb.connect(str(folder / DUCKDB_FILE_NAME)) as con:
         con.execute("SET TimeZone = 'UTC'")
-        for statement in contract_ddl():
-            con.execute(statement)
+        migrate(con, str(folder))  # the real DDL, from the declarations
         con.execute(load_sql("marts/bench/fc_accounts"), {"last_day": now, "accounts": accounts})
         for chunk in range(0, days, CHUNK_DAYS):
             con.execute(load_sql("marts/bench/history_balances"), {
@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--folder", help="warehouse folder to use (default: a temporary one, removed after)")
+    parser.add_argument("--marts-days", type=int, default=None, metavar="N",
+                        help="partitions only for the last N days (FC_BALANCES_HISTORY_START = today - N): the "
+                        "balance history stays --days long; the full run then covers N days")
     parser.add_argument("--old-code", metavar="CHECKOUT",
                         help="also time a checkout of the 0.1.0 code (e.g. `git worktree add /tmp/old d707548`) "
                         "rebuilding its marts on a copy of the same history")
@@ -94,7 +97,9 @@ def main() -> None:
             parser.error("the history must start on 2024-01-01 or later (the first Dagster partition)")
         first_day = generate(folder, args.accounts, args.days, now)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FC_BALANCES_", "DAGSTER_HOME"))}
-        env |= {"FC_BALANCES_WAREHOUSE": str(folder), "FC_BALANCES_HISTORY_START": first_day.date().isoformat()}
+        marts_start = first_day.date() if args.marts_days is None else (now - timedelta(days=args.marts_days)).date()
+        env |= {"FC_BALANCES_WAREHOUSE": str(folder), "FC_BALANCES_HISTORY_START": marts_start.isoformat()}
+        marts_days = (now.date() - marts_start).days + 1
         print(f"conditions: {os.cpu_count()} CPUs (shared machine), DuckDB {duckdb.__version__}, "
               f"memory limit {env.get('FC_BALANCES_DUCKDB_MEMORY_LIMIT', '1GB')} per connection")
         if args.old_code:
@@ -106,7 +111,7 @@ def main() -> None:
             print(f"0.1.0 code, every mart rebuilt (DuckDB only, no Parquet): {wall:.1f}s wall, peak RSS {rss:.2f} GiB")
             shutil.rmtree(copy.parent)
         wall, rss = measured([FC_BALANCES, "marts", "--full", "--quiet"], env)
-        print(f"fc-balances marts --full ({args.days + 1} days, DuckDB + Parquet): {wall:.1f}s wall, "
+        print(f"fc-balances marts --full ({marts_days} days from {marts_start}, DuckDB + Parquet): {wall:.1f}s wall, "
               f"peak RSS {rss:.2f} GiB")
         add_today(folder, args.days, first_day)
         wall, rss = measured([FC_BALANCES, "marts", "--quiet"], env)

@@ -33,23 +33,28 @@ recent AS (  -- the longest window's days; every shorter window is a suffix of i
     FROM fc_daily_balances AS d
     WHERE d.day BETWEEN $day - 89 AND $day
 ),
-daily_stats AS (
+daily_stats AS (  -- one pass over the longest window; a shorter window is its suffix (FILTER)
     SELECT
         r.account_id,
         r.currency,
-        w.window_days,
-        count(r.current_minor) AS days_with_value,
-        count(*) FILTER (WHERE r.observed) AS days_observed,
-        avg(r.current_minor) AS avg_daily_balance_minor,
-        min(r.current_minor) AS min_daily_balance_minor,
-        max(r.current_minor) AS max_daily_balance_minor,
-        quantile_cont(r.current_minor, 0.1) AS p10_daily_balance_minor,
-        quantile_cont(r.current_minor, 0.9) AS p90_daily_balance_minor,
-        stddev_pop(r.current_minor) AS stddev_daily_balance_minor,
-        count(*) FILTER (WHERE r.current_minor < 0) AS days_negative
+        count(r.current_minor) AS v90,
+        count(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS v30,
+        count(*) FILTER (WHERE r.observed) AS o90,
+        count(*) FILTER (WHERE r.observed AND r.day >= $day - 29) AS o30,
+        avg(r.current_minor) AS avg90,
+        avg(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS avg30,
+        min(r.current_minor) AS min90,
+        min(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS min30,
+        max(r.current_minor) AS max90,
+        max(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS max30,
+        quantile_cont(r.current_minor, [0.1, 0.9]) AS q90,
+        quantile_cont(r.current_minor, [0.1, 0.9]) FILTER (WHERE r.day >= $day - 29) AS q30,
+        stddev_pop(r.current_minor) AS sd90,
+        stddev_pop(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS sd30,
+        count(*) FILTER (WHERE r.current_minor < 0) AS n90,
+        count(*) FILTER (WHERE r.current_minor < 0 AND r.day >= $day - 29) AS n30
     FROM recent AS r
-    JOIN windows AS w ON r.day >= w.window_start
-    GROUP BY r.account_id, r.currency, w.window_days
+    GROUP BY r.account_id, r.currency
 ),
 negative_runs AS (  -- maximal runs of consecutive negative days (gaps and islands) in the longest window
     SELECT n.account_id, n.currency, min(n.day) AS run_start, max(n.day) AS run_end
@@ -83,16 +88,17 @@ SELECT
     w.window_days,
     w.window_start,
     $day::DATE AS window_end,
-    coalesce(s.days_with_value, 0) AS days_with_value,
-    coalesce(s.days_observed, 0) AS days_observed,
-    CAST(coalesce(s.days_with_value, 0) AS DOUBLE) / w.window_days AS coverage,
-    s.avg_daily_balance_minor,
-    s.min_daily_balance_minor,
-    s.max_daily_balance_minor,
-    s.p10_daily_balance_minor,
-    s.p90_daily_balance_minor,
-    s.stddev_daily_balance_minor,
-    CASE WHEN l.balance_type = 'cash' THEN coalesce(s.days_negative, 0) END AS days_negative,
+    coalesce(CASE w.window_days WHEN 30 THEN s.v30 ELSE s.v90 END, 0) AS days_with_value,
+    coalesce(CASE w.window_days WHEN 30 THEN s.o30 ELSE s.o90 END, 0) AS days_observed,
+    CAST(coalesce(CASE w.window_days WHEN 30 THEN s.v30 ELSE s.v90 END, 0) AS DOUBLE) / w.window_days AS coverage,
+    CASE w.window_days WHEN 30 THEN s.avg30 ELSE s.avg90 END AS avg_daily_balance_minor,
+    CASE w.window_days WHEN 30 THEN s.min30 ELSE s.min90 END AS min_daily_balance_minor,
+    CASE w.window_days WHEN 30 THEN s.max30 ELSE s.max90 END AS max_daily_balance_minor,
+    (CASE w.window_days WHEN 30 THEN s.q30 ELSE s.q90 END)[1] AS p10_daily_balance_minor,
+    (CASE w.window_days WHEN 30 THEN s.q30 ELSE s.q90 END)[2] AS p90_daily_balance_minor,
+    CASE w.window_days WHEN 30 THEN s.sd30 ELSE s.sd90 END AS stddev_daily_balance_minor,
+    CASE WHEN l.balance_type = 'cash' THEN coalesce(CASE w.window_days WHEN 30 THEN s.n30 ELSE s.n90 END, 0) END
+        AS days_negative,
     CASE WHEN l.balance_type = 'cash' THEN coalesce(k.longest_negative_streak, 0) END AS longest_negative_streak,
     l.current_minor AS latest_current_minor,
     l.available_minor AS latest_available_minor,
@@ -103,6 +109,6 @@ SELECT
 FROM latest AS l
 CROSS JOIN windows AS w
 LEFT JOIN daily_stats AS s
-    ON s.account_id = l.account_id AND s.currency = l.currency AND s.window_days = w.window_days
+    ON s.account_id = l.account_id AND s.currency = l.currency
 LEFT JOIN streaks AS k
     ON k.account_id = l.account_id AND k.currency = l.currency AND k.window_days = w.window_days;
