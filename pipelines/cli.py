@@ -15,11 +15,13 @@ import urllib.request
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.redact import redact
 from pipelines.settings import SettingsError, warehouse_dir
+from pipelines.warehouse import WarehouseError
 
 SANDBOX_KEY = "sk_test_sandbox"  # the built-in sandbox's default key: not a secret, never printed all the same
 SANDBOX_START_TIMEOUT = 60.0
@@ -126,22 +128,25 @@ def _failure_message(result: Any) -> str:
     return "the run failed"
 
 
-def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: bool = False) -> dict[str, Any]:
+def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: bool = False,
+                job_name: str | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Execute the same Dagster job the schedule runs, in this process, with the given resources.
 
     Settings travel as resources, never as run config (Dagster stores run config) and never through os.environ.
+    `job_name` and `tags` pick another job (the marts) and a partition range.
     """
     import dagster as dg
 
     from pipelines.definitions import INGEST_JOB_NAME, JOB_NAME, build_definitions
 
     defs = build_definitions(resources)
-    job = defs.resolve_job_def(INGEST_JOB_NAME if ingest_only else JOB_NAME).with_logger_defs(_cli_logger_defs())
+    name = job_name or (INGEST_JOB_NAME if ingest_only else JOB_NAME)
+    job = defs.resolve_job_def(name).with_logger_defs(_cli_logger_defs())
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     # A logger runs only when the run config names it; none named would bring Dagster's console logger back.
     run_config = {"loggers": {"cli_progress": {"config": {"quiet": quiet}}}}
     result = job.execute_in_process(
-        run_config=run_config, instance=instance, raise_on_error=False
+        run_config=run_config, instance=instance, raise_on_error=False, tags=tags
     )
     if not result.success:
         raise CliError(redact(_failure_message(result)))
@@ -151,6 +156,34 @@ def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: boo
         table = materialization.asset_key.to_user_string()
         metadata[table] = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
     return metadata
+
+
+def execute_marts(resources: dict[str, Any], quiet: bool = False, first: date | None = None,
+                  last: date | None = None, full: bool = False) -> dict[str, Any]:
+    """Run the marts job once over a range of days: given, every day (`full`), or what the data says is out of date.
+
+    The out-of-date range always ends today, so the unpartitioned marts are brought up to date too.
+    """
+    from assets.marts import marts_job
+    from assets.marts_launch import out_of_date_range, range_tags
+
+    warehouse = resources["warehouse"]
+    today = datetime.now(UTC).date()
+    settings = warehouse.history()
+    if full:
+        first, last = settings.history_start, today
+    elif first is not None:
+        last = last or today
+        if last < first:
+            raise CliError(f"--to {last} is before --from {first}")
+        if last > today:
+            raise CliError(f"--to {last} is after today ({today}, UTC)")
+    else:
+        found = out_of_date_range(warehouse, today)
+        first, last = found if found is not None else (today, today)
+    if not quiet:
+        _print(f"marts: rebuilding {first}..{last} ({(last - first).days + 1} days)")
+    return execute_job(resources, quiet=quiet, job_name=marts_job.name, tags=range_tags(first, last))
 
 
 def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
@@ -196,7 +229,13 @@ def run_history(resources: dict[str, Any], base_url: str, days: int, quiet: bool
             _print(f"history: {day} days ago done, fc_balances {balances.get('dagster/row_count', 0)} rows "
                    f"({time.monotonic() - started:.1f}s)")
         _advance_sandbox_clock(base_url, 86_400)
-    return execute_job(resources, quiet=quiet)
+    return run_with_marts(resources, quiet)
+
+
+def run_with_marts(resources: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """The daily job (ingest and checks), then the marts over the out-of-date days, as the schedule does."""
+    metadata = execute_job(resources, quiet=quiet)
+    return metadata | execute_marts(resources, quiet=quiet)
 
 
 def run_resources(warehouse: Path, discovery: str | None, sandbox_url: str | None = None,
@@ -227,7 +266,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.history_days:
             raise CliError("--history-days drives the built-in sandbox's clock: unset STRIPE_API_KEY to use it")
         _print(f"using the Stripe API at {os.environ.get('STRIPE_API_BASE') or 'https://api.stripe.com'}")
-        print_summary(execute_job(run_resources(warehouse, args.discovery), args.quiet), warehouse)
+        print_summary(run_with_marts(run_resources(warehouse, args.discovery), args.quiet), warehouse)
         return 0
     extra = ["--refresh-latency", args.sandbox_latency]
     if args.history_days:
@@ -239,9 +278,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.history_days:
             metadata = run_history(resources, url, args.history_days, args.quiet)
         else:
-            metadata = execute_job(resources, args.quiet)
+            metadata = run_with_marts(resources, args.quiet)
         print_summary(metadata, warehouse)
     return 0
+
+
+def cmd_marts(args: argparse.Namespace) -> int:
+    """Rebuild the marts without calling Stripe: out-of-date days, a range, or everything."""
+    from pipelines.resources import WarehouseResource
+
+    if args.to and not args.from_:
+        raise CliError("--to needs --from")
+    if args.full and args.from_:
+        raise CliError("--full rebuilds every day: leave out --from/--to")
+    resources = {"warehouse": WarehouseResource(directory=args.warehouse)}  # unset: FC_BALANCES_WAREHOUSE
+    metadata = execute_marts(resources, args.quiet, first=args.from_, last=args.to, full=args.full)
+    for table in ("fc_latest_balances", "fc_daily_balances", "fc_underwriting_features", "fc_customer_liquidity"):
+        done = metadata.get(table, {})
+        if done:
+            rows = done.get("rows_written", done.get("dagster/row_count", 0))
+            _print(f"  {table}: {rows} rows written in {done.get('build_seconds', 0)}s")
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -296,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="built-in sandbox only: fill N past days of daily balances first (a demo history)")
     check = sub.add_parser("check", help="check a warehouse folder against the table contract")
     check.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
+    marts = sub.add_parser("marts", help="rebuild the marts from the warehouse (out-of-date days by default)")
+    marts.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
+    marts.add_argument("--from", dest="from_", type=_day, metavar="DATE", help="first UTC day to rebuild")
+    marts.add_argument("--to", type=_day, metavar="DATE", help="last UTC day to rebuild (default: today)")
+    marts.add_argument("--full", action="store_true", help="rebuild every day from FC_BALANCES_HISTORY_START")
+    marts.add_argument("--quiet", action="store_true", help="no progress lines")
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this code location")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
@@ -333,7 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "report":
             return cmd_report(args)
-    except (CliError, SettingsError) as exc:
+        if args.command == "marts":
+            return cmd_marts(args)
+    except (CliError, SettingsError, WarehouseError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
-from pipelines.settings import env_choice, env_float, env_text, warehouse_dir
+from pipelines.marts import HistorySettings
+from pipelines.settings import SettingsError, env_choice, env_float, env_text, warehouse_dir
 from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
 from pipelines.stripe_fc.engine import EngineSettings
 from pipelines.warehouse import Warehouse, open_reader
@@ -66,6 +68,10 @@ class StripeResource(dg.ConfigurableResource):
         )
 
 
+# The first Dagster daily partition: fixed when the definitions load, before any setting is read.
+EARLIEST_HISTORY_START = date(2024, 1, 1)
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The folder holding fc_balances.duckdb and, unless parquet_uri says otherwise, parquet/."""
 
@@ -81,6 +87,15 @@ class WarehouseResource(dg.ConfigurableResource):
     )
     batch_size: int | None = Field(default=None, description="Rows buffered before a write (FC_BALANCES_BATCH_SIZE).")
     flush_seconds: float = Field(default=5.0, description="Longest a row waits in the buffer before a write.")
+    duckdb_memory_limit: str | None = Field(
+        default=None, description="Memory limit of every DuckDB connection (FC_BALANCES_DUCKDB_MEMORY_LIMIT; 1GB)."
+    )
+    history_start: str | None = Field(
+        default=None, description="First UTC day of the daily marts (FC_BALANCES_HISTORY_START; 2024-01-01)."
+    )
+    carry_forward_days: int | None = Field(
+        default=None, description="Days a balance is carried after its observation (FC_BALANCES_CARRY_FORWARD_DAYS)."
+    )
 
     def folder(self) -> str:
         return self.directory or warehouse_dir()
@@ -98,16 +113,45 @@ class WarehouseResource(dg.ConfigurableResource):
             return Path(self.event_store).expanduser().absolute()
         return event_store_path(self.folder())
 
+    def memory_limit(self) -> str:
+        return self.duckdb_memory_limit or env_text("FC_BALANCES_DUCKDB_MEMORY_LIMIT") or "1GB"
+
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A read-only connection (UTC) for checks and other reads: no writer lock, no export marker, no repair."""
-        return open_reader(self.folder(), _number(self.lock_timeout_seconds, "FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0)
+        return open_reader(
+            self.folder(), _number(self.lock_timeout_seconds, "FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0,
+            memory_limit=self.memory_limit(),
+        )
 
     def open(self) -> Warehouse:
         """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock)."""
         return Warehouse(
             self.folder(), parquet_uri=self.parquet_uri or env_text("FC_BALANCES_PARQUET_URI"),
             lock_timeout=_number(self.lock_timeout_seconds, "FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0,
+            memory_limit=self.memory_limit(),
         )
+
+    def history(self) -> HistorySettings:
+        """The history settings, read when a run uses them: a bad value fails with one line naming it."""
+        raw_start = self.history_start or env_text("FC_BALANCES_HISTORY_START") or "2024-01-01"
+        try:
+            start = date.fromisoformat(raw_start)
+        except ValueError:
+            raise SettingsError(
+                f"FC_BALANCES_HISTORY_START must be a date like 2024-01-01, got {raw_start!r}"
+            ) from None
+        if start < EARLIEST_HISTORY_START:
+            # The Dagster partitions start there (fixed when the definitions load, before settings exist).
+            raise SettingsError(f"FC_BALANCES_HISTORY_START must be {EARLIEST_HISTORY_START} or later, got {start}")
+        days = self.carry_forward_days
+        if days is None:
+            raw_days = env_text("FC_BALANCES_CARRY_FORWARD_DAYS") or "31"
+            if not raw_days.isdigit():
+                raise SettingsError(f"FC_BALANCES_CARRY_FORWARD_DAYS must be a whole number of days, got {raw_days!r}")
+            days = int(raw_days)
+        if days < 0:
+            raise SettingsError(f"FC_BALANCES_CARRY_FORWARD_DAYS must be 0 or more, got {days}")
+        return HistorySettings(history_start=start, carry_forward_days=days)
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:

@@ -191,7 +191,8 @@ FC_LATEST_BALANCES = Table(
     name="fc_latest_balances",
     description=(
         "Per (account_id, currency) the newest fc_balances row, with the account's status, category and "
-        "institution, and staleness_hours from as_of to the build time."
+        "institution, and staleness_hours from as_of to the build time; updated from the balances fetched "
+        "since its last build."
     ),
     group="marts",
     key=("account_id", "currency"),
@@ -216,13 +217,16 @@ FC_LATEST_BALANCES = Table(
 FC_DAILY_BALANCES = Table(
     name="fc_daily_balances",
     description=(
-        "Per (account_id, currency, day) from the first UTC day with a balance to the build day: the values of "
-        "the last row with as_of on or before the end of that UTC day, carried forward over days without rows; "
-        "observed says whether the day had a row of its own."
+        "Daily partitions (UTC). Per (account_id, currency, day): the values of the last row with as_of on or "
+        "before the end of that UTC day, carried forward over days without rows for at most "
+        "FC_BALANCES_CARRY_FORWARD_DAYS (31) days after the last observation, then no row until the next one; "
+        "observed says whether the day had a row of its own. A day is built from the previous day's partition "
+        "and that day's balances."
     ),
     group="marts",
     key=("account_id", "currency", "day"),
     enforce_key=False,
+    parquet_partition="day=<UTC day>",
     columns=(
         *_MART_ACCOUNT_KEY,
         Column("day", "DATE", "UTC calendar day"),
@@ -237,19 +241,23 @@ FC_DAILY_BALANCES = Table(
 FC_UNDERWRITING_FEATURES = Table(
     name="fc_underwriting_features",
     description=(
-        "Per (account_id, currency, window_days) for windows of 30 and 90 days ending on the build day: "
-        "statistics of the daily current balance over the window's days that have a value, negative days and "
-        "streaks for cash accounts, and the latest balance."
+        "Daily partitions by window_end, point in time. Per (account_id, currency, window_days) for every key "
+        "with a balance on or before window_end, windows of 30 and 90 days ending on window_end: statistics of "
+        "the daily current balance over the window's days that have a value (null, with days_with_value 0, when "
+        "none), negative days and streaks for cash accounts, and the newest balance as of the end of window_end "
+        "(as of the build for today). The view fc_current_underwriting_features holds the newest window_end."
     ),
     group="marts",
-    key=("account_id", "currency", "window_days"),
+    key=("account_id", "currency", "window_end", "window_days"),
     enforce_key=False,
+    parquet_partition="window_end=<UTC day>",
     columns=(
         *_MART_ACCOUNT_KEY,
-        Column("balance_type", "VARCHAR", "cash or credit, from the newest row", values=BALANCE_TYPES),
+        Column("balance_type", "VARCHAR", "cash or credit, from the newest row as of window_end",
+               values=BALANCE_TYPES),
         Column("window_days", "INTEGER", "30 or 90"),
-        Column("window_start", "DATE", "first day of the window (build day - window_days + 1)"),
-        Column("window_end", "DATE", "the build day (UTC), included"),
+        Column("window_start", "DATE", "first day of the window (window_end - window_days + 1)"),
+        Column("window_end", "DATE", "the window's last UTC day, included; the partition"),
         Column("days_with_value", "BIGINT", "days of the window with a daily current_minor"),
         Column("days_observed", "BIGINT", "days of the window with a row of their own"),
         Column("coverage", "DOUBLE", "days_with_value / window_days"),
@@ -261,10 +269,10 @@ FC_UNDERWRITING_FEATURES = Table(
         Column("stddev_daily_balance_minor", "DOUBLE", "population standard deviation of daily current_minor"),
         Column("days_negative", "BIGINT", "cash: days with daily current_minor < 0; null for credit"),
         Column("longest_negative_streak", "BIGINT", "cash: most consecutive days below 0; null for credit"),
-        Column("latest_current_minor", "BIGINT", "current_minor of the newest row"),
-        Column("latest_available_minor", "BIGINT", "available_minor of the newest row"),
-        Column("latest_as_of", TS, "as_of of the newest row"),
-        Column("staleness_hours", "DOUBLE", "hours from latest_as_of to built_at"),
+        Column("latest_current_minor", "BIGINT", "current_minor of the newest row as of the end of window_end"),
+        Column("latest_available_minor", "BIGINT", "available_minor of that row"),
+        Column("latest_as_of", TS, "as_of of that row"),
+        Column("staleness_hours", "DOUBLE", "hours from latest_as_of to the end of window_end (built_at for today)"),
         _BUILT_AT,
     ),
 )
@@ -311,6 +319,24 @@ FC_SCHEMA_MIGRATIONS = Table(
     ),
 )
 
+MART_PARTITIONS = Table(
+    name="_fc_mart_partitions",
+    description=(
+        "Bookkeeping of the marts: when each partition was built (against each day's newest fetched_at, this "
+        "says which days are out of date) and each mart's watermark (partition_day null)."
+    ),
+    group="warehouse",
+    exported=False,
+    readme=False,
+    columns=(
+        Column("mart", "VARCHAR", "the mart", nullable=False),
+        Column("partition_day", "DATE", "the partition's UTC day; null: the mart's watermark or unpartitioned build"),
+        Column("built_at", TS, "when it was built (the watermark: the start of the last run that left every "
+               "day up to its day up to date)", nullable=False),
+        Column("row_count", "BIGINT", "rows the partition held when built", nullable=False),
+    ),
+)
+
 PARQUET_EXPORTS = Table(
     name="_fc_parquet_exports",
     description="Bookkeeping of the Parquet projection: what each file held when it was last written.",
@@ -334,7 +360,7 @@ TABLES: dict[str, Table] = {
     for table in (
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
         FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY,
-        FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS,
+        FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS,
     )
 }
 

@@ -48,6 +48,9 @@ def test_a_0_1_0_warehouse_upgrades_and_keeps_every_row(tmp_path: Path) -> None:
     after = table_rows(warehouse / DUCKDB_FILE_NAME)
     assert _version(warehouse) == current_version()
     for table, rows in before.items():
+        if TABLES[table].group == "marts":  # derived data: migration 0003 drops them for the next marts run
+            assert after[table] == [], table
+            continue
         assert after[table] == rows, table
     assert warehouse_problems(warehouse) == []
     assert not (warehouse / ".parquet_export_pending").exists()
