@@ -7,7 +7,10 @@ from typing import Any
 import dagster as dg
 
 from assets.schemas import table_metadata
+from pipelines.events import EventStore
 from pipelines.ingest import WarehouseSink
+from pipelines.lifecycle.forget import Forgetter, load_forgotten
+from pipelines.lifecycle.reconcile import ReconcileResult, reconcile_gaps
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import StripeFCClient
 from pipelines.stripe_fc.engine import Progress, RefreshEngine, format_progress
@@ -45,21 +48,33 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
 
     engine = RefreshEngine(client, None, run_id, stripe.engine_settings(), on_progress=log_progress)
 
-    async def ingest() -> tuple[Progress, WarehouseSink, dict[str, int], dict[str, int], str]:
+    store_path = str(warehouse.event_store_path())
+
+    async def ingest() -> tuple[Progress, WarehouseSink, dict[str, int], dict[str, int], str, ReconcileResult]:
         try:
             await engine.prepare()  # a bad key or address fails here, before the warehouse is touched
             with warehouse.open() as wh:
+                Forgetter(wh, store_path).finish_pending()  # a deletion a crash left half done goes first
+                forgotten = load_forgotten(wh)
+                engine.is_forgotten = forgotten.matches
                 engine.sink = sink = WarehouseSink(wh, warehouse.rows_per_batch(), warehouse.flush_seconds)
                 try:
                     progress = await engine.run()
                 finally:
                     await sink.flush()  # whatever was observed before a failure is kept
+                with EventStore(store_path) as store:  # an outage the events sensor saw: reconcile the rest
+                    gaps = await reconcile_gaps(store, wh, client, forgotten, already_seen=sink.seen)
                 exported = await asyncio.to_thread(wh.export_parquet, INGEST_TABLES)
-                return progress, sink, exported, wh.row_counts(), wh.parquet_uri
+                return progress, sink, exported, wh.row_counts(), wh.parquet_uri, gaps
         finally:
             await client.aclose()
 
-    progress, sink, exported, totals, parquet_uri = asyncio.run(ingest())
+    progress, sink, exported, totals, parquet_uri, gaps = asyncio.run(ingest())
+    if gaps.gaps:
+        context.log.warning(
+            f"reconciled {gaps.gaps} gap(s) in the Stripe events longer than Stripe keeps them: "
+            f"{gaps.accounts_reconciled} accounts, {gaps.balances_landed} balances landed"
+        )
 
     outcomes = progress.outcomes
     rejected_now = sink.inserted["fc_rejected_balances"]
@@ -75,6 +90,8 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
         "retries_after_429": client.stats.retries_429,
         "events_read": progress.events_read,
         "accounts_retrieved_directly": progress.retrieves,
+        "skipped_forgotten": progress.skipped_forgotten,
+        "event_gaps_reconciled": gaps.gaps,
         "write_batches": sink.batches,
         "duration_seconds": round(time.monotonic() - started, 2),
         "requests_by_endpoint": dg.MetadataValue.json(dict(client.stats.requests)),

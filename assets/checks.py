@@ -124,8 +124,7 @@ def check_unique_key(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetChec
     return dg.AssetCheckResult(
         check_name=UNIQUE_KEY, asset_key=table, passed=found["duplicated_keys"] == 0,
         description=f"({key}) occurs once per row",
-        metadata={"duplicated_keys": found["duplicated_keys"], "rows_involved": int(found["rows_involved"]),
-                  "sample": ", ".join(found["sample"] or [])},
+        metadata={"duplicated_keys": found["duplicated_keys"], "rows_involved": int(found["rows_involved"])},
     )
 
 
@@ -163,7 +162,7 @@ def check_freshness(con: duckdb.DuckDBPyConnection, now: datetime, staleness_hou
     found = _one(con, load_sql("checks/stale_balances"), {"cutoff": now - timedelta(hours=staleness_hours)})
     metadata: dict[str, Any] = {
         "stale_balances": found["stale_balances"], "active_balances": found["active_balances"],
-        "staleness_hours_threshold": staleness_hours, "sample": ", ".join(found["sample"] or []),
+        "staleness_hours_threshold": staleness_hours,
     }
     if found["oldest_as_of"] is not None:
         metadata["oldest_as_of"] = found["oldest_as_of"].isoformat()

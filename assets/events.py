@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Dagster checks the `context` annotation as a real class.
 
 import asyncio
+import json
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +19,10 @@ from pipelines.events import (
     drain_store,
     poll_events,
 )
+from pipelines.lifecycle.eventstore import pending_gaps, prune, record_gap
+from pipelines.lifecycle.forget import Forgetter, load_forgotten
+from pipelines.lifecycle.reconcile import reconcile_gaps, stripe_client_from_environment
+from pipelines.lifecycle.retry import RetryState, next_request
 from pipelines.resources import StripeResource, WarehouseResource
 
 EVENTS_GROUP = "events"
@@ -54,12 +59,50 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     started = time.monotonic()
     store_path = warehouse.event_store_path()
     with EventStore(store_path) as store, warehouse.open() as wh:
+        Forgetter(wh, str(store_path)).finish_pending()  # a deletion a crash left half done goes first
         drained = drain_store(store, wh)
+        with store.locked() as connection:
+            gaps_waiting = bool(pending_gaps(connection))
+        gaps = None
+        # The sensor found its cursor expired: land the tracked accounts as Stripe has them now. The job needs no
+        # key otherwise (webhooks alone feed it), so the key is looked up only here; without one, the next ingest
+        # run reconciles instead.
+        client = stripe_client_from_environment() if gaps_waiting else None
+        if gaps_waiting and client is None:
+            context.log.warning("an events gap waits: STRIPE_API_KEY is not set here, the next ingest reconciles it")
+        if client is not None:
+
+            async def reconcile():
+                try:
+                    return await reconcile_gaps(store, wh, client, load_forgotten(wh))
+                finally:
+                    await client.aclose()
+
+            gaps = asyncio.run(reconcile())
         exported = wh.export_parquet(EXPORTED_TABLES)
         totals = wh.row_counts()
+        with store.locked() as connection:
+            pruned = prune(connection, warehouse.retention_days())
         left = store.stats().pending
         parquet_uri = wh.parquet_uri
     counts = drained.counts
+    if gaps is not None:
+        counts["fc_accounts"] = counts.get("fc_accounts", 0) + gaps.accounts_reconciled
+        counts["fc_balances"] = counts.get("fc_balances", 0) + gaps.balances_landed
+        context.log.warning(
+            f"reconciled {gaps.gaps} gap(s) in the Stripe events: {gaps.accounts_reconciled} accounts retrieved, "
+            f"{gaps.balances_landed} balances landed"
+        )
+    # The rows fc_events wrote into fc_accounts / fc_balances are materializations of those assets too, so their
+    # lineage and freshness in the UI tell the truth; fc_events still owns only itself.
+    for table in ("fc_accounts", "fc_balances"):
+        if counts.get(table):
+            context.log_event(dg.AssetMaterialization(
+                asset_key=table,
+                description=f"rows landed by fc_events (run {context.run.run_id})",
+                metadata={"dagster/row_count": totals.get(table, 0), "rows_written_this_run": counts[table],
+                          "written_by": "fc_events"},
+            ))
     if counts.get("fc_rejected_balances"):
         context.log.warning(
             f"{counts['fc_rejected_balances']} balance rows from events broke the contract "
@@ -79,6 +122,8 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
         "rejected_balances_inserted": counts.get("fc_rejected_balances", 0),
         "events_without_account": counts.get("events_without_account", 0),
         "events_pending_after": left,
+        "events_pruned": pruned,
+        "event_gaps_reconciled": gaps.gaps if gaps is not None else 0,
         "events_by_type": dg.MetadataValue.json(events_by_type),
         "parquet_rows": dg.MetadataValue.json(exported),
         "parquet_uri": _shown_uri(parquet_uri),
@@ -113,6 +158,7 @@ def stripe_events_sensor(
     context: dg.SensorEvaluationContext, stripe: StripeResource, warehouse: WarehouseResource
 ) -> dg.SensorResult:
     cursor = EventsCursor.parse(context.cursor)
+    retry = RetryState.parse(_cursor_extra(context.cursor).get("retry"))
     client = stripe.client()
 
     async def poll(store: EventStore) -> PollResult:
@@ -123,7 +169,12 @@ def stripe_events_sensor(
 
     with EventStore(warehouse.event_store_path()) as store:
         result = asyncio.run(poll(store))
+        with store.locked() as connection:
+            if result.expired_cursor:  # an outage longer than Stripe keeps events: the next run reconciles it
+                record_gap(connection, result.expired_cursor, "events_sensor")
+            gaps = pending_gaps(connection)
         stats = store.stats()
+        skipped = store.skipped_forgotten
     for note in result.notes:
         context.log.warning(note)
     context.log.info(
@@ -131,11 +182,46 @@ def stripe_events_sensor(
         f"{stats.pending} waiting in the store"
         + ("" if result.backfill_complete else "; older events are read on the next ticks")
     )
-    new_cursor = result.cursor.serialize()
-    if stats.pending and stats.newest_pending_id:
-        # Keyed by the newest waiting event: a tick that finds nothing newer does not start a second run.
-        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=stats.newest_pending_id)], cursor=new_cursor)
-    return dg.SensorResult(skip_reason="no new Stripe account events", cursor=new_cursor)
+    if skipped:
+        context.log.info(f"skipped_forgotten {skipped}: events about forgotten subjects were not stored")
+    waiting = stats.newest_pending_id if stats.pending else None
+    if waiting is None and gaps:
+        waiting = f"gap-{gaps[-1].gap_id}"
+    if waiting:
+        # Keyed by the newest waiting event: a tick that finds nothing newer does not start a second run, unless
+        # the last run ended without landing it (failed): then a retry under a new key, with a bounded backoff.
+        retry = next_request(retry, waiting, time.time(), _run_status(context, retry))
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=retry.run_key)],
+                               cursor=_with_extra(result.cursor, retry))
+    return dg.SensorResult(skip_reason="no new Stripe account events", cursor=_with_extra(result.cursor, retry))
+
+
+def _cursor_extra(text: str | None) -> dict[str, Any]:
+    """The sensor's own fields stored beside the events cursor in the same JSON."""
+    if not text or not text.strip().startswith("{"):
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _with_extra(cursor: EventsCursor, retry: RetryState) -> str:
+    if retry.pending_id is None:
+        return cursor.serialize()
+    return json.dumps({**json.loads(cursor.serialize()), "retry": retry.as_dict()}, sort_keys=True)
+
+
+def _run_status(context: dg.SensorEvaluationContext, retry: RetryState) -> str | None:
+    """The status of the last run the sensor requested, None when there is none (or no instance to ask)."""
+    if retry.pending_id is None:
+        return None
+    try:
+        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": retry.run_key}), limit=1)
+    except Exception:
+        return None
+    return runs[0].status.value if runs else None
 
 
 EVENT_ASSETS = [fc_events]

@@ -195,6 +195,7 @@ def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
         f"done in {ingest.get('duration_seconds', 0):.1f}s: {ingest.get('accounts_seen', 0)} accounts "
         f"({outcomes or 'no refreshes'}); {ingest.get('requests_made', 0)} requests, "
         f"{ingest.get('rate_limited_429', 0)} answered 429"
+        + (f"; skipped_forgotten {ingest['skipped_forgotten']}" if ingest.get("skipped_forgotten") else "")
     )
     for table, values in metadata.items():
         if isinstance(values, dict) and "dagster/row_count" in values:
@@ -320,6 +321,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Delete every row about the given customers/accounts (pipelines/lifecycle); exit 1 on a bad id."""
+    from pipelines.events import EventStoreError
+    from pipelines.lifecycle.command import run_forget
+    from pipelines.warehouse import WarehouseError
+
+    try:
+        subjects = [("customer", c) for c in args.customer or []] + [("account", a) for a in args.account or []]
+        return run_forget(subjects, args.and_disconnect, _print, args.warehouse)
+    except (ValueError, WarehouseError, EventStoreError) as exc:  # a bad id (SubjectError), another store's salt
+        raise CliError(str(exc)) from None
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """`dagster dev` on this code location, against the built-in sandbox unless STRIPE_API_KEY is set."""
     dagster = str(Path(sys.executable).with_name("dagster"))
@@ -366,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
     marts.add_argument("--to", type=_day, metavar="DATE", help="last UTC day to rebuild (default: today)")
     marts.add_argument("--full", action="store_true", help="rebuild every day from FC_BALANCES_HISTORY_START")
     marts.add_argument("--quiet", action="store_true", help="no progress lines")
+    forget = sub.add_parser("forget", help="delete every row about a customer or account (a deletion request)")
+    forget.add_argument("--customer", action="append", metavar="cus_ID", help="a customer to forget (repeatable)")
+    forget.add_argument("--account", action="append", metavar="fca_ID", help="an account to forget (repeatable)")
+    forget.add_argument("--and-disconnect", action="store_true",
+                        help="also call Stripe's disconnect on the subject's accounts (needs STRIPE_API_KEY)")
+    forget.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this code location")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
@@ -405,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "marts":
             return cmd_marts(args)
+        if args.command == "forget":
+            if not (args.customer or args.account):
+                raise CliError("forget needs --customer cus_... or --account fca_...")
+            return cmd_forget(args)
     except (CliError, SettingsError, WarehouseError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1

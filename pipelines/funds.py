@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from pipelines.lifecycle.subjects import forgotten_in
 from pipelines.marts import install_macros
 from pipelines.sql import load_sql
 
@@ -51,6 +52,9 @@ def sufficient_funds(
         at = datetime.now(UTC)
     elif at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("at must be timezone-aware")
+    if forgotten_in(con, account_id):
+        # A forgotten account has no data here and gets none: answered without reading anything about it.
+        return FundsCheck(None, "no_balance", None, None, None)
     if not _macro_installed(con):
         try:
             install_macros(con)

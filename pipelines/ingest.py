@@ -27,6 +27,7 @@ class WarehouseSink:
         self.flush_seconds = flush_seconds
         self.inserted: Counter[str] = Counter()
         self.batches = 0
+        self.seen: set[str] = set()  # accounts observed this run, as Stripe holds them now
         self._accounts: dict[str, Mapping[str, Any]] = {}  # latest state per account in this batch
         self._balance_sources: list[Mapping[str, Any]] = []  # every account dict seen: each balance is recorded
         self._refreshes: list[dict[str, Any]] = []
@@ -37,6 +38,7 @@ class WarehouseSink:
         account_id = account.get("id")
         if isinstance(account_id, str):
             self._accounts[account_id] = account
+            self.seen.add(account_id)
         if account.get("balance") is not None or not isinstance(account_id, str):
             self._balance_sources.append(account)
         await self._maybe_flush()

@@ -180,6 +180,10 @@ def normalize_accounts(accounts: Sequence[Mapping[str, Any]], observed_at: datet
             continue
         if field.name == "observed_at":
             arrays[field.name] = pa.repeat(pa.scalar(observed_us, pa.int64()), len(latest)).cast(UTC_TIMESTAMP)
+        elif field.name == "access_stopped_at":
+            # This observation's time when it shows access stopped; the upsert keeps an earlier stop's time.
+            stopped = [observed_us if status in ("inactive", "disconnected") else None for status in columns["status"]]
+            arrays[field.name] = pa.array(stopped, pa.int64()).cast(UTC_TIMESTAMP)
         else:
             arrays[field.name] = pa.array(columns[field.name], field.type)
     arrays["created_at"] = _seconds_to_timestamps(created)

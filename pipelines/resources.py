@@ -96,6 +96,9 @@ class WarehouseResource(dg.ConfigurableResource):
     carry_forward_days: int | None = Field(
         default=None, description="Days a balance is carried after its observation (FC_BALANCES_CARRY_FORWARD_DAYS)."
     )
+    event_retention_days: float | None = Field(
+        default=None, description="Days applied events stay in the event store (FC_BALANCES_EVENT_RETENTION_DAYS; 35).",
+    )
 
     def folder(self) -> str:
         return self.directory or warehouse_dir()
@@ -104,6 +107,9 @@ class WarehouseResource(dg.ConfigurableResource):
         if self.batch_size is not None:
             return self.batch_size
         return int(env_float("FC_BALANCES_BATCH_SIZE", 2000.0) or 2000)
+
+    def retention_days(self) -> float:
+        return _number(self.event_retention_days, "FC_BALANCES_EVENT_RETENTION_DAYS", 35.0) or 35.0
 
     def event_store_path(self) -> Path:
         """The event store's file: the field, else FC_BALANCES_EVENT_STORE, else under the warehouse folder."""

@@ -16,6 +16,8 @@ REFRESH_OUTCOMES: tuple[str, ...] = (
 )
 BALANCE_TYPES: tuple[str, ...] = ("cash", "credit")
 ACCOUNT_STATUSES: tuple[str, ...] = ("active", "inactive", "disconnected")
+SUBJECT_TYPES: tuple[str, ...] = ("customer", "account")
+DELETION_STATUSES: tuple[str, ...] = ("pending", "deleted", "done")
 
 # ------------------------------------------------------------------------------------------- shapes
 
@@ -106,6 +108,11 @@ FC_ACCOUNTS = Table(
         Column("balance_refresh_last_attempted_at", TS, "when Stripe last attempted a balance refresh"),
         Column("next_refresh_available_at", TS, "the earliest time Stripe accepts another refresh"),
         Column("observed_at", TS, "when the pipeline observed this state", nullable=False),
+        Column(
+            "access_stopped_at", TS,
+            "while status is inactive or disconnected: the observed_at of the first observation in that state "
+            "(an event's created time when an event told us); null while active",
+        ),
     ),
 )
 
@@ -353,6 +360,48 @@ PARQUET_EXPORTS = Table(
     ),
 )
 
+# ------------------------------------------------------------------------------------------- lifecycle
+
+FC_DELETIONS = Table(
+    name="fc_deletions",
+    description=(
+        "The audit of deletion requests (`fc-balances forget`): one row per request, holding a salted SHA-256 "
+        "of the subject id, never the id itself."
+    ),
+    group="lifecycle",
+    key=("request_id",),
+    exported=False,
+    columns=(
+        Column("request_id", "VARCHAR", "the request's id (del_...)", nullable=False),
+        Column("requested_at", TS, "when the request was recorded", nullable=False),
+        Column("subject_type", "VARCHAR", "customer or account", nullable=False, values=SUBJECT_TYPES),
+        Column("subject_hash", "VARCHAR", "hex SHA-256 of the warehouse's salt followed by the subject id",
+               nullable=False),
+        Column("status", "VARCHAR", "pending (recorded), deleted (DuckDB rows gone), done (Parquet rewritten too)",
+               nullable=False, values=DELETION_STATUSES),
+        Column("rows_removed", "VARCHAR", "JSON object: table (or event_store) -> rows removed"),
+        Column("completed_at", TS, "when the deletion was done everywhere"),
+    ),
+)
+
+FC_EVENT_GAPS = Table(
+    name="fc_event_gaps",
+    description=(
+        "Outages longer than Stripe keeps events (30 days): the events cursor named an event that no longer "
+        "exists, so the tracked accounts were retrieved and landed instead."
+    ),
+    group="lifecycle",
+    exported=False,
+    columns=(
+        Column("gap_from", TS, "created time of the last event read before the gap (null when unknown)"),
+        Column("gap_to", TS, "when the gap was detected: events from gap_from to here may be lost", nullable=False),
+        Column("detected_at", TS, "when the gap was reconciled into the warehouse", nullable=False),
+        Column("detected_by", "VARCHAR", "events_sensor or ingest", nullable=False),
+        Column("accounts_reconciled", "BIGINT", "tracked accounts retrieved and landed", nullable=False),
+        Column("balances_landed", "BIGINT", "fc_balances rows the reconciliation added", nullable=False),
+    ),
+)
+
 # ------------------------------------------------------------------------------------------- the registry
 
 TABLES: dict[str, Table] = {
@@ -360,7 +409,7 @@ TABLES: dict[str, Table] = {
     for table in (
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
         FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY,
-        FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS,
+        FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
     )
 }
 

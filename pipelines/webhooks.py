@@ -76,11 +76,14 @@ def verify_signature(body: bytes, header: str | None, secret: str, now: float | 
     if not candidates:
         raise SignatureError("no v1 signature in Stripe-Signature header")
     timestamp = int(timestamps[0])
-    expected = hmac.new(secret.encode("utf-8"), timestamps[0].encode("ascii") + b"." + body, hashlib.sha256)
-    expected_hex = expected.hexdigest().encode("ascii")
     matched = False
-    for candidate in candidates:  # every candidate is compared, so timing does not tell which one matched
-        matched |= hmac.compare_digest(expected_hex, candidate.encode("utf-8", "replace"))
+    # While an endpoint's secret is rolled, STRIPE_WEBHOOK_SECRET holds old and new, comma-separated: a delivery
+    # signed with any of them is accepted. Every pair is compared, so timing does not tell which one matched.
+    for one_secret in split_secrets(secret):
+        expected = hmac.new(one_secret.encode("utf-8"), timestamps[0].encode("ascii") + b"." + body, hashlib.sha256)
+        expected_hex = expected.hexdigest().encode("ascii")
+        for candidate in candidates:
+            matched |= hmac.compare_digest(expected_hex, candidate.encode("utf-8", "replace"))
     if not matched:
         raise SignatureError("signature does not match")
     current = time.time() if now is None else now
@@ -89,6 +92,11 @@ def verify_signature(body: bytes, header: str | None, secret: str, now: float | 
     if timestamp > current + tolerance:
         raise SignatureError("signature timestamp is in the future")
     return timestamp
+
+
+def split_secrets(secret: str) -> list[str]:
+    """The signing secrets of a comma-separated STRIPE_WEBHOOK_SECRET (one or more), blanks dropped."""
+    return [part.strip() for part in secret.split(",") if part.strip()]
 
 
 # ---------------------------------------------------------------------------------------------- the application
@@ -124,7 +132,7 @@ class WebhookReceiver:
 
     def __init__(self, store: EventStore, secret: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                  tolerance: float = TOLERANCE_SECONDS) -> None:
-        if not secret:
+        if not split_secrets(secret):
             raise ValueError(f"a webhook secret is required ({SECRET_ENV})")
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be at least 1")
@@ -133,7 +141,8 @@ class WebhookReceiver:
         self.max_body_bytes = max_body_bytes
         self.tolerance = tolerance
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fc-webhook-store")
-        self.counts: dict[str, int] = {"stored": 0, "duplicate": 0, "ignored": 0, "rejected": 0, "failed": 0}
+        self.counts: dict[str, int] = {"stored": 0, "duplicate": 0, "ignored": 0, "rejected": 0, "failed": 0,
+                                       "skipped_forgotten": 0}
 
     def __repr__(self) -> str:  # never show the secret, even in a debugger or a traceback
         return f"WebhookReceiver(store={str(self.store.path)!r}, max_body_bytes={self.max_body_bytes})"
@@ -184,6 +193,11 @@ class WebhookReceiver:
             logger.error(redact(f"could not store {summary.event_id}: {exc}"))
             # 503: Stripe retries the delivery later, so nothing is lost while the store is unwritable.
             return _json(503, {"error": "event store unavailable, retry later"})
+        if not is_new and self.store.skipped_forgotten > self.counts["skipped_forgotten"]:
+            # About a forgotten customer or account (fc-balances forget): acknowledged, kept nowhere, counted only.
+            self.counts["skipped_forgotten"] = self.store.skipped_forgotten
+            logger.info(redact(f"skipped {summary.event_id}: about a forgotten subject"))
+            return _json(200, {"received": True, "stored": False, "id": summary.event_id})
         self.counts["stored" if is_new else "duplicate"] += 1
         logger.info(redact(f"{'stored' if is_new else 'duplicate'} {summary.event_id} ({summary.type})"))
         return _json(200, {"received": True, "stored": True, "duplicate": not is_new, "id": summary.event_id})
@@ -262,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_body_bytes < 1:
         return _fail(f"--max-body-bytes must be at least 1, got {args.max_body_bytes}", 2)
     secret = os.environ.get(SECRET_ENV, "").strip()
-    if not secret:
+    if not split_secrets(secret):
         return _fail(f"{SECRET_ENV} is not set: give the endpoint's signing secret (whsec_...)", 2)
     logging.basicConfig(level=logging.INFO, format="fc-balances webhooks: %(message)s", stream=sys.stderr)
     store_path = Path(args.store).expanduser().absolute() if args.store else event_store_path()

@@ -57,6 +57,7 @@ class PollResult:
     pages: int = 0
     backfill_complete: bool = False
     notes: list[str] = field(default_factory=list)
+    expired_cursor: str | None = None  # the cursor's event id when Stripe no longer had it (an outage > 30 days)
 
 
 def _is_missing_cursor(error: stripe.InvalidRequestError) -> bool:
@@ -92,6 +93,10 @@ async def poll_events(client: StripeFCClient, store: EventStore, cursor: EventsC
             result.events_stored += sum(stored)
         return data, bool(page.get("has_more"))
 
+    async def read_from_scratch() -> tuple[str | None, str | None]:
+        data, has_more = await read_page({})
+        return (data[0]["id"] if data else None), (data[-1]["id"] if data and has_more else None)
+
     if newest is None:
         data, has_more = await read_page({})
         newest = data[0]["id"] if data else None
@@ -109,10 +114,12 @@ async def poll_events(client: StripeFCClient, store: EventStore, cursor: EventsC
         except stripe.InvalidRequestError as exc:
             if not _is_missing_cursor(exc):
                 raise
-            # The cursor's event expired: read everything present again (the store drops repeats).
+            # The cursor's event expired: events between it and the oldest one Stripe still keeps are lost. Say so
+            # (the caller records a gap and reconciles the accounts), then read everything present again.
+            result.expired_cursor = newest
             result.notes.append(f"cursor event {newest} is gone (older than Stripe keeps events); re-reading all")
-            result.cursor = EventsCursor()
-            return result
+            newest, backfill_after = await read_from_scratch()
+            continue
         if data:
             newest = data[0]["id"]
         if not has_more:

@@ -8,12 +8,14 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pipelines.lifecycle.eventstore import load_forgotten
 from pipelines.redact import redact
 from pipelines.settings import warehouse_dir
 from pipelines.sql import load_sql
@@ -118,6 +120,7 @@ class EventStore:
     def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
         self.path = Path(path).expanduser().absolute()
         self._lock = threading.Lock()
+        self.skipped_forgotten = 0  # events about forgotten subjects refused since opening
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so each write is one explicit transaction.
@@ -157,6 +160,12 @@ class EventStore:
         with self._lock:
             self._connection.close()
 
+    @contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The store's connection for one lifecycle operation (pipelines/lifecycle/eventstore.py)."""
+        with self._lock:
+            yield self._connection
+
     def add(self, event: Mapping[str, Any], received_at: float, source: str, payload: str | None = None) -> bool:
         """Store an event durably; False when its id was already stored. `payload` keeps the raw body as sent."""
         return self.add_many([event], received_at, source, [payload])[0]
@@ -167,8 +176,15 @@ class EventStore:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
         rows = []
+        with self._lock:
+            forgotten = load_forgotten(self._connection)  # subjects forgotten: their events are never stored
+        keep = [True] * len(events)
         for index, event in enumerate(events):
             summary = summarize_event(event)
+            if forgotten and forgotten.account_is_forgotten(account_of(event)):
+                keep[index] = False
+                self.skipped_forgotten += 1
+                continue
             payload = payloads[index] if payloads is not None else None
             if payload is None:
                 payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
@@ -178,19 +194,17 @@ class EventStore:
                 "payload": payload,
             })
         if not rows:
-            return []
+            return [False] * len(events)
         sql = load_sql("events/store_insert")
         with self._lock:
             try:
                 self._connection.execute("BEGIN IMMEDIATE")
-                stored = []
-                for row in rows:
-                    stored.append(self._connection.execute(sql, row).rowcount == 1)
+                stored = iter([self._connection.execute(sql, row).rowcount == 1 for row in rows])
                 self._connection.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise EventStoreError(f"storing events in {self.path} failed: {_one_line(exc)}") from None
-        return stored
+        return [next(stored) if kept else False for kept in keep]
 
     def pending(self, limit: int = 1000, max_seq: int | None = None) -> list[StoredEvent]:
         """Events not yet landed in the warehouse, in arrival order (only up to `max_seq` if given)."""

@@ -69,6 +69,7 @@ class Progress:
     events_read: int = 0
     event_poll_errors: int = 0
     retrieves: int = 0
+    skipped_forgotten: int = 0  # customers and accounts skipped because they were forgotten (never written)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -125,6 +126,8 @@ class RefreshEngine:
         self._early: dict[str, tuple[dict[str, Any], Any]] = {}
         self._cursor: str | None = None
         self._prepared = False
+        # Set by the caller: True for a customer or account id that was forgotten (fc-balances forget).
+        self.is_forgotten: Callable[[Any], bool] = lambda _id: False
 
     async def prepare(self) -> None:
         """The run's first call: reads the events cursor, and so proves the key and the address work.
@@ -192,6 +195,9 @@ class RefreshEngine:
             async for customers in self.client.list_customers():
                 for customer in customers:
                     self.progress.customers_listed += 1
+                    if self.is_forgotten(customer.get("id")):
+                        self.progress.skipped_forgotten += 1
+                        continue
                     await semaphore.acquire()
                     task = asyncio.create_task(list_customer(customer["id"]))
                     listings.add(task)
@@ -205,6 +211,10 @@ class RefreshEngine:
     async def _admit(self, account: dict[str, Any]) -> None:
         self.progress.accounts_listed += 1
         account_id = account["id"]
+        holder = account.get("account_holder") or {}
+        if self.is_forgotten(account_id) or self.is_forgotten(holder.get("customer")):
+            self.progress.skipped_forgotten += 1
+            return
         decision = classify(account, self.client.server_now())
         if decision == "refresh":
             await self.sink.account_observed(account, final=False)

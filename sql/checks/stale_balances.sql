@@ -1,4 +1,5 @@
--- Active accounts whose newest balance (per currency) is older than $cutoff (now minus the threshold).
+-- Active accounts whose newest balance (per currency) is older than $cutoff (now minus the threshold); counts
+-- only, never an account id (run history must not need scrubbing after a deletion request).
 WITH newest AS (
     SELECT b.account_id, b.currency, max(b.as_of) AS as_of
     FROM fc_balances AS b
@@ -13,7 +14,5 @@ active AS (
 SELECT
     count(*) AS active_balances,
     count(*) FILTER (WHERE active.as_of < $cutoff) AS stale_balances,
-    min(active.as_of) AS oldest_as_of,
-    list(active.account_id || '/' || active.currency ORDER BY active.as_of, active.account_id)
-        FILTER (WHERE active.as_of < $cutoff)[1:5] AS sample
+    min(active.as_of) AS oldest_as_of
 FROM active

@@ -12,3 +12,14 @@ CREATE TABLE IF NOT EXISTS stored_events (
     loaded_at REAL
 );
 CREATE INDEX IF NOT EXISTS stored_events_pending ON stored_events (seq) WHERE loaded_at IS NULL;
+-- Data lifecycle: the warehouse's salt and the hashes of forgotten subjects (copied here by `fc-balances forget`,
+-- so the webhook receiver skips them without opening DuckDB), and expired-cursor gaps the sensor saw.
+CREATE TABLE IF NOT EXISTS lifecycle_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS forgotten_subjects (subject_hash TEXT PRIMARY KEY, subject_type TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS event_gaps (
+    gap_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    gap_from INTEGER,
+    gap_to REAL NOT NULL,
+    detected_by TEXT NOT NULL,
+    reconciled_at REAL
+);

@@ -63,3 +63,4 @@ def parquet_rows(warehouse: Path, table: str, columns: str, order_by: str) -> li
         return con.execute(
             f"SELECT {columns} FROM read_parquet(?, hive_partitioning = false) ORDER BY {order_by}", [pattern]
         ).fetchall()
+

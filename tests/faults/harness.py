@@ -26,13 +26,15 @@ LOCK_FILE = ".fc_balances.lock"
 CONTRACT_TABLES = INGEST_TABLES
 CONTRACT_KEYS = {name: TABLES[name].key for name in INGEST_TABLES if TABLES[name].key}
 # Columns that two correct runs of the same fixtures legitimately disagree on, left out of every comparison:
-# - our clock when a row was written: observed_at, fetched_at, requested_at;
+# - our clock when a row was written: observed_at, fetched_at, requested_at, and access_stopped_at (the
+#   observed_at of the first observation of a stopped account);
 # - Stripe's clock when the refresh ran: balance_refresh_last_attempted_at, completed_at (the event's time) and
 #   next_refresh_available_at (completion + cooldown);
 # - run_id, a fresh Dagster id per run.
 # Everything else comes from the fixtures (as_of values are explicit) or is derived from them.
 RUN_SPECIFIC_COLUMNS: dict[str, frozenset[str]] = {
-    "fc_accounts": frozenset({"observed_at", "balance_refresh_last_attempted_at", "next_refresh_available_at"}),
+    "fc_accounts": frozenset({"observed_at", "balance_refresh_last_attempted_at", "next_refresh_available_at",
+                              "access_stopped_at"}),
     "fc_balances": frozenset({"fetched_at"}),
     "fc_balance_refreshes": frozenset({"run_id", "requested_at", "completed_at", "next_refresh_available_at"}),
     "fc_rejected_balances": frozenset({"fetched_at"}),

@@ -311,6 +311,7 @@ def test_normalize_accounts_fields() -> None:
         "balance_refresh_last_attempted_at": datetime(2025, 11, 24, 16, 1, 40, tzinfo=UTC),
         "next_refresh_available_at": datetime(2025, 11, 24, 17, 1, 40, tzinfo=UTC),
         "observed_at": FETCHED,
+        "access_stopped_at": None,  # active
     }
     assert second["account_id"] == "fca_2"
     assert second["customer_id"] is None
@@ -323,6 +324,7 @@ def test_normalize_accounts_fields() -> None:
 
 def test_normalize_accounts_repeated_id_keeps_last_and_empty_input() -> None:
     table = normalize_accounts([account(None, status="active"), account(None, status="inactive")], FETCHED)
+    assert table.column("access_stopped_at").to_pylist() == [FETCHED]  # stopped: this observation's time
     assert table.column("status").to_pylist() == ["inactive"]
     empty = normalize_accounts([], FETCHED)
     assert empty.num_rows == 0

@@ -1,0 +1,1 @@
+INSERT INTO forget_hashes VALUES ($subject_hash);
