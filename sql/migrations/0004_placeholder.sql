@@ -1,0 +1,2 @@
+-- placeholder migration (drop at merge)
+SELECT 1;
