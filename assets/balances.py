@@ -7,7 +7,10 @@ from typing import Any
 import dagster as dg
 
 from assets.schemas import table_metadata
+from pipelines.events import event_store_path
 from pipelines.ingest import WarehouseSink
+from pipelines.known import read_known_state
+from pipelines.policy_metadata import policy_metadata
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import StripeFCClient
 from pipelines.stripe_fc.engine import Progress, RefreshEngine, format_progress
@@ -43,12 +46,16 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
     def log_progress(progress: Progress, progress_client: StripeFCClient) -> None:
         context.log.info(format_progress(progress, progress_client))
 
-    engine = RefreshEngine(client, None, run_id, stripe.engine_settings(), on_progress=log_progress)
+    policy = stripe.policy_settings()
+    engine = RefreshEngine(client, None, run_id, stripe.engine_settings(), on_progress=log_progress, policy=policy)
 
     async def ingest() -> tuple[Progress, WarehouseSink, dict[str, int], dict[str, int], str]:
         try:
             await engine.prepare()  # a bad key or address fails here, before the warehouse is touched
             with warehouse.open() as wh:
+                if policy.active:  # one read-only query before listing, so refreshes can start as accounts are listed
+                    engine.known = await asyncio.to_thread(
+                        read_known_state, wh.duckdb_path, event_store_path(warehouse.directory))
                 engine.sink = sink = WarehouseSink(wh, warehouse.batch_size, warehouse.flush_seconds)
                 try:
                     progress = await engine.run()
@@ -75,6 +82,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
         "retries_after_429": client.stats.retries_429,
         "events_read": progress.events_read,
         "accounts_retrieved_directly": progress.retrieves,
+        **policy_metadata(progress, policy),
         "write_batches": sink.batches,
         "duration_seconds": round(time.monotonic() - started, 2),
         "requests_by_endpoint": dg.MetadataValue.json(dict(client.stats.requests)),

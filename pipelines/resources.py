@@ -7,9 +7,11 @@ import os
 import dagster as dg
 from pydantic import Field
 
+from pipelines.policy_env import DEFAULT_CHECK_RESERVE_RPS, policy_env
 from pipelines.settings import env_choice, env_float, warehouse_dir
 from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
 from pipelines.stripe_fc.engine import EngineSettings
+from pipelines.stripe_fc.policy import PolicySettings, parse_price
 from pipelines.warehouse import Warehouse
 
 
@@ -24,12 +26,24 @@ class StripeResource(dg.ConfigurableResource):
     refresh_timeout_seconds: float = Field(default=600.0, description="How long a refresh may stay pending.")
     event_grace_seconds: float = Field(default=20.0, description="Wait for an event before retrieving directly.")
     poll_interval_seconds: float = Field(default=1.0, description="Seconds between reads of the events API.")
+    max_age_hours: float | None = Field(default=None, description="Skip accounts with a newer balance (skipped_fresh).")
+    max_refreshes: int | None = Field(default=None, description="Refresh requests per run at most (skipped_budget).")
+    refresh_price: str | None = Field(default=None, description="Price of one refresh (decimal), for cost metadata.")
+    check_reserve_rps: float = Field(default=DEFAULT_CHECK_RESERVE_RPS,
+                                     description="Requests/s of each limit left to funds checks.")
 
     def client(self) -> StripeFCClient:
         return StripeFCClient(ClientSettings(
             api_key=self.api_key, api_base=self.api_base,
             max_rps=self.max_rps, max_rps_per_endpoint=self.max_rps_per_endpoint,
+            reserve_rps=self.check_reserve_rps,
         ))
+
+    def policy_settings(self) -> PolicySettings:
+        return PolicySettings(
+            max_age_hours=self.max_age_hours, max_refreshes=self.max_refreshes,
+            refresh_price=parse_price(self.refresh_price) if self.refresh_price else None,
+        )
 
     def engine_settings(self) -> EngineSettings:
         if self.discovery not in ("per_customer", "all"):
@@ -70,6 +84,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
             refresh_timeout_seconds=env_float("FC_BALANCES_REFRESH_TIMEOUT", 600.0) or 600.0,
             event_grace_seconds=env_float("FC_BALANCES_EVENT_GRACE", 20.0) or 20.0,
             poll_interval_seconds=env_float("FC_BALANCES_POLL_INTERVAL", 1.0) or 1.0,
+            **policy_env(),
         ),
         "warehouse": WarehouseResource(
             directory=warehouse_dir(),
