@@ -288,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("webhooks", help="serve the verified webhook receiver (see `fc-balances webhooks --help`)",
                    add_help=False)
+    sub.add_parser("funds-check", help="a fresh funds answer for one account (see `fc-balances funds-check --help`)",
+                   add_help=False)
     return parser
 
 
@@ -301,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipelines.webhooks import main as webhooks_main
 
         return webhooks_main(argv[1:])
+    if argv and argv[0] == "funds-check":  # before anything heavy: the check never imports Dagster
+        from pipelines.funds_cli import main as funds_check_main
+
+        return funds_check_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
