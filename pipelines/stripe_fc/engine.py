@@ -179,9 +179,7 @@ class RefreshEngine:
                 status, next_at = self._held.pop(account_id)
                 await self._record(RefreshRecord(self.run_id, account_id, "skipped_budget", status=status,
                                                  next_refresh_available_at=next_at))
-            for account_id in chosen:
-                self._held.pop(account_id, None)
-                await self._queue.put(account_id)
+            await self._start(chosen)
         self.progress.listing_done = True
         await self._queue.join()
         for task in refreshers:
@@ -229,7 +227,7 @@ class RefreshEngine:
         if decision == "refresh" and self.policy.active:
             decision = await self._apply_policy(account, now)
         elif self.planner is not None:
-            self.planner.listed(account_id)
+            await self._start(self.planner.listed(account_id))
         if decision == "held":
             return
         if decision == "refresh":
@@ -253,17 +251,21 @@ class RefreshEngine:
         max_age = self.policy.max_age_hours
         if max_age is not None and newest is not None and now - newest < max_age * 3600:
             if self.planner is not None:
-                self.planner.listed(account_id)
+                await self._start(self.planner.listed(account_id))
             return "skipped_fresh"
         if self.planner is None:
             return "refresh"
         await self.sink.account_observed(account, final=False)
         refresh = account.get("balance_refresh") or {}
         self._held[account_id] = (refresh.get("status"), refresh.get("next_refresh_available_at"))
-        for ready in self.planner.offer(account_id, newest):
-            self._held.pop(ready, None)
-            await self._queue.put(ready)
+        await self._start(self.planner.offer(account_id, newest))
         return "held"
+
+    async def _start(self, ready: list[str]) -> None:
+        """Accounts the budget has chosen: off to the refreshers."""
+        for account_id in ready:
+            self._held.pop(account_id, None)
+            await self._queue.put(account_id)
 
     async def _record_skip(self, account: Mapping[str, Any], outcome: str) -> None:
         await self.sink.account_observed(account, final=True)

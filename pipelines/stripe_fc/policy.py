@@ -82,15 +82,20 @@ class BudgetPlanner:
     def _ahead(self, key: RankKey) -> int:
         return bisect.bisect_left(self._started_keys, key) + bisect.bisect_left(self._unlisted_keys, key)
 
-    def listed(self, account_id: str) -> None:
-        """Every listed account, eligible or not: it no longer counts as a possible rival at its best rank."""
+    def listed(self, account_id: str) -> list[str]:
+        """A listed account that is not eligible: it no longer counts as a possible rival at its best rank, which
+        may let held accounts start; returns those."""
+        self._forget(account_id)
+        return self._release()
+
+    def _forget(self, account_id: str) -> None:
         key = self._unlisted.pop(account_id, None)
         if key is not None:
             del self._unlisted_keys[bisect.bisect_left(self._unlisted_keys, key)]
 
     def offer(self, account_id: str, newest: float | None) -> list[str]:
         """An eligible account, listed; the accounts (it or held ones) that may be refreshed now."""
-        self.listed(account_id)
+        self._forget(account_id)
         bisect.insort(self._held, rank_key(account_id, self._priority.get(account_id), newest))
         return self._release()
 

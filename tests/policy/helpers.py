@@ -58,7 +58,8 @@ def seed_warehouse(directory: Path, accounts: list[dict[str, Any]]) -> None:
         warehouse.export_parquet()
 
 
-def fc_balances_cli(args: list[str], env: dict[str, str], check_no_dagster: bool = False) -> subprocess.CompletedProcess:
+def fc_balances_cli(args: list[str], env: dict[str, str],
+                    check_no_dagster: bool = False) -> subprocess.CompletedProcess:
     """The real command in a fresh process; optionally proves Dagster was never imported on its path."""
     code = (
         "import sys\nfrom pipelines.cli import main\nrc = main(sys.argv[1:])\n"
