@@ -159,6 +159,11 @@ def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
         f"({outcomes or 'no refreshes'}); {ingest.get('requests_made', 0)} requests, "
         f"{ingest.get('rate_limited_429', 0)} answered 429"
     )
+    if ingest.get("refreshes_saved_by_policy") or "estimated_refresh_cost" in ingest:
+        cost = (f"; estimated cost {ingest['estimated_refresh_cost']}, saved {ingest['estimated_cost_saved']}"
+                if "estimated_refresh_cost" in ingest else "")
+        _print(f"  refresh policy: {ingest.get('refresh_requested', 0)} refreshes requested, "
+               f"{ingest.get('refreshes_saved_by_policy', 0)} saved{cost}")
     for table, values in metadata.items():
         if isinstance(values, dict) and "dagster/row_count" in values:
             inserted = values.get("rows_written_this_run")
