@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -249,6 +248,8 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
         return _answer(local.check, False, "not_requested", f"{why}; --no-refresh given")
     if stripe is None:
         stripe = stripe_access_from_env(environ)
+    import asyncio
+
     from pipelines.funds_refresh import refresh_account  # the Stripe SDK is imported only when a refresh is needed
 
     result = asyncio.run(refresh_account(stripe, account_id, timeout))

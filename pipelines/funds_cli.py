@@ -35,7 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_unused_http_stacks() -> None:
+    """The Stripe SDK imports requests and httpx when they are installed, though we use its aiohttp client; in this
+    short-lived process of ours that is half a second of a check's start-up, so they are marked absent."""
+    for name in ("requests", "httpx"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str]) -> int:
+    _skip_unused_http_stacks()
     parser = _parser()
     try:
         args = parser.parse_args(list(argv))

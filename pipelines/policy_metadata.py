@@ -18,6 +18,7 @@ def policy_metadata(progress: Progress, policy: PolicySettings) -> dict[str, Any
         values["policy_max_age_hours"] = policy.max_age_hours
     if policy.max_refreshes is not None:
         values["policy_max_refreshes"] = policy.max_refreshes
+        values["refreshes_started_before_listing_ended"] = progress.budget_started_early
     if policy.refresh_price is not None:
         values["refresh_price"] = str(policy.refresh_price)
         values["estimated_refresh_cost"] = str(estimated_cost(policy.refresh_price, progress.refresh_requested))

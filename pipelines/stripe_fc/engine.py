@@ -70,6 +70,7 @@ class Progress:
     events_read: int = 0
     event_poll_errors: int = 0
     retrieves: int = 0
+    budget_started_early: int = 0  # refreshes the budget let start before the listing ended
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -174,6 +175,7 @@ class RefreshEngine:
     async def _flow(self, refreshers: list[asyncio.Task[None]], awaiter: asyncio.Task[None]) -> None:
         await self._discover()
         if self.planner is not None:
+            self.progress.budget_started_early = self.planner.started_early
             chosen, over = self.planner.finish()
             for account_id in over:
                 status, next_at = self._held.pop(account_id)
