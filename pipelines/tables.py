@@ -168,7 +168,10 @@ FC_REJECTED_BALANCES = Table(
 
 FC_EVENTS = Table(
     name="fc_events",
-    description="Financial Connections events received by webhook or the events API, one row per event id.",
+    description=(
+        "Financial Connections events received by webhook or the events API, or recorded by a funds check's "
+        "refresh (ids evt_fcbcheck...), one row per event id."
+    ),
     group="events",
     key=("event_id",),
     columns=(
@@ -178,7 +181,8 @@ FC_EVENTS = Table(
                nullable=False),
         Column("created", TS, "when Stripe created the event", nullable=False),
         Column("account_id", "VARCHAR", "the fca_ id of the account in data.object"),
-        Column("received_at", TS, "when a webhook delivery or the events sensor first stored it", nullable=False),
+        Column("received_at", TS, "when a webhook delivery, the events sensor or a funds check first stored it",
+               nullable=False),
         Column("payload", "VARCHAR", "the whole event as JSON text (no personal data beyond holder ids)",
                nullable=False),
     ),
