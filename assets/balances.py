@@ -7,7 +7,6 @@ from typing import Any
 import dagster as dg
 
 from assets.schemas import table_metadata
-from pipelines.events import event_store_path
 from pipelines.ingest import WarehouseSink
 from pipelines.known import read_known_state
 from pipelines.policy_metadata import policy_metadata
@@ -55,8 +54,8 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
             with warehouse.open() as wh:
                 if policy.active:  # one read-only query before listing, so refreshes can start as accounts are listed
                     engine.known = await asyncio.to_thread(
-                        read_known_state, wh.duckdb_path, event_store_path(warehouse.directory))
-                engine.sink = sink = WarehouseSink(wh, warehouse.batch_size, warehouse.flush_seconds)
+                        read_known_state, wh.duckdb_path, warehouse.event_store_path())
+                engine.sink = sink = WarehouseSink(wh, warehouse.rows_per_batch(), warehouse.flush_seconds)
                 try:
                     progress = await engine.run()
                 finally:

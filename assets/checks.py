@@ -223,7 +223,7 @@ def _table_checks(table: str) -> dg.AssetChecksDefinition:
     ) -> Iterator[dg.AssetCheckResult]:
         thresholds = resolve_thresholds(config)
         now = datetime.now(UTC)
-        with warehouse.open() as wh, wh.connection() as con:
+        with warehouse.reader() as con:
             results = list(table_check_results(con, table, thresholds, now))
         for result in results:
             if not result.passed:
@@ -241,7 +241,7 @@ def _table_checks(table: str) -> dg.AssetChecksDefinition:
 )
 def refresh_failure_rate(config: DataQualityConfig, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     thresholds = resolve_thresholds(config)
-    with warehouse.open() as wh, wh.connection() as con:
+    with warehouse.reader() as con:
         return check_failure_rate(con, thresholds.max_failure_rate)
 
 

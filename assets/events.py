@@ -16,7 +16,6 @@ from pipelines.events import (
     EventStore,
     PollResult,
     drain_store,
-    event_store_path,
     poll_events,
 )
 from pipelines.resources import StripeResource, WarehouseResource
@@ -53,7 +52,7 @@ def _shown_uri(uri: str) -> str:
 )
 def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     started = time.monotonic()
-    store_path = event_store_path(warehouse.directory)
+    store_path = warehouse.event_store_path()
     with EventStore(store_path) as store, warehouse.open() as wh:
         drained = drain_store(store, wh)
         exported = wh.export_parquet(EXPORTED_TABLES)
@@ -122,7 +121,7 @@ def stripe_events_sensor(
         finally:
             await client.aclose()
 
-    with EventStore(event_store_path(warehouse.directory)) as store:
+    with EventStore(warehouse.event_store_path()) as store:
         result = asyncio.run(poll(store))
         stats = store.stats()
     for note in result.notes:

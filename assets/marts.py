@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.schemas import table_metadata
 from pipelines.marts import MART_INPUTS, MART_TABLES, build_marts, install_macros
+from pipelines.report.previews import mart_preview
 from pipelines.resources import WarehouseResource
 from pipelines.tables import TABLES
 
@@ -35,6 +36,7 @@ def _mart_asset(table: str) -> dg.AssetsDefinition:
             with wh.connection() as con:
                 install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
                 rows = build_marts(con, build_at, [table])[table]
+                preview = mart_preview(con, table)
             built_seconds = time.monotonic() - started
             parquet_rows = wh.export_parquet([table])[table]
         context.log.info(f"{table}: {rows} rows as of {build_at.isoformat()} in {built_seconds:.2f}s")
@@ -43,6 +45,8 @@ def _mart_asset(table: str) -> dg.AssetsDefinition:
             "built_at": dg.MetadataValue.timestamp(build_at),
             "build_seconds": round(built_seconds, 3),
             "parquet_rows_written": parquet_rows,
+            "preview": dg.MetadataValue.md(preview.markdown),
+            **{name: dg.MetadataValue.float(value) for name, value in preview.numbers.items()},
         })
 
     return mart

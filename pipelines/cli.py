@@ -126,12 +126,16 @@ def _failure_message(result: Any) -> str:
     return "the run failed"
 
 
-def execute_job(quiet: bool = False, ingest_only: bool = False) -> dict[str, Any]:
-    """Execute the same Dagster job the schedule runs, in this process; return the materializations' metadata."""
+def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: bool = False) -> dict[str, Any]:
+    """Execute the same Dagster job the schedule runs, in this process, with the given resources.
+
+    Settings travel as resources, never as run config (Dagster stores run config) and never through os.environ.
+    """
     import dagster as dg
 
-    from pipelines.definitions import INGEST_JOB_NAME, JOB_NAME, defs
+    from pipelines.definitions import INGEST_JOB_NAME, JOB_NAME, build_definitions
 
+    defs = build_definitions(resources)
     job = defs.resolve_job_def(INGEST_JOB_NAME if ingest_only else JOB_NAME).with_logger_defs(_cli_logger_defs())
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     # A logger runs only when the run config names it; none named would bring Dagster's console logger back.
@@ -183,58 +187,65 @@ def _advance_sandbox_clock(base_url: str, seconds: float) -> None:
         response.read()
 
 
-def run_history(days: int, quiet: bool) -> dict[str, Any]:
+def run_history(resources: dict[str, Any], base_url: str, days: int, quiet: bool) -> dict[str, Any]:
     """One ingest per past day on the sandbox's virtual clock, then today's full run (ingest and marts).
 
     The sandbox starts `days` days in the past with no rate limits or latency, so a demo history fills in seconds;
     every day is an ordinary run of the same job.
     """
-    base_url = os.environ["STRIPE_API_BASE"]
     started = time.monotonic()
     for day in range(days, 0, -1):
-        metadata = execute_job(quiet=True, ingest_only=True)
+        metadata = execute_job(resources, quiet=True, ingest_only=True)
         balances = metadata.get("fc_balances", {})
         if not quiet and (day % 10 == 0 or day == days):
             _print(f"history: {day} days ago done, fc_balances {balances.get('dagster/row_count', 0)} rows "
                    f"({time.monotonic() - started:.1f}s)")
         _advance_sandbox_clock(base_url, 86_400)
-    return execute_job(quiet=quiet)
+    return execute_job(resources, quiet=quiet)
+
+
+def run_resources(warehouse: Path, discovery: str | None, sandbox_url: str | None = None,
+                  history: bool = False) -> dict[str, Any]:
+    """The resources of one `fc-balances run`: the user's Stripe key from the environment, or the built-in sandbox.
+
+    Options left unset stay None on the resources, which read their environment variables when the run starts.
+    """
+    import dagster as dg
+
+    from pipelines.resources import StripeResource, WarehouseResource
+
+    stripe: dict[str, Any] = {"discovery": discovery}
+    if sandbox_url is None:
+        stripe["api_key"] = dg.EnvVar("STRIPE_API_KEY")
+    else:
+        # The sandbox's key is not a secret; the sandbox is a choice of resources, not a change to the environment.
+        stripe |= {"api_key": SANDBOX_KEY, "api_base": sandbox_url}
+        if history:
+            # A demo history: no limits on either side and a fast poll, so 90 days take seconds.
+            stripe |= {"max_rps": 10_000.0, "max_rps_per_endpoint": 10_000.0, "poll_interval_seconds": 0.05}
+    return {"stripe": StripeResource(**stripe), "warehouse": WarehouseResource(directory=str(warehouse))}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.warehouse:
-        os.environ["FC_BALANCES_WAREHOUSE"] = args.warehouse
-    if args.discovery:
-        os.environ["FC_BALANCES_DISCOVERY"] = args.discovery
-    warehouse = check_warehouse_writable(warehouse_dir())
+    warehouse = check_warehouse_writable(args.warehouse or warehouse_dir())
     if os.environ.get("STRIPE_API_KEY", "").strip():
         if args.history_days:
             raise CliError("--history-days drives the built-in sandbox's clock: unset STRIPE_API_KEY to use it")
         _print(f"using the Stripe API at {os.environ.get('STRIPE_API_BASE') or 'https://api.stripe.com'}")
-        print_summary(execute_job(args.quiet), warehouse)
+        print_summary(execute_job(run_resources(warehouse, args.discovery), args.quiet), warehouse)
         return 0
     extra = ["--refresh-latency", args.sandbox_latency]
-    overrides = {"STRIPE_API_KEY": SANDBOX_KEY}
     if args.history_days:
-        # A demo history: no limits or latency on either side, and a fast poll, so 90 days take seconds.
         extra = ["--refresh-latency", "0", "--no-rate-limit"]
-        overrides |= {"FC_BALANCES_MAX_RPS": "10000", "FC_BALANCES_MAX_RPS_PER_ENDPOINT": "10000",
-                      "FC_BALANCES_POLL_INTERVAL": "0.05"}
     with built_in_sandbox(args.demo_customers, args.seed, clock_offset_days=args.history_days,
                           extra_args=extra) as url:
         _print(f"no STRIPE_API_KEY set: using the built-in sandbox with {args.demo_customers} demo customers at {url}")
-        overrides["STRIPE_API_BASE"] = url
-        saved = {name: os.environ.get(name) for name in overrides}
-        os.environ.update(overrides)
-        try:
-            metadata = run_history(args.history_days, args.quiet) if args.history_days else execute_job(args.quiet)
-            print_summary(metadata, warehouse)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        resources = run_resources(warehouse, args.discovery, url, history=bool(args.history_days))
+        if args.history_days:
+            metadata = run_history(resources, url, args.history_days, args.quiet)
+        else:
+            metadata = execute_job(resources, args.quiet)
+        print_summary(metadata, warehouse)
     return 0
 
 
@@ -270,6 +281,12 @@ def cmd_sandbox(argv: list[str]) -> int:
     return sandbox_main(argv)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report.cli import run_report
+
+    return run_report(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fc-balances", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -289,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--demo-customers", type=int, default=50)
     dev.add_argument("--seed", type=int, default=42)
+    from pipelines.report.cli import add_arguments as add_report_arguments
+
+    add_report_arguments(sub.add_parser("report", help="write self-contained HTML balance reports per customer"))
     sub.add_parser("sandbox", help="serve the local Stripe stand-in (see `fc-balances sandbox --help`)",
                    add_help=False)
     sub.add_parser("webhooks", help="serve the verified webhook receiver (see `fc-balances webhooks --help`)",
@@ -322,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_dev(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "report":
+            return cmd_report(args)
     except (CliError, SettingsError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1

@@ -1,12 +1,15 @@
 """The one Dagster code location: ingest, event and mart assets, checks, jobs, the daily schedule, resources."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
 
 from assets.balances import INGEST_TABLES, stripe_fc_ingest
 from assets.checks import CHECKS
 from assets.events import EVENT_ASSETS, EVENT_JOBS, SENSORS
 from assets.marts import MART_ASSETS, marts_job
-from pipelines.resources import resources_from_env
+from pipelines.resources import default_resources
 
 JOB_NAME = "fc_balances_job"
 INGEST_JOB_NAME = "fc_balances_ingest_job"
@@ -39,12 +42,21 @@ fc_balances_daily = dg.ScheduleDefinition(
     description="Daily at 06:00 UTC: refresh balances and rebuild the marts (off until turned on).",
 )
 
-defs = dg.Definitions(
-    assets=[stripe_fc_ingest, *MART_ASSETS, *EVENT_ASSETS],
-    asset_checks=[*CHECKS],
-    jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *EVENT_JOBS],
-    schedules=[fc_balances_daily],
-    sensors=[*SENSORS],
-    resources=resources_from_env(),
-    executor=dg.in_process_executor,
-)
+
+def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
+    """The code location with the given resources in place of the defaults (the CLI's sandbox, tests).
+
+    Building it reads no environment variable: the default resources read theirs when a run starts.
+    """
+    return dg.Definitions(
+        assets=[stripe_fc_ingest, *MART_ASSETS, *EVENT_ASSETS],
+        asset_checks=[*CHECKS],
+        jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *EVENT_JOBS],
+        schedules=[fc_balances_daily],
+        sensors=[*SENSORS],
+        resources={**default_resources(), **(resources or {})},
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -35,5 +35,10 @@ def env_choice(name: str, default: str, choices: tuple[str, ...], env: Mapping[s
     return raw
 
 
+def env_text(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """A text setting, stripped; None when unset or blank."""
+    return (env if env is not None else os.environ).get(name, "").strip() or None
+
+
 def warehouse_dir(env: Mapping[str, str] | None = None) -> str:
     return (env if env is not None else os.environ).get("FC_BALANCES_WAREHOUSE", "").strip() or DEFAULT_WAREHOUSE

@@ -11,11 +11,9 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +197,7 @@ class WebhookReceiver:
         return _json(200, {"status": "ok", "stored": stats.total, "pending": stats.pending, **self.counts})
 
 
-async def _start_site(receiver: WebhookReceiver, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start_site(receiver: WebhookReceiver, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve the receiver; the runner and the port actually bound (port 0 picks a free one)."""
     runner = web.AppRunner(receiver.make_app(), access_log=None, handle_signals=False)
     await runner.setup()
@@ -213,80 +211,8 @@ async def _start_site(receiver: WebhookReceiver, host: str, port: int) -> tuple[
     return runner, int(addresses[0][1]) if addresses else port
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-# ---------------------------------------------------------------------------------------------- in-process starter
-
-
-@dataclass
-class ReceiverHandle:
-    """A receiver running on its own thread: `url` is its base address, `webhook_url` the endpoint to POST to."""
-
-    url: str
-    webhook_url: str
-    port: int
-    store_path: Path
-    receiver: WebhookReceiver
-    _loop: asyncio.AbstractEventLoop
-    _stop: asyncio.Event
-    _thread: threading.Thread
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout)
-
-    def __enter__(self) -> ReceiverHandle:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-
-def start_receiver(store_path: str | os.PathLike[str], secret: str, host: str = DEFAULT_HOST, port: int = 0,
-                   max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, store_busy_timeout: float = 30.0) -> ReceiverHandle:
-    """Start the receiver on a background thread (for tests and embedding); stop it with `handle.stop()`."""
-    ready = threading.Event()
-    started: dict[str, Any] = {}
-
-    def serve() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        store: EventStore | None = None
-        try:
-            store = EventStore(store_path, busy_timeout=store_busy_timeout)
-            receiver = WebhookReceiver(store, secret, max_body_bytes)
-            stop = asyncio.Event()
-            runner, bound = loop.run_until_complete(_start_site(receiver, host, port))
-        except BaseException as exc:  # handed to the caller's thread
-            started["error"] = exc
-            if store is not None:
-                store.close()
-            loop.close()
-            ready.set()
-            return
-        started.update(loop=loop, stop=stop, port=bound, receiver=receiver)
-        ready.set()
-        try:
-            loop.run_until_complete(stop.wait())
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            store.close()
-            loop.close()
-
-    thread = threading.Thread(target=serve, name="fc-webhooks", daemon=True)
-    thread.start()
-    ready.wait()
-    if "error" in started:
-        thread.join()
-        raise started["error"]
-    base = f"http://{_url_host(host)}:{started['port']}"
-    return ReceiverHandle(
-        url=base, webhook_url=base + WEBHOOK_PATH, port=started["port"], store_path=Path(store_path).absolute(),
-        receiver=started["receiver"], _loop=started["loop"], _stop=started["stop"], _thread=thread,
-    )
 
 
 # ---------------------------------------------------------------------------------------------- the command
@@ -316,8 +242,8 @@ def _fail(message: str, code: int) -> int:
 
 
 async def _serve_until_signalled(receiver: WebhookReceiver, host: str, port: int) -> None:
-    runner, bound = await _start_site(receiver, host, port)
-    print(f"fc-balances webhooks listening on http://{_url_host(host)}:{bound}{WEBHOOK_PATH}", flush=True)
+    runner, bound = await start_site(receiver, host, port)
+    print(f"fc-balances webhooks listening on http://{url_host(host)}:{bound}{WEBHOOK_PATH}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

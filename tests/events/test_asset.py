@@ -15,8 +15,8 @@ import pytest
 from assets.events import fc_events
 from pipelines.events import EVENT_STORE_RELATIVE, EventStore
 from pipelines.resources import WarehouseResource
-from pipelines.webhooks import start_receiver
 from tests.events.helpers import SECRET, T0, account, event, parquet_rows, query, signed
+from tests.events.receiver import start_receiver
 
 
 def materialize(warehouse: Path) -> dg.ExecuteInProcessResult:

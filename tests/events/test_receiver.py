@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.webhooks import ReceiverHandle, SignatureError, start_receiver, verify_signature
+from pipelines.webhooks import SignatureError, verify_signature
 from tests.events.helpers import SECRET, T0, account, event, signed
+from tests.events.receiver import ReceiverHandle, start_receiver
 
 CAP = 16 * 1024
 

@@ -20,9 +20,9 @@ from assets.events import fc_events, stripe_events_sensor
 from pipelines.events import EVENT_STORE_RELATIVE, EventsCursor, EventStore, poll_events
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import ClientSettings, StripeFCClient
-from pipelines.webhooks import start_receiver
 from stripe_sandbox import Sandbox
 from tests.events.helpers import SECRET, T0, query
+from tests.events.receiver import start_receiver
 
 SCRIPTED_BALANCE = {"as_of": T0 + 500, "type": "cash", "current": {"usd": 6000}, "cash": {"available": {"usd": 5000}}}
 

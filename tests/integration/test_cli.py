@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipelines.warehouse import DIRTY_MARKER_NAME
 from tests.integration.helpers import query
 
 FC_BALANCES = str(Path(sys.executable).with_name("fc-balances"))
@@ -79,6 +80,8 @@ def test_run_against_a_given_api_prints_a_summary(sandbox_factory, tmp_path: Pat
     assert listed > 0
     assert query(warehouse, "select count(*) from fc_balance_refreshes")[0][0] == listed
     assert sandbox.api_key not in done.stdout + done.stderr
+    # The checks read through read-only connections, so the run ends with its Parquet export whole.
+    assert not (warehouse / DIRTY_MARKER_NAME).exists()
 
 
 def test_run_without_a_key_uses_the_built_in_sandbox(tmp_path: Path) -> None:
@@ -88,3 +91,4 @@ def test_run_without_a_key_uses_the_built_in_sandbox(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "built-in sandbox" in done.stdout
     assert query(warehouse, "select count(*) from fc_balances")[0][0] > 0
+    assert not (warehouse / DIRTY_MARKER_NAME).exists()

@@ -53,24 +53,26 @@ def test_checks_during_a_saturating_run_meet_no_429(sandbox_factory: Callable[..
                            "accounts": run_accounts + check_accounts})
     warehouse = tmp_path / "warehouse"
     seed_warehouse(warehouse, check_accounts)
-    results: dict[str, Any] = {}
-
-    def run() -> None:
-        results["run"] = run_ingest(sandbox, tmp_path / "run_warehouse", max_rps=100.0, max_rps_per_endpoint=25.0,
-                                    check_reserve_rps=2.0, max_age_hours=3.0)  # the checks' accounts: theirs
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    time.sleep(3.0)  # the run is refreshing at its full share by now
     env = {"STRIPE_API_KEY": sandbox.api_key, "STRIPE_API_BASE": sandbox.base_url,
            "FC_BALANCES_WAREHOUSE": str(warehouse), "FC_BALANCES_CHECK_RESERVE_RPS": "2"}
-    answers = []
-    for doc in check_accounts:
-        done = fc_balances_cli(["funds-check", doc["id"], "100", "usd", "--max-age", "1h", "--json"], env)
-        assert done.returncode == 0, done.stderr
-        answers.append(json.loads(done.stdout))
-    thread.join(timeout=120)
-    assert results["run"].success
+    answers: list[Any] = []
+
+    def checks() -> None:  # subprocesses, from a thread, while the run goes on in this one
+        time.sleep(3.0)  # the run is refreshing at its full share by now
+        for doc in check_accounts:
+            answers.append(fc_balances_cli(
+                ["funds-check", doc["id"], "100", "usd", "--max-age", "1h", "--json"], env))
+
+    thread = threading.Thread(target=checks)
+    thread.start()
+    try:
+        result = run_ingest(sandbox, tmp_path / "run_warehouse", max_rps=100.0, max_rps_per_endpoint=25.0,
+                            check_reserve_rps=2.0, max_age_hours=3.0)  # the checks' accounts: theirs
+    finally:
+        thread.join(timeout=120)
+    assert result.success
+    assert all(done.returncode == 0 for done in answers), [done.stderr for done in answers]
+    answers = [json.loads(done.stdout) for done in answers]
     assert [a["refresh_outcome"] for a in answers] == ["succeeded"] * 3
     stats = sandbox.stats()
     refreshes = sum(n for endpoint, n in stats["requests"].items() if endpoint.endswith("/refresh"))

@@ -38,7 +38,7 @@ def test_ddl_arrow_and_dagster_schemas_follow_the_declaration(name: str) -> None
             (c.name, c.type, "YES" if c.nullable else "NO") for c in declared.columns
         ]
         # The table round-trips through Arrow with exactly the generated schema.
-        empty = con.execute(f'SELECT * FROM "{name}"').to_arrow_table()
+        empty = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
         assert empty.schema.remove_metadata().equals(
             pa.schema([f.with_nullable(True) for f in arrow_schema(name)])
         )

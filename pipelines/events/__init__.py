@@ -1,0 +1,61 @@
+"""Stripe events: the durable store (`store`), landing them in the warehouse (`apply`), the events-API poll (`poll`)."""
+
+from pipelines.events.apply import (
+    FC_EVENTS_BATCH_VIEW,
+    FC_EVENTS_SCHEMA,
+    DrainResult,
+    apply_events,
+    drain_store,
+    fc_events_table,
+)
+from pipelines.events.poll import (
+    EventsCursor,
+    PollResult,
+    poll_events,
+)
+from pipelines.events.store import (
+    ACCOUNT_EVENT_PATTERN,
+    ACCOUNT_EVENT_PREFIX,
+    ACCOUNT_OBJECT,
+    EVENT_STORE_ENV,
+    EVENT_STORE_RELATIVE,
+    MAX_EVENT_ID_LENGTH,
+    SOURCES,
+    EventStore,
+    EventStoreError,
+    EventSummary,
+    InvalidEventError,
+    StoredEvent,
+    StoreStats,
+    event_store_path,
+    is_account_event,
+    summarize_event,
+)
+
+__all__ = [
+    "ACCOUNT_EVENT_PATTERN",
+    "ACCOUNT_EVENT_PREFIX",
+    "ACCOUNT_OBJECT",
+    "EVENT_STORE_ENV",
+    "EVENT_STORE_RELATIVE",
+    "FC_EVENTS_BATCH_VIEW",
+    "FC_EVENTS_SCHEMA",
+    "MAX_EVENT_ID_LENGTH",
+    "SOURCES",
+    "DrainResult",
+    "EventStore",
+    "EventStoreError",
+    "EventSummary",
+    "EventsCursor",
+    "InvalidEventError",
+    "PollResult",
+    "StoreStats",
+    "StoredEvent",
+    "apply_events",
+    "drain_store",
+    "event_store_path",
+    "fc_events_table",
+    "is_account_event",
+    "poll_events",
+    "summarize_event",
+]

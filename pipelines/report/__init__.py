@@ -1,0 +1,1 @@
+"""Balance reports per customer from the warehouse (self-contained HTML, inline SVG charts) and mart previews."""
