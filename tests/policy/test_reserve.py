@@ -43,7 +43,9 @@ def test_reserve_setting_is_checked() -> None:
 
 
 def test_checks_during_a_saturating_run_meet_no_429(sandbox_factory: Callable[..., Any], tmp_path: Path) -> None:
-    """A run refreshing at its whole share while checks refresh too: Stripe's limits (the sandbox's) hold."""
+    """A run refreshing at its whole share while checks on the same warehouse refresh too: no 429, and the checks
+    answer while the run holds the warehouse's writer lock. (The sandbox's buckets tolerate a few extra requests, so
+    this shows the two coexisting end to end; the arithmetic of the shares is what the first test pins down.)"""
     now = time.time()
     run_accounts = [account(f"fca_run{i:04d}", customer="cus_R") for i in range(180)]
     check_accounts = [account(f"fca_chk{i}", customer="cus_C", as_of=now - 7200) for i in range(3)]
@@ -66,7 +68,7 @@ def test_checks_during_a_saturating_run_meet_no_429(sandbox_factory: Callable[..
     thread = threading.Thread(target=checks)
     thread.start()
     try:
-        result = run_ingest(sandbox, tmp_path / "run_warehouse", max_rps=100.0, max_rps_per_endpoint=25.0,
+        result = run_ingest(sandbox, warehouse, max_rps=100.0, max_rps_per_endpoint=25.0,
                             check_reserve_rps=2.0, max_age_hours=3.0)  # the checks' accounts: theirs
     finally:
         thread.join(timeout=120)
