@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.funds_check import StripeAccess
 from pipelines.funds_refresh import _client
-from pipelines.policy_env import check_reserve_rps
+from pipelines.policy_env import check_reserve_rps, policy_env
 from pipelines.settings import SettingsError
 from tests.integration.helpers import run_ingest
 from tests.policy.helpers import account, fc_balances_cli, seed_warehouse
@@ -80,3 +80,20 @@ def test_checks_during_a_saturating_run_meet_no_429(sandbox_factory: Callable[..
     refreshes = sum(n for endpoint, n in stats["requests"].items() if endpoint.endswith("/refresh"))
     assert refreshes == 183
     assert stats["rate_limited"] == 0
+
+
+@pytest.mark.parametrize(("name", "bad"), [
+    ("FC_BALANCES_MAX_AGE_HOURS", "soon"), ("FC_BALANCES_MAX_AGE_HOURS", "0"),
+    ("FC_BALANCES_MAX_REFRESHES", "-1"), ("FC_BALANCES_MAX_REFRESHES", "1.5"),
+    ("FC_BALANCES_REFRESH_PRICE", "cheap"), ("FC_BALANCES_REFRESH_PRICE", "-0.1"),
+    ("FC_BALANCES_REFRESH_PRICE", "NaN"),
+])
+def test_bad_policy_settings_name_the_variable(name: str, bad: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        policy_env({name: bad})
+
+
+def test_policy_settings_parse() -> None:
+    assert policy_env({"FC_BALANCES_MAX_AGE_HOURS": "12", "FC_BALANCES_MAX_REFRESHES": "0",
+                       "FC_BALANCES_REFRESH_PRICE": "0.025"}) == {
+        "max_age_hours": 12.0, "max_refreshes": 0, "refresh_price": "0.025", "check_reserve_rps": 2.0}
