@@ -238,7 +238,7 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
     local = answer_locally(directory, store, account_id, amount_minor, currency)
     staleness = local.check.staleness_hours
     if local.permissions is not None and "balances" not in local.permissions and not refresh:
-        return _no_balance(local, "not_requested", "the account does not grant the balances permission")
+        return _no_balance("not_requested", "the account does not grant the balances permission")
     if staleness is not None and staleness * 3600 <= age.total_seconds() and _grants(local):
         return _answer(local.check, False, "not_needed")
     if not refresh:
@@ -259,7 +259,7 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
         if result.outcome == "succeeded" or (newest_local is None or (as_of or 0) > newest_local):
             land_account(store, result.account, result.completed_at or int(time.time()))
     if result.outcome == "skipped_no_permission":
-        return _no_balance(local, result.outcome, result.reason)
+        return _no_balance(result.outcome, result.reason)
     extra = (result.account,) if result.account is not None else ()
     answered = answer_locally(directory, store, account_id, amount_minor, currency, extra).check
     return _answer(answered, result.outcome == "succeeded", result.outcome, result.reason)
@@ -276,7 +276,7 @@ def _answer(check: FundsCheck, refreshed: bool, outcome: str, reason: str | None
                        refreshed, outcome, reason)
 
 
-def _no_balance(local: LocalState, outcome: str, reason: str | None) -> FundsAnswer:
+def _no_balance(outcome: str, reason: str | None) -> FundsAnswer:
     return FundsAnswer(None, "no_balance", None, None, None, False, outcome, reason)
 
 
