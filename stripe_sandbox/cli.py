@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=12111, help="port; 0 picks a free one (default 12111)")
     parser.add_argument("--fixtures", metavar="FILE", help="JSON fixtures to load (DESIGN.md format)")
-    parser.add_argument("--demo-customers", type=int, default=50, metavar="N",
-                        help="seeded demo customers with their accounts (default 50; 0 for none)")
+    parser.add_argument("--demo-customers", type=int, default=None, metavar="N",
+                        help="seeded demo customers with their accounts (default 50, or 0 with --fixtures)")
     parser.add_argument("--seed", type=int, default=42, help="seed for ids, demo data and outcomes")
     parser.add_argument("--api-key", default="sk_test_sandbox", metavar="KEY", help="the accepted secret key")
     parser.add_argument("--mode", choices=("test", "live"), default="test")
@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.demo_customers is None:
+        # With --fixtures, the fixtures alone: a user who loads 14 customers lists 14.
+        args.demo_customers = 0 if args.fixtures else 50
     if args.demo_customers < 0:
         print(f"{PROG}: error: --demo-customers must be 0 or more", file=sys.stderr)
         return 2

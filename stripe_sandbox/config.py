@@ -41,6 +41,8 @@ class SandboxConfig:
     fault_slow_seconds: float = 1.0
     webhook_max_attempts: int = 6
     webhook_retry_base: float = 0.5
+    # Test-only: keep every /v1 response (method, path, status, body) in server.recorded for spec checks.
+    record_responses: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("test", "live"):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stripe_sandbox.ids import IdFactory
-from stripe_sandbox.objects import account_doc, account_holder, customer_doc
+from stripe_sandbox.objects import account_doc, account_holder, customer_doc, stripe_balance
 
 # Minor units per US dollar, roughly: sets plausible magnitudes per currency
 # (jpy is zero-decimal, kwd has three decimals).
@@ -107,8 +107,8 @@ def balance_from_amounts(profile: BalanceProfile, current: dict[str, int], rng: 
             pending = round(abs(amount) * rng.uniform(0, 0.05)) if rng.random() < 0.4 else 0
             available[currency] = amount - pending
         cash = {"available": available}
-    return {"as_of": as_of, "cash": cash, "credit": credit, "current": dict(current),
-            "type": profile.balance_type}
+    return stripe_balance({"as_of": as_of, "cash": cash, "credit": credit, "current": dict(current),
+                           "type": profile.balance_type})
 
 
 def next_balance(previous: Any, profile: BalanceProfile, rng: random.Random) -> dict[str, Any]:

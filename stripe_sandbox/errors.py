@@ -30,16 +30,16 @@ class ApiError(Exception):
         self.validation = validation
 
     def body(self, request_id: str, livemode: bool) -> bytes:
-        error = {
-            "code": self.code,
-            "doc_url": f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}" if self.code else None,
-            "message": self.message,
-            "param": self.param,
-            "request_log_url": (
-                f"https://dashboard.stripe.com/{'' if livemode else 'test/'}logs/{request_id}"
-            ),
-            "type": self.type,
-        }
+        # code, param and doc_url are not nullable in the spec: Stripe leaves them out when they do not apply.
+        error: dict[str, str] = {}
+        if self.code:
+            error["code"] = self.code
+            error["doc_url"] = f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}"
+        error["message"] = self.message
+        if self.param:
+            error["param"] = self.param
+        error["request_log_url"] = f"https://dashboard.stripe.com/{'' if livemode else 'test/'}logs/{request_id}"
+        error["type"] = self.type
         return json.dumps({"error": error}, separators=(",", ":")).encode()
 
 

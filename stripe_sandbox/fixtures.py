@@ -13,7 +13,7 @@ REFRESH_STATUSES = ("pending", "succeeded", "failed")
 OUTCOME_STATUSES = ("succeeded", "failed")
 HOLDER_TYPES = ("customer", "account")
 # Keys of the fixture format that are not fields of the Stripe object.
-ACCOUNT_FIXTURE_ONLY = ("customer", "refresh_outcomes", "session")
+ACCOUNT_FIXTURE_ONLY = ("customer", "refresh_outcomes", "session", "owners")
 
 
 class FixtureError(ValueError):
@@ -35,6 +35,7 @@ class AccountSpec:
     fields: dict[str, Any]
     outcomes: list[dict[str, Any]] | None
     session: str | None
+    owners: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -166,9 +167,21 @@ def _account_spec(index: int, raw: Any, account_ids: set[str], customer_ids: set
     session = raw.get("session")
     if session is not None and not isinstance(session, str):
         raise FixtureError(f"{where}: 'session' must be a string")
+    owners = raw.get("owners")
+    if owners is not None:
+        if not isinstance(owners, list):
+            raise FixtureError(f"{where}: 'owners' must be a list of owners (name, email, phone, raw_address)")
+        for position, owner in enumerate(owners):
+            if not isinstance(owner, dict) or not isinstance(owner.get("name"), str) or not owner["name"]:
+                raise FixtureError(f"{where}: owners[{position}] must be an object with a non-empty 'name'")
+            for key, value in owner.items():
+                if key not in ("name", "email", "phone", "raw_address"):
+                    raise FixtureError(f"{where}: owners[{position}] has unknown key {key!r}")
+                if value is not None and not isinstance(value, str):
+                    raise FixtureError(f"{where}: owners[{position}].{key} must be a string or null")
     fields = {k: v for k, v in raw.items() if k not in ACCOUNT_FIXTURE_ONLY and k not in ("id", "created")}
     fields.pop("account_holder", None)
-    return AccountSpec(account_id, created, holder, fields, outcomes, session)
+    return AccountSpec(account_id, created, holder, fields, outcomes, session, owners)
 
 
 def _holder(where: str, raw: dict[str, Any]) -> dict[str, Any]:

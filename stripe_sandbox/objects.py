@@ -1,4 +1,4 @@
-"""Builders for Stripe objects with every field present (null when empty), keys in Stripe's order."""
+"""Builders for Stripe objects in the published spec's shape: nullable fields null when empty, others left out."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ def customer_doc(customer_id: str, created: int, livemode: bool, given: dict[str
         "object": "customer",
         "address": None,
         "balance": 0,
-        "business_name": None,
         "created": created,
         "currency": None,
         "customer_account": None,
@@ -24,7 +23,6 @@ def customer_doc(customer_id: str, created: int, livemode: bool, given: dict[str
         "description": None,
         "discount": None,
         "email": None,
-        "individual_name": None,
         "invoice_prefix": None,
         "invoice_settings": {
             "custom_fields": None,
@@ -45,12 +43,45 @@ def customer_doc(customer_id: str, created: int, livemode: bool, given: dict[str
     doc.update(given)
     doc["id"] = customer_id
     doc["created"] = created
+    # Not nullable in the spec: Stripe leaves these out rather than send null.
+    for name in ("business_name", "individual_name"):
+        if doc.get(name) is None:
+            doc.pop(name, None)
     return doc
 
 
 def account_holder(holder_type: str, customer: str | None = None, account: str | None = None,
                    customer_account: str | None = None) -> dict[str, Any]:
-    return {"account": account, "customer": customer, "customer_account": customer_account, "type": holder_type}
+    """Only the ids that apply: none of `account`, `customer`, `customer_account` is nullable in the spec."""
+    holder: dict[str, Any] = {}
+    if account is not None:
+        holder["account"] = account
+    if customer is not None:
+        holder["customer"] = customer
+    if customer_account is not None:
+        holder["customer_account"] = customer_account
+    holder["type"] = holder_type
+    return holder
+
+
+def stripe_balance(balance: Any) -> Any:
+    """A balance as Stripe sends it: the hash named by `type` always there (its amounts null when unknown),
+    the other hash left out when null. What a fixture gives is otherwise kept verbatim, odd values included,
+    so the pipeline's defences can be tested."""
+    if not isinstance(balance, dict):
+        return balance
+    out = dict(balance)
+    kind = balance.get("type")
+    for name, inner in (("cash", "available"), ("credit", "used")):
+        if kind == name:
+            given = out.get(name)
+            if given is None:
+                out[name] = {inner: None}
+            elif isinstance(given, dict) and inner not in given:
+                out[name] = {**given, inner: None}
+        elif name in out and out[name] is None:
+            del out[name]
+    return out
 
 
 def supported_payment_method_types(category: Any) -> list[str]:
@@ -60,7 +91,6 @@ def supported_payment_method_types(category: Any) -> list[str]:
 def account_doc(account_id: str, created: int, livemode: bool, holder: dict[str, Any],
                 given: dict[str, Any]) -> dict[str, Any]:
     category = given.get("category", "cash")
-    status = given.get("status", "active")
     doc: dict[str, Any] = {
         "id": account_id,
         "object": ACCOUNT_OBJECT,
@@ -77,8 +107,7 @@ def account_doc(account_id: str, created: int, livemode: bool, holder: dict[str,
         "ownership": None,
         "ownership_refresh": None,
         "permissions": [],
-        "status": status,
-        "status_details": {"inactive": {"action": "relink_required"}} if status == "inactive" else None,
+        "status": given.get("status", "active"),
         "subcategory": "other",
         "subscriptions": [],
         "supported_payment_method_types": supported_payment_method_types(category),
@@ -87,11 +116,16 @@ def account_doc(account_id: str, created: int, livemode: bool, holder: dict[str,
     doc.update(given)
     doc["id"] = account_id
     doc["created"] = created
-    doc["account_holder"] = holder
+    doc["account_holder"] = account_holder(holder["type"], holder.get("customer"), holder.get("account"),
+                                           holder.get("customer_account"))
+    if doc.get("status_details") is None:
+        doc.pop("status_details", None)  # not nullable: only sent when there is something to say
     refresh = doc.get("balance_refresh")
+    doc["balance"] = stripe_balance(doc.get("balance"))
     if isinstance(refresh, dict):
         doc["balance_refresh"] = {
-            "last_attempted_at": refresh.get("last_attempted_at"),
+            # Required and not nullable: a fixture that leaves it out gets the account's creation time.
+            "last_attempted_at": refresh.get("last_attempted_at", created) or created,
             "next_refresh_available_at": refresh.get("next_refresh_available_at"),
             "status": refresh.get("status"),
             **{k: v for k, v in refresh.items()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -25,7 +26,7 @@ class Sandbox:
         self.config = config
         self.server = SandboxServer(config)
         self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
         self.port = 0
@@ -73,7 +74,7 @@ class Sandbox:
             state.load_demo(self.config.demo_customers)
         if self.config.fixtures is not None:
             state.load_fixtures(self.config.fixtures)
-        self._runner = web.AppRunner(self.server.make_app(), access_log=None, handle_signals=False)
+        self._runner = web.ServerRunner(self.server.make_server(), handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         try:
@@ -81,6 +82,7 @@ class Sandbox:
         except BaseException:
             await self._runner.cleanup()
             raise
+        await self.server.start_background()
         server = site._server  # aiohttp exposes the bound port only here
         assert server is not None and server.sockets
         return int(server.sockets[0].getsockname()[1])
@@ -88,6 +90,7 @@ class Sandbox:
     async def _shutdown(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.server.stop_background()
 
     def stop(self) -> None:
         if self._stopped or self._thread is None:
@@ -113,9 +116,17 @@ class Sandbox:
 
         return asyncio.run_coroutine_threadsafe(on_loop(), self._loop).result(timeout=300)
 
-    def load_fixtures(self, fixtures: dict[str, Any]) -> dict[str, int]:
-        """Add or replace objects; emits no events; FixtureError (nothing loaded) on bad input."""
-        return self._call(lambda: self.server.state.load_fixtures(fixtures))
+    def load_fixtures(self, fixtures: dict[str, Any], emit_events: bool = False) -> dict[str, int]:
+        """Add or replace objects; FixtureError (nothing loaded) on bad input.
+
+        Emits no events unless `emit_events` (as `POST /_sandbox/fixtures` does): then `.created` for new
+        accounts and `.deactivated` / `.reactivated` for replaced ones whose status changed.
+        """
+        return self._call(lambda: self.server.state.load_fixtures(fixtures, emit_events))
+
+    def set_account_status(self, account_id: str, status: str) -> dict[str, Any]:
+        """Deactivate (`inactive`) or reactivate (`active`) an account, with Stripe's event; returns it."""
+        return self._call(lambda: json.loads(self.server.state.set_status(account_id, status).render()))
 
     def load_demo(self, customers: int) -> dict[str, int]:
         """Add `customers` more demo customers with their accounts."""

@@ -1,4 +1,4 @@
-"""The aiohttp application: auth, routing, rate limits, faults, idempotency, Stripe endpoints and the admin API."""
+"""The HTTP server: auth, rate limits, faults, idempotency, settings and the admin API around the Stripe endpoints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import random
 import sys
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -18,36 +17,25 @@ from typing import Any
 from aiohttp import web
 
 from stripe_sandbox.config import SandboxConfig, validate_settings
-from stripe_sandbox.errors import ApiError, invalid, missing_param, unknown_param
+from stripe_sandbox.endpoints import RequestContext, Route, StripeEndpoints
+from stripe_sandbox.errors import ApiError, invalid
+from stripe_sandbox.expand import Expander
 from stripe_sandbox.fixtures import FixtureError
 from stripe_sandbox.ids import IdFactory
 from stripe_sandbox.objects import API_VERSION
 from stripe_sandbox.params import parse_query
 from stripe_sandbox.ratelimit import RateLimiter
-from stripe_sandbox.state import REFRESH_FEATURES, Key, PageQuery, SandboxState, dumps, paginate
+from stripe_sandbox.state import (
+    SandboxState,
+    dumps,
+)
 from stripe_sandbox.webhooks import WebhookDispatcher
 
-ACCOUNTS_PATH = "/v1/financial_connections/accounts"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 FAULT_KINDS = ("api_error", "unavailable", "lock_timeout", "dropped", "slow")
 FAULT_WEIGHTS = (25, 20, 20, 15, 20)
 TICK_SECONDS = 0.02
 MAX_BODY_BYTES = 1 << 20
-MAX_TYPES = 20
-
-
-@dataclass(slots=True)
-class Route:
-    template: str
-    handler: Callable[[Any, dict[str, Any], str | None, RequestContext], str]
-    permission: str
-    object_id: str | None
-
-
-@dataclass(slots=True)
-class RequestContext:
-    request_id: str
-    idempotency_key: str | None
 
 
 @dataclass(slots=True)
@@ -59,44 +47,7 @@ class IdempotentResult:
     request_id: str
 
 
-def _int_param(value: Any, param: str) -> int:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit() and len(text) < 19:
-            return int(text)
-    raise invalid(f"Invalid integer: {str(value)[:100]}", param=param)
-
-
-def _check_params(params: dict[str, Any], allowed: frozenset[str]) -> None:
-    for name in params:
-        if name not in allowed:
-            raise unknown_param(name)
-
-
-def _created_bounds(value: Any) -> tuple[int | None, int | None]:
-    if isinstance(value, str):
-        exact = _int_param(value, "created")
-        return exact, exact
-    if not isinstance(value, dict):
-        raise invalid("Invalid created: must be an integer or a hash of gt, gte, lt, lte", param="created")
-    low: int | None = None
-    high: int | None = None
-    for op, raw in value.items():
-        bound = _int_param(raw, f"created[{op}]")
-        if op == "gt":
-            low = bound + 1 if low is None else max(low, bound + 1)
-        elif op == "gte":
-            low = bound if low is None else max(low, bound)
-        elif op == "lt":
-            high = bound - 1 if high is None else min(high, bound - 1)
-        elif op == "lte":
-            high = bound if high is None else min(high, bound)
-        else:
-            raise unknown_param(f"created[{op}]")
-    return low, high
-
-
-class SandboxServer:
+class SandboxServer(StripeEndpoints):
     """Owns the state and answers HTTP; everything runs on one event loop."""
 
     def __init__(self, config: SandboxConfig) -> None:
@@ -104,11 +55,16 @@ class SandboxServer:
         self.ids = IdFactory(config.seed)
         self.state = SandboxState(config, self.ids, self.now)
         self.webhooks = WebhookDispatcher(config)
-        self.state.on_event = lambda event: self.webhooks.enqueue(event.json)
+        events = self.state.event_store
+        self.state.on_event = lambda event: self.webhooks.enqueue(event.json, lambda: events.delivered(event.id))
+        self.expander = Expander(self._customer_doc, self.state.ownerships.expanded)
+        # Test-only: (method, path, status, body) of every answered /v1 request, for spec validation.
+        self.recorded: list[tuple[str, str, int, bytes]] | None = [] if config.record_responses else None
         self.limiter = RateLimiter(config.effective_global_rate(), config.rate_limit_endpoint)
         self._fault_rng = random.Random(f"stripe_sandbox.faults:{config.seed}")
         self._idempotency: OrderedDict[str, IdempotentResult] = OrderedDict()
         self._ticker: asyncio.Task[None] | None = None
+        self._date_second, self._date_text = -1, ""
         self.reset_stats()
 
     # ---- clock, stats, settings ------------------------------------------------------------------------
@@ -183,14 +139,11 @@ class SandboxServer:
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
-    def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        app.on_startup.append(self._start_ticker)
-        app.on_cleanup.append(self._stop_background)
-        return app
+    def make_server(self) -> web.Server:
+        """aiohttp's low-level server: no router or middleware between a request and `handle` (the hot path)."""
+        return web.Server(self.handle, access_log=None)
 
-    async def _start_ticker(self, _app: web.Application) -> None:
+    async def start_background(self) -> None:
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def _tick(self) -> None:
@@ -202,11 +155,18 @@ class SandboxServer:
             except Exception as exc:  # keep ticking; a bug here must not stop completions
                 print(f"stripe_sandbox: refresh completion failed: {exc!r}", file=sys.stderr)
 
-    async def _stop_background(self, _app: web.Application) -> None:
+    async def stop_background(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
         await self.webhooks.close()
+
+    def _date_header(self) -> str:
+        # Formatting a date costs more than the rest of a retrieve: once per virtual second is enough.
+        second = int(self.now())
+        if second != self._date_second:
+            self._date_second, self._date_text = second, formatdate(second, usegmt=True)
+        return self._date_text
 
     # ---- HTTP entry point ------------------------------------------------------------------------------
 
@@ -240,7 +200,7 @@ class SandboxServer:
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
         # Date in the virtual clock, as Stripe's Date is in Stripe's: clients may judge cooldowns by it.
-        headers = {"Request-Id": request_id, "Date": formatdate(self.now(), usegmt=True),
+        headers = {"Request-Id": request_id, "Date": self._date_header(),
                    "Stripe-Version": request.headers.get("Stripe-Version", API_VERSION)}
         drop = False
         try:
@@ -265,6 +225,8 @@ class SandboxServer:
                 request.transport.abort()
             raise asyncio.CancelledError
         self.statuses[str(status)] += 1
+        if self.recorded is not None:
+            self.recorded.append((request.method, request.path, status, body))
         return web.Response(body=body, status=status, headers=headers, content_type="application/json")
 
     async def _serve(self, request: web.Request, route: Route | None, request_id: str,
@@ -369,199 +331,6 @@ class SandboxServer:
                 break
             self._idempotency.popitem(last=False)
 
-    # ---- routing -------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _route(method: str, path: str) -> Route | None:
-        parts = path.rstrip("/").split("/")
-        # parts[0] == "" and parts[1] == "v1" for every Stripe path
-        if len(parts) < 3 or parts[1] != "v1":
-            return None
-        rest = parts[2:]
-        if rest[0] == "customers":
-            if len(rest) == 1:
-                if method == "GET":
-                    return Route("/v1/customers", SandboxServer._list_customers, "customers_read", None)
-                if method == "POST":
-                    return Route("/v1/customers", SandboxServer._create_customer, "customers_write", None)
-            elif len(rest) == 2 and method == "GET" and rest[1]:
-                return Route("/v1/customers/{id}", SandboxServer._get_customer, "customers_read", rest[1])
-            return None
-        if rest[0] == "financial_connections" and len(rest) >= 2 and rest[1] == "accounts":
-            if len(rest) == 2 and method == "GET":
-                return Route(ACCOUNTS_PATH, SandboxServer._list_accounts, "financial_connections_accounts_read",
-                             None)
-            if len(rest) == 3 and method == "GET" and rest[2]:
-                return Route(f"{ACCOUNTS_PATH}/{{id}}", SandboxServer._get_account,
-                             "financial_connections_accounts_read", rest[2])
-            if len(rest) == 4 and method == "POST" and rest[2]:
-                if rest[3] == "refresh":
-                    return Route(f"{ACCOUNTS_PATH}/{{id}}/refresh", SandboxServer._refresh_account,
-                                 "financial_connections_accounts_write", rest[2])
-                if rest[3] == "disconnect":
-                    return Route(f"{ACCOUNTS_PATH}/{{id}}/disconnect", SandboxServer._disconnect_account,
-                                 "financial_connections_accounts_write", rest[2])
-            return None
-        if rest[0] == "events" and method == "GET":
-            if len(rest) == 1:
-                return Route("/v1/events", SandboxServer._list_events, "events_read", None)
-            if len(rest) == 2 and rest[1]:
-                return Route("/v1/events/{id}", SandboxServer._get_event, "events_read", rest[1])
-        return None
-
-    # ---- Stripe endpoints ----------------------------------------------------------------------------
-
-    def _page_query(self, params: dict[str, Any], kind: str) -> PageQuery:
-        query = PageQuery()
-        if "limit" in params:
-            limit = _int_param(params["limit"], "limit")
-            if limit < 1:
-                raise invalid("This value must be greater than or equal to 1.", param="limit")
-            if limit > 100:
-                raise invalid("This value must be less than or equal to 100.", param="limit")
-            query.limit = limit
-        if "starting_after" in params and "ending_before" in params:
-            raise invalid("You may only specify one of these parameters: ending_before, starting_after.")
-        if "starting_after" in params:
-            query.starting_after = self.state.cursor_key(kind, params["starting_after"], "starting_after")
-        if "ending_before" in params:
-            query.ending_before = self.state.cursor_key(kind, params["ending_before"], "ending_before")
-        if "created" in params:
-            query.created_min, query.created_max = _created_bounds(params["created"])
-        return query
-
-    @staticmethod
-    def _list_body(url: str, objects: list[str], has_more: bool) -> str:
-        return (f'{{"object":"list","data":[{",".join(objects)}],'
-                f'"has_more":{"true" if has_more else "false"},"url":"{url}"}}')
-
-    _CUSTOMER_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "email", "created", "expand"})
-    _CUSTOMER_CREATE_PARAMS = frozenset({"address", "description", "email", "metadata", "name", "phone",
-                                         "preferred_locales", "shipping", "tax_exempt", "expand"})
-    _ACCOUNT_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "account_holder", "session",
-                                      "expand"})
-    _EVENT_LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "type", "types", "created",
-                                    "expand"})
-    _EXPAND_ONLY = frozenset({"expand"})
-    _REFRESH_PARAMS = frozenset({"features", "expand"})
-
-    def _list_customers(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
-        _check_params(params, self._CUSTOMER_LIST_PARAMS)
-        query = self._page_query(params, "customer")
-        email = params.get("email")
-        if email is not None and not isinstance(email, str):
-            raise invalid("Invalid email: must be a string", param="email")
-        keys_list = [self.state.customers_by_email.get(email, [])] if email is not None else [
-            self.state.customer_keys]
-        keys, has_more = paginate(keys_list, query)
-        customers = self.state.customers
-        return self._list_body("/v1/customers", [customers[key[1]].render() for key in keys], has_more)
-
-    def _create_customer(self, params: dict[str, Any], _id: str | None, ctx: RequestContext) -> str:
-        _check_params(params, self._CUSTOMER_CREATE_PARAMS)
-        fields: dict[str, Any] = {}
-        for name in ("description", "email", "name", "phone"):
-            if name in params:
-                if not isinstance(params[name], str):
-                    raise invalid(f"Invalid {name}: must be a string", param=name)
-                fields[name] = params[name] or None
-        if fields.get("email") and "@" not in fields["email"]:
-            raise invalid(f"Invalid email address: {fields['email'][:100]}", param="email",
-                          code="email_invalid")
-        metadata = params.get("metadata", {})
-        if metadata == "":
-            metadata = {}
-        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-            raise invalid("Invalid metadata: must be a hash of strings", param="metadata")
-        fields["metadata"] = metadata
-        for name in ("address", "preferred_locales", "shipping", "tax_exempt"):
-            if name in params:
-                fields[name] = params[name]
-        return self.state.create_customer(fields, ctx.request_id, ctx.idempotency_key)
-
-    def _get_customer(self, params: dict[str, Any], customer_id: str | None, _ctx: RequestContext) -> str:
-        _check_params(params, self._EXPAND_ONLY)
-        assert customer_id is not None
-        return self.state.customer_json(customer_id)
-
-    def _list_accounts(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
-        _check_params(params, self._ACCOUNT_LIST_PARAMS)
-        holder = params.get("account_holder", {})
-        if not isinstance(holder, dict):
-            raise invalid("Invalid hash: account_holder", param="account_holder")
-        for name in holder:
-            if name not in ("account", "customer", "customer_account"):
-                raise unknown_param(f"account_holder[{name}]")
-        filters = [(f"account_holder[{name}]", value) for name, value in holder.items()]
-        if "session" in params:
-            filters.append(("session", params["session"]))
-        if len(filters) > 1:
-            raise invalid("You may only specify one of these parameters: account_holder[account], "
-                          "account_holder[customer], account_holder[customer_account], session.")
-        query = self._page_query(params, "financial_connections.account")
-        state = self.state
-        keys_list: list[list[Key]] = [state.account_keys]
-        if filters:
-            name, value = filters[0]
-            if not isinstance(value, str):
-                raise invalid(f"Invalid {name}: must be a string", param=name)
-            index = {"account_holder[customer]": state.accounts_by_customer,
-                     "account_holder[account]": state.accounts_by_holder_account,
-                     "account_holder[customer_account]": state.accounts_by_customer_account,
-                     "session": state.accounts_by_session}[name]
-            keys_list = [index.get(value, [])]
-        keys, has_more = paginate(keys_list, query)
-        accounts = state.accounts
-        return self._list_body(ACCOUNTS_PATH, [accounts[key[1]].render() for key in keys], has_more)
-
-    def _get_account(self, params: dict[str, Any], account_id: str | None, _ctx: RequestContext) -> str:
-        _check_params(params, self._EXPAND_ONLY)
-        assert account_id is not None
-        return self.state.account(account_id).render()
-
-    def _refresh_account(self, params: dict[str, Any], account_id: str | None, ctx: RequestContext) -> str:
-        _check_params(params, self._REFRESH_PARAMS)
-        assert account_id is not None
-        features = params.get("features")
-        if features is None or features == [] or features == "":
-            raise missing_param("features")
-        if not isinstance(features, list):
-            raise invalid("Invalid array: features must be an array (features[]=balance)", param="features")
-        for feature in features:
-            if feature not in REFRESH_FEATURES:
-                raise invalid(f"Invalid features[]: must be one of {', '.join(REFRESH_FEATURES)}",
-                              param="features")
-        self.state.account(account_id)  # 404 before anything else
-        return self.state.refresh(account_id, list(dict.fromkeys(features)), ctx.request_id, ctx.idempotency_key)
-
-    def _disconnect_account(self, params: dict[str, Any], account_id: str | None, ctx: RequestContext) -> str:
-        _check_params(params, self._EXPAND_ONLY)
-        assert account_id is not None
-        return self.state.disconnect(account_id, ctx.request_id, ctx.idempotency_key)
-
-    def _list_events(self, params: dict[str, Any], _id: str | None, _ctx: RequestContext) -> str:
-        _check_params(params, self._EVENT_LIST_PARAMS)
-        type_pattern = params.get("type")
-        types = params.get("types")
-        if type_pattern is not None and types is not None:
-            raise invalid("You may only specify one of these parameters: type, types.")
-        if type_pattern is not None and not isinstance(type_pattern, str):
-            raise invalid("Invalid type: must be a string", param="type")
-        if types is not None:
-            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-                raise invalid("Invalid array: types must be an array of strings (types[]=...)", param="types")
-            if len(types) > MAX_TYPES:
-                raise invalid(f"Invalid array: types can have at most {MAX_TYPES} elements", param="types")
-        query = self._page_query(params, "event")
-        keys, has_more = paginate(self.state.event_type_lists(type_pattern, types), query)
-        events = self.state.events
-        return self._list_body("/v1/events", [events[key[1]].json for key in keys], has_more)
-
-    def _get_event(self, params: dict[str, Any], event_id: str | None, _ctx: RequestContext) -> str:
-        _check_params(params, self._EXPAND_ONLY)
-        assert event_id is not None
-        return self.state.event_json(event_id)
-
     # ---- admin API -----------------------------------------------------------------------------------
 
     async def _admin(self, request: web.Request) -> web.Response:
@@ -578,7 +347,12 @@ class SandboxServer:
             elif action == "settings" and method == "GET":
                 result = self.public_settings()
             elif action == "fixtures" and method == "POST":
-                result = {"loaded": self.state.load_fixtures(await self._json_body(request))}
+                result = {"loaded": self.state.load_fixtures(await self._json_body(request), emit_events=True)}
+            elif action.startswith("accounts/") and action.endswith("/status") and method == "POST":
+                body = await self._json_body(request)
+                account_id = action[len("accounts/"):-len("/status")]
+                status = body.get("status") if isinstance(body, dict) else None
+                result = json.loads(self.state.set_status(account_id, status).render())
             elif action == "reset" and method == "POST":
                 self.reset()
                 result = {"reset": True}

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 
 import aiohttp
 
@@ -32,8 +33,9 @@ class WebhookDispatcher:
         self._semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def enqueue(self, payload: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(payload))
+    def enqueue(self, payload: str, on_delivered: Callable[[], None] | None = None) -> None:
+        """Deliver in the background; `on_delivered` runs once the endpoint has answered 2xx."""
+        task = asyncio.get_running_loop().create_task(self._deliver(payload, on_delivered))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -61,13 +63,15 @@ class WebhookDispatcher:
             except (aiohttp.ClientError, TimeoutError, OSError):
                 return False
 
-    async def _deliver(self, payload: str) -> None:
+    async def _deliver(self, payload: str, on_delivered: Callable[[], None] | None) -> None:
         for attempt in range(self.config.webhook_max_attempts):
             url, secret = self.config.webhook_url, self.config.webhook_secret
             if not url or not secret:
                 break
             if await self._post(url, payload, secret):
                 self.counters["delivered"] += 1
+                if on_delivered is not None:
+                    on_delivered()
                 return
             self.counters["failed_attempts"] += 1
             if attempt + 1 < self.config.webhook_max_attempts:

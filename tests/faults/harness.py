@@ -52,13 +52,12 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
 def cash(as_of: int, current: dict[str, Any] | None, available: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"as_of": as_of, "type": "cash", "current": current,
-            "cash": None if available is None else {"available": available}}
+    # Stripe sends the hash named by type even when its amounts are unknown (they are null inside it).
+    return {"as_of": as_of, "type": "cash", "current": current, "cash": {"available": available}}
 
 
 def credit(as_of: int, current: dict[str, Any], used: dict[str, Any] | None) -> dict[str, Any]:
-    return {"as_of": as_of, "type": "credit", "current": current,
-            "credit": None if used is None else {"used": used}}
+    return {"as_of": as_of, "type": "credit", "current": current, "credit": {"used": used}}
 
 
 def succeeded(balance: Any) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def contract_breaking_fixtures(base: int) -> tuple[dict[str, Any], dict[str, Any
         "fca_unknown_type": {"as_of": base + 9, "type": "investment", "current": {"usd": 1}},
         "fca_missing_type": {"as_of": base + 10, "current": {"usd": 1}, "cash": {"available": {"usd": 1}}},
         "fca_string_as_of": cash(str(base + 11), {"usd": 1}, {"usd": 1}),  # type: ignore[arg-type]
-        "fca_current_list": {"as_of": base + 12, "type": "cash", "current": [1, 2], "cash": None},
+        "fca_current_list": {"as_of": base + 12, "type": "cash", "current": [1, 2], "cash": {"available": None}},
         "fca_credit_with_available": {"as_of": base + 13, "type": "credit", "current": {"usd": -5},
                                       "credit": {"used": {"usd": 5}}, "cash": {"available": {"usd": 9}}},
         "fca_balance_string": "not a balance",

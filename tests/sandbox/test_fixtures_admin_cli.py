@@ -118,11 +118,33 @@ def test_cli_process_prints_address_serves_and_exits_0_on_sigterm(tmp_path):
                              headers={"Authorization": "Bearer sk_live_custom"}, params={"limit": 100}).json()
         assert all(a["livemode"] is True for a in accounts["data"])
         assert "fca_1" in {a["id"] for a in accounts["data"]}
+        customers = httpx.get(f"{base_url}/v1/customers", headers={"Authorization": "Bearer sk_live_custom"},
+                              params={"limit": 100}).json()["data"]
+        assert len(customers) == 4  # --demo-customers given with --fixtures: both
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0
     assert "sk_live_custom" not in out + err + line
+
+
+def test_cli_fixtures_alone_load_no_demo_customers(tmp_path):
+    fixtures = tmp_path / "fixtures.json"
+    fixtures.write_text(json.dumps({"customers": [customer(f"cus_{i}") for i in range(14)]}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stripe_sandbox", "--port", "0", "--fixtures", str(fixtures)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        base_url = process.stdout.readline().split()[-1]
+        customers = httpx.get(f"{base_url}/v1/customers", headers={"Authorization": "Bearer sk_test_sandbox"},
+                              params={"limit": 100}).json()["data"]
+        assert sorted(c["id"] for c in customers) == sorted(f"cus_{i}" for i in range(14))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    assert process.returncode == 0
 
 
 def test_live_mode_objects_and_limits(sandbox_factory, raw):
