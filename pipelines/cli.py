@@ -197,6 +197,11 @@ def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
         f"{ingest.get('rate_limited_429', 0)} answered 429"
         + (f"; skipped_forgotten {ingest['skipped_forgotten']}" if ingest.get("skipped_forgotten") else "")
     )
+    if ingest.get("refreshes_saved_by_policy") or "estimated_refresh_cost" in ingest:
+        cost = (f"; estimated cost {ingest['estimated_refresh_cost']}, saved {ingest['estimated_cost_saved']}"
+                if "estimated_refresh_cost" in ingest else "")
+        _print(f"  refresh policy: {ingest.get('refresh_requested', 0)} refreshes requested, "
+               f"{ingest.get('refreshes_saved_by_policy', 0)} saved{cost}")
     for table, values in metadata.items():
         if isinstance(values, dict) and "dagster/row_count" in values:
             inserted = values.get("rows_written_this_run")
@@ -398,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("webhooks", help="serve the verified webhook receiver (see `fc-balances webhooks --help`)",
                    add_help=False)
+    sub.add_parser("funds-check", help="a fresh funds answer for one account (see `fc-balances funds-check --help`)",
+                   add_help=False)
     return parser
 
 
@@ -411,6 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipelines.webhooks import main as webhooks_main
 
         return webhooks_main(argv[1:])
+    if argv and argv[0] == "funds-check":  # before anything heavy: the check never imports Dagster
+        from pipelines.funds_cli import main as funds_check_main
+
+        return funds_check_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":

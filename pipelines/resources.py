@@ -11,9 +11,11 @@ import duckdb
 from pydantic import Field
 
 from pipelines.marts import HistorySettings
+from pipelines.policy_env import check_reserve_rps, policy_env
 from pipelines.settings import SettingsError, env_choice, env_float, env_text, warehouse_dir
 from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
 from pipelines.stripe_fc.engine import EngineSettings
+from pipelines.stripe_fc.policy import PolicySettings, parse_price
 from pipelines.warehouse import Warehouse, open_reader
 
 # A field left at None means "from this environment variable when the run starts, else the default". The
@@ -46,6 +48,13 @@ class StripeResource(dg.ConfigurableResource):
         default=None, description="Seconds between reads of the events API (FC_BALANCES_POLL_INTERVAL; 1)."
     )
 
+    # The refresh policy (issue 13); None: from FC_BALANCES_MAX_AGE_HOURS / _MAX_REFRESHES / _REFRESH_PRICE /
+    # _CHECK_RESERVE_RPS when the run starts.
+    max_age_hours: float | None = Field(default=None, description="Skip accounts with a newer balance (skipped_fresh).")
+    max_refreshes: int | None = Field(default=None, description="Refresh requests per run at most (skipped_budget).")
+    refresh_price: str | None = Field(default=None, description="Price of one refresh (decimal), for cost metadata.")
+    check_reserve_rps: float | None = Field(default=None, description="Requests/s of each limit left to funds checks.")
+
     def resolved_api_base(self) -> str:
         return self.api_base or env_text("STRIPE_API_BASE") or STRIPE_API_BASE
 
@@ -54,7 +63,17 @@ class StripeResource(dg.ConfigurableResource):
             api_key=self.api_key, api_base=self.resolved_api_base(),
             max_rps=_number(self.max_rps, "FC_BALANCES_MAX_RPS", None),
             max_rps_per_endpoint=_number(self.max_rps_per_endpoint, "FC_BALANCES_MAX_RPS_PER_ENDPOINT", None),
+            reserve_rps=self.check_reserve_rps if self.check_reserve_rps is not None else check_reserve_rps(),
         ))
+
+    def policy_settings(self) -> PolicySettings:
+        env = policy_env()
+        price = self.refresh_price if self.refresh_price is not None else env["refresh_price"]
+        return PolicySettings(
+            max_age_hours=self.max_age_hours if self.max_age_hours is not None else env["max_age_hours"],
+            max_refreshes=self.max_refreshes if self.max_refreshes is not None else env["max_refreshes"],
+            refresh_price=parse_price(price) if price else None,
+        )
 
     def engine_settings(self) -> EngineSettings:
         discovery = self.discovery or env_choice("FC_BALANCES_DISCOVERY", "per_customer", ("per_customer", "all"))

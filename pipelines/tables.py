@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 REFRESH_OUTCOMES: tuple[str, ...] = (
     "succeeded", "failed", "timed_out", "skipped_cooldown", "skipped_inactive", "skipped_no_permission", "error",
+    "skipped_fresh", "skipped_budget",
 )
 BALANCE_TYPES: tuple[str, ...] = ("cash", "credit")
 ACCOUNT_STATUSES: tuple[str, ...] = ("active", "inactive", "disconnected")
@@ -39,7 +40,7 @@ class Table:
 
     name: str
     description: str
-    group: str  # who owns and writes it: stripe_fc (ingest), events, marts, warehouse (bookkeeping)
+    group: str  # who owns and writes it: stripe_fc (ingest), events, marts, warehouse (bookkeeping), policy (users)
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # unique per row; enforced as PRIMARY KEY where `enforce_key`
     enforce_key: bool = True
@@ -174,7 +175,10 @@ FC_REJECTED_BALANCES = Table(
 
 FC_EVENTS = Table(
     name="fc_events",
-    description="Financial Connections events received by webhook or the events API, one row per event id.",
+    description=(
+        "Financial Connections events received by webhook or the events API, or recorded by a funds check's "
+        "refresh (ids evt_fcbcheck...), one row per event id."
+    ),
     group="events",
     key=("event_id",),
     columns=(
@@ -184,7 +188,8 @@ FC_EVENTS = Table(
                nullable=False),
         Column("created", TS, "when Stripe created the event", nullable=False),
         Column("account_id", "VARCHAR", "the fca_ id of the account in data.object"),
-        Column("received_at", TS, "when a webhook delivery or the events sensor first stored it", nullable=False),
+        Column("received_at", TS, "when a webhook delivery, the events sensor or a funds check first stored it",
+               nullable=False),
         Column("payload", "VARCHAR", "the whole event as JSON text (no personal data beyond holder ids)",
                nullable=False),
     ),
@@ -311,6 +316,25 @@ FC_CUSTOMER_LIQUIDITY = Table(
     ),
 )
 
+# ------------------------------------------------------------------------------------------- policy
+
+FC_REFRESH_PRIORITY = Table(
+    name="fc_refresh_priority",
+    description=(
+        "User-managed: accounts to refresh first when FC_BALANCES_MAX_REFRESHES binds, higher priority first; "
+        "a row past its expires_at is ignored. The pipeline only reads it."
+    ),
+    group="policy",
+    key=("account_id",),
+    exported=False,
+    columns=(
+        _ACCOUNT_ID,
+        Column("priority", "INTEGER", "higher is refreshed first", nullable=False),
+        Column("reason", "VARCHAR", "why, for the people who manage the table"),
+        Column("expires_at", TS, "when the row stops counting (null: never)"),
+    ),
+)
+
 # ------------------------------------------------------------------------------------------- bookkeeping
 
 FC_SCHEMA_MIGRATIONS = Table(
@@ -409,7 +433,7 @@ TABLES: dict[str, Table] = {
     for table in (
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
         FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY,
-        FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
+        FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
     )
 }
 
