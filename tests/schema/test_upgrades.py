@@ -115,8 +115,11 @@ def test_kill_9_inside_the_migration_transaction_is_started_over(tmp_path: Path)
     assert _open(warehouse, None, add_column=False) == 0
     assert _version(warehouse) == current_version()
     after = table_rows(warehouse / DUCKDB_FILE_NAME)
-    # migrations append columns: the old ones keep every value
-    assert all([row[:len(rows[0])] for row in after[table]] == rows for table, rows in before.items() if rows)
+    for table, rows in before.items():
+        if TABLES[table].group == "marts":  # derived data, rebuilt by the next marts run
+            continue
+        width = len(rows[0]) if rows else 0  # migrations append columns: the old ones keep every value
+        assert [row[:width] for row in after[table]] == rows, table
     assert warehouse_problems(warehouse) == []
 
 
