@@ -9,8 +9,10 @@ import dagster as dg
 from assets.schemas import table_metadata
 from pipelines.events import EventStore
 from pipelines.ingest import WarehouseSink
+from pipelines.known import read_known_state
 from pipelines.lifecycle.forget import Forgetter, load_forgotten
 from pipelines.lifecycle.reconcile import ReconcileResult, reconcile_gaps
+from pipelines.policy_metadata import policy_metadata
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import StripeFCClient
 from pipelines.stripe_fc.engine import Progress, RefreshEngine, format_progress
@@ -46,7 +48,8 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
     def log_progress(progress: Progress, progress_client: StripeFCClient) -> None:
         context.log.info(format_progress(progress, progress_client))
 
-    engine = RefreshEngine(client, None, run_id, stripe.engine_settings(), on_progress=log_progress)
+    policy = stripe.policy_settings()
+    engine = RefreshEngine(client, None, run_id, stripe.engine_settings(), on_progress=log_progress, policy=policy)
 
     store_path = str(warehouse.event_store_path())
 
@@ -57,6 +60,9 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
                 Forgetter(wh, store_path).finish_pending()  # a deletion a crash left half done goes first
                 forgotten = load_forgotten(wh)
                 engine.is_forgotten = forgotten.matches
+                if policy.active:  # one read-only query before listing, so refreshes can start as accounts are listed
+                    engine.known = await asyncio.to_thread(
+                        read_known_state, wh.duckdb_path, warehouse.event_store_path())
                 engine.sink = sink = WarehouseSink(wh, warehouse.rows_per_batch(), warehouse.flush_seconds)
                 try:
                     progress = await engine.run()
@@ -92,6 +98,7 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
         "accounts_retrieved_directly": progress.retrieves,
         "skipped_forgotten": progress.skipped_forgotten,
         "event_gaps_reconciled": gaps.gaps,
+        **policy_metadata(progress, policy),
         "write_batches": sink.batches,
         "duration_seconds": round(time.monotonic() - started, 2),
         "requests_by_endpoint": dg.MetadataValue.json(dict(client.stats.requests)),

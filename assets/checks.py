@@ -90,17 +90,31 @@ CHECKED_TABLES: dict[str, TableChecks] = {
 }
 
 
+# Partitioned marts: their checks look at the days a run rebuilt, not all history.
+PARTITIONED_CHECKS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
+# Set by table_check_results for the checks of one partitioned table: (first, last) day, else None.
+_scope: list[tuple[Any, Any] | None] = [None]
+
+
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    cursor = con.execute(sql, params or {})
+    params = dict(params or {})
+    if _scope[0] is not None and "$scope_first" in sql:
+        params |= {"scope_first": _scope[0][0], "scope_last": _scope[0][1]}
+    cursor = con.execute(sql, params)
     row = cursor.fetchone()
     names = [column[0] for column in cursor.description]
     return dict(zip(names, row, strict=True)) if row is not None else {}
 
 
 def _template(name: str, table: str) -> str:
-    # `table` and its key columns come from CHECKED_TABLES, never from input.
+    # `table` and its key columns come from CHECKED_TABLES, never from input; a partitioned table's checks
+    # read the run's days only (bound as parameters).
+    source = quote(table)
+    if _scope[0] is not None and table in PARTITIONED_CHECKS:
+        column = quote(PARTITIONED_CHECKS[table])
+        source = f"(SELECT * FROM {source} WHERE {column} BETWEEN $scope_first AND $scope_last)"
     return load_sql(f"checks/{name}").format(
-        table=quote(table), key_columns=", ".join(quote(column) for column in TABLES[table].key)
+        table=source, key_columns=", ".join(quote(column) for column in TABLES[table].key)
     )
 
 
@@ -180,9 +194,20 @@ def check_failure_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> dg.As
 
 
 def table_check_results(
+    con: duckdb.DuckDBPyConnection, table: str, thresholds: Thresholds, now: datetime,
+    days: tuple[Any, Any] | None = None,
+) -> Iterator[dg.AssetCheckResult]:
+    """Every check CHECKED_TABLES gives `table`, evaluated on one connection (a partitioned mart: on `days`)."""
+    _scope[0] = days
+    try:
+        return iter(list(_table_check_results(con, table, thresholds, now)))
+    finally:
+        _scope[0] = None
+
+
+def _table_check_results(
     con: duckdb.DuckDBPyConnection, table: str, thresholds: Thresholds, now: datetime
 ) -> Iterator[dg.AssetCheckResult]:
-    """Every check CHECKED_TABLES gives `table`, evaluated on one connection."""
     checks = CHECKED_TABLES[table]
     yield check_unique_key(con, table)
     if checks.currency:
@@ -193,6 +218,11 @@ def table_check_results(
         yield check_amounts(con, table)
     if checks.freshness:
         yield check_freshness(con, now, thresholds.staleness_hours)
+
+
+def mart_check_specs(table: str) -> list[dg.AssetCheckSpec]:
+    """The checks a partitioned mart runs itself, on the days it rebuilt (blocking ones stop what follows)."""
+    return _specs(table)
 
 
 def _specs(table: str) -> list[dg.AssetCheckSpec]:
@@ -244,4 +274,7 @@ def refresh_failure_rate(config: DataQualityConfig, warehouse: WarehouseResource
         return check_failure_rate(con, thresholds.max_failure_rate)
 
 
-CHECKS: list[dg.AssetChecksDefinition] = [*(_table_checks(table) for table in CHECKED_TABLES), refresh_failure_rate]
+# The partitioned marts check their own rebuilt days inside their assets (see assets/marts.py).
+CHECKS: list[dg.AssetChecksDefinition] = [
+    *(_table_checks(table) for table in CHECKED_TABLES if table not in PARTITIONED_CHECKS), refresh_failure_rate
+]

@@ -1,23 +1,118 @@
-"""The marts layer: one Dagster asset per analytics mart, built in DuckDB from the contract tables, then Parquet."""
+"""The marts layer: one Dagster asset per mart (daily partitions for history), built in DuckDB, then Parquet."""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
+from assets.checks import DataQualityConfig, mart_check_specs, resolve_thresholds, table_check_results
 from assets.schemas import table_metadata
-from pipelines.marts import MART_INPUTS, MART_TABLES, build_marts, install_macros
+from pipelines.marts import (
+    MART_TABLES,
+    PARTITION_COLUMNS,
+    build_customer_liquidity,
+    build_partitions,
+    ensure_mart_tables,
+    install_macros,
+    out_of_date_start,
+    set_watermark,
+    update_latest_balances,
+)
 from pipelines.report.previews import mart_preview
-from pipelines.resources import WarehouseResource
+from pipelines.resources import EARLIEST_HISTORY_START, WarehouseResource
 from pipelines.tables import TABLES
 
 MARTS_GROUP = "marts"
 CONTRACT_INPUTS = ("fc_balances", "fc_accounts")
+PARTITIONS_UP_TO_DATE = "partitions_up_to_date"
+# Dagster needs the first partition when the definitions load, before any setting is resolved, so it is fixed
+# here; FC_BALANCES_HISTORY_START (read when a run starts) may only move the first built day later.
+PARTITIONS_START = EARLIEST_HISTORY_START
+# UTC days up to today (end_offset=1: today is a partition, rebuilt as the day goes on).
+DAILY_PARTITIONS = dg.DailyPartitionsDefinition(
+    start_date=PARTITIONS_START.isoformat(), timezone="UTC", end_offset=1
+)
+PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+LONGEST_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-89)
 
 
-def _mart_asset(table: str) -> dg.AssetsDefinition:
-    inputs = MART_INPUTS[table]
-    deps = [*CONTRACT_INPUTS, *(name for name in inputs if name in MART_TABLES)]
+def _run_range(context: dg.AssetExecutionContext, first_allowed: date) -> tuple[date, date]:
+    window = context.partition_time_window
+    first = window.start.astimezone(UTC).date()
+    last = (window.end.astimezone(UTC) - timedelta(days=1)).date()
+    return max(first, first_allowed), last
+
+
+def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
+    checks = mart_check_specs(table)
+    if table == "fc_underwriting_features":
+        checks.append(dg.AssetCheckSpec(
+            PARTITIONS_UP_TO_DATE, asset=table, blocking=False,
+            description="after the build, no day up to today is out of date (warn)"))
+
+    @dg.asset(
+        name=table,
+        group_name=MARTS_GROUP,
+        kinds={"duckdb", "parquet"},
+        deps=[*deps, dg.AssetDep(table, partition_mapping=PREVIOUS_DAY)],
+        partitions_def=DAILY_PARTITIONS,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=checks,
+        description=TABLES[table].description,
+        metadata={**table_metadata(table), "partition_column": PARTITION_COLUMNS[table]},
+    )
+    def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
+        settings = warehouse.history()
+        thresholds = resolve_thresholds(DataQualityConfig())
+        first, last = _run_range(context, settings.history_start)
+        build_at = datetime.now(UTC)  # after the lock below is free: no balance of an earlier run is newer
+        today = build_at.date()
+        started = time.monotonic()
+        rows = 0
+        with warehouse.open() as wh:
+            with wh.connection() as con:
+                ensure_mart_tables(con)
+                install_macros(con)
+                if first <= last:
+                    dirty_from = out_of_date_start(con, today, settings)
+                    rows = build_partitions(
+                        con, table, first, last, build_at, settings,
+                        on_day=lambda day, n: context.log.debug(f"{table} {day}: {n} rows"),
+                    )
+                    # A run that covered every out-of-date day up to today moves the watermark.
+                    if last >= today and (dirty_from is None or first <= dirty_from):
+                        set_watermark(con, table, build_at)
+                results = list(table_check_results(con, table, thresholds, build_at, days=(first, last)))
+                preview = mart_preview(con, table)  # the newest day's rows and summaries, for the asset page
+                if table == "fc_underwriting_features":
+                    behind = out_of_date_start(con, today, settings)
+                    results.append(dg.AssetCheckResult(
+                        check_name=PARTITIONS_UP_TO_DATE, asset_key=table, passed=behind is None,
+                        severity=dg.AssetCheckSeverity.WARN,
+                        metadata={"out_of_date_from": behind.isoformat() if behind else ""}))
+            built_seconds = time.monotonic() - started
+            parquet_rows = wh.export_parquet([table], days=(first, last))[table] if first <= last else 0
+        days_built = max((last - first).days + 1, 0)
+        context.log.info(f"{table}: {days_built} days {first}..{last}, {rows} rows in {built_seconds:.2f}s")
+        metadata: dict[str, Any] = {
+            "days_built": days_built, "rows_written": rows, "built_at": dg.MetadataValue.timestamp(build_at),
+            "build_seconds": round(built_seconds, 3), "parquet_rows_written": parquet_rows,
+        }
+        if days_built == 1:
+            metadata["dagster/row_count"] = rows
+        metadata["preview"] = dg.MetadataValue.md(preview.markdown)
+        metadata.update({name: dg.MetadataValue.float(value) for name, value in preview.numbers.items()})
+        yield dg.MaterializeResult(metadata=metadata)
+        for result in results:
+            if not result.passed:
+                context.log.warning(f"{table} {result.check_name} did not pass")
+            yield result
+
+    return mart
+
+
+def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
 
     @dg.asset(
         name=table,
@@ -34,8 +129,12 @@ def _mart_asset(table: str) -> dg.AssetsDefinition:
         started = time.monotonic()
         with warehouse.open() as wh:
             with wh.connection() as con:
+                ensure_mart_tables(con)
                 install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
-                rows = build_marts(con, build_at, [table])[table]
+                if table == "fc_latest_balances":
+                    rows = update_latest_balances(con, build_at)
+                else:
+                    rows = build_customer_liquidity(con, build_at)
                 preview = mart_preview(con, table)
             built_seconds = time.monotonic() - started
             parquet_rows = wh.export_parquet([table])[table]
@@ -52,11 +151,19 @@ def _mart_asset(table: str) -> dg.AssetsDefinition:
     return mart
 
 
-MART_ASSETS: list[dg.AssetsDefinition] = [_mart_asset(table) for table in MART_TABLES]
+MART_ASSETS: list[dg.AssetsDefinition] = [
+    _unpartitioned_mart("fc_latest_balances", list(CONTRACT_INPUTS)),
+    _partitioned_mart("fc_daily_balances", ["fc_balances"]),
+    _partitioned_mart("fc_underwriting_features", [
+        "fc_balances", dg.AssetDep("fc_daily_balances", partition_mapping=LONGEST_WINDOW)]),
+    _unpartitioned_mart("fc_customer_liquidity", ["fc_latest_balances"]),
+]
+assert [next(iter(a.keys)).to_user_string() for a in MART_ASSETS] == list(MART_TABLES)
 
 marts_job = dg.define_asset_job(
     "fc_marts_job",
-    selection=dg.AssetSelection.groups(MARTS_GROUP),
-    description="Rebuild the marts from the warehouse's contract tables, without calling Stripe.",
+    selection=dg.AssetSelection.groups(MARTS_GROUP),  # daily partitions, inferred from the assets
+    description="Rebuild the marts from the warehouse's contract tables for a range of days (launched by "
+    "`fc-balances marts` and after each daily ingest with the out-of-date range), without calling Stripe.",
     executor_def=dg.in_process_executor,
 )

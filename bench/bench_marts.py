@@ -1,4 +1,7 @@
-"""Benchmark: rebuild every mart from 10 million fc_balances rows (100,000 accounts x 100 days); prints timings."""
+"""Benchmark: build every mart day by day from 10 million fc_balances rows (100,000 accounts x 100 days); timings.
+
+The history benchmark (daily runs against full rebuilds over years, with peak memory) is bench_history.py.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import duckdb
 
 from assets.checks import Thresholds, table_check_results
 from pipelines.funds import sufficient_funds
-from pipelines.marts import MART_TABLES, build_marts, install_macros
+from pipelines.marts import MART_TABLES, HistorySettings, build_marts, install_macros
 from pipelines.migrations import migrate
 from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
@@ -46,24 +49,21 @@ def main() -> None:
               f"in {time.perf_counter() - started:.1f}s ({os.cpu_count()} CPUs, DuckDB {duckdb.__version__})")
 
         build_at = LAST_DAY + timedelta(days=1, hours=6)  # the morning after the last day
-        timings: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for table in MART_TABLES:  # one mart at a time, as the Dagster assets build them
-            started = time.perf_counter()
-            counts.update(build_marts(con, build_at, [table]))
-            timings[table] = time.perf_counter() - started
-        for table in MART_TABLES:
-            print(f"  {table:<26} {counts[table]:>12,} rows  {timings[table]:6.2f}s")
-        print(f"  {'all marts, one at a time':<26} {'':>12}       {sum(timings.values()):6.2f}s")
-
+        settings = HistorySettings(history_start=(LAST_DAY - timedelta(days=2 * args.days)).date())
         started = time.perf_counter()
-        build_marts(con, build_at)
-        print(f"  {'all marts, one transaction':<26} {'':>12}       {time.perf_counter() - started:6.2f}s")
+        counts = build_marts(con, build_at, settings, full=True)
+        for table in MART_TABLES:
+            print(f"  {table:<26} {counts[table]:>12,} rows")
+        print(f"  {'every mart, every day':<26} {'':>12}       {time.perf_counter() - started:6.2f}s")
+        started = time.perf_counter()
+        build_marts(con, build_at + timedelta(minutes=1), settings)
+        print(f"  {'again, nothing new':<26} {'':>12}       {time.perf_counter() - started:6.2f}s")
 
         now = build_at
         for table in ("fc_balances", *MART_TABLES):
             started = time.perf_counter()
-            passed = all(r.passed for r in table_check_results(con, table, Thresholds(staleness_hours=72.0), now))
+            results = table_check_results(con, table, Thresholds(staleness_hours=72.0), now)
+            passed = all(r.passed for r in results)
             print(f"  checks on {table:<26} {'pass' if passed else 'FAIL':>9}  {time.perf_counter() - started:6.2f}s")
 
         install_macros(con)

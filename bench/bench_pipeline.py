@@ -76,7 +76,8 @@ def main() -> int:
         base = sandbox.stdout.readline().rsplit("listening on ", 1)[1].strip()
         env = {**os.environ, "STRIPE_API_KEY": KEY, "STRIPE_API_BASE": base,
                "FC_BALANCES_WAREHOUSE": str(work / "warehouse"), "FC_BALANCES_DISCOVERY": args.discovery,
-               "FC_BALANCES_POLL_INTERVAL": "0.5"}
+               "FC_BALANCES_POLL_INTERVAL": "0.5",
+               "FC_BALANCES_CHECK_RESERVE_RPS": "0"}  # no funds checks run alongside: the run gets the whole limits
         env.pop("DAGSTER_HOME", None)
         if args.pipeline_rps:
             env["FC_BALANCES_MAX_RPS"] = env["FC_BALANCES_MAX_RPS_PER_ENDPOINT"] = str(args.pipeline_rps)

@@ -15,11 +15,13 @@ import urllib.request
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.redact import redact
 from pipelines.settings import SettingsError, warehouse_dir
+from pipelines.warehouse import WarehouseError
 
 SANDBOX_KEY = "sk_test_sandbox"  # the built-in sandbox's default key: not a secret, never printed all the same
 SANDBOX_START_TIMEOUT = 60.0
@@ -126,22 +128,25 @@ def _failure_message(result: Any) -> str:
     return "the run failed"
 
 
-def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: bool = False) -> dict[str, Any]:
+def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: bool = False,
+                job_name: str | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Execute the same Dagster job the schedule runs, in this process, with the given resources.
 
     Settings travel as resources, never as run config (Dagster stores run config) and never through os.environ.
+    `job_name` and `tags` pick another job (the marts) and a partition range.
     """
     import dagster as dg
 
     from pipelines.definitions import INGEST_JOB_NAME, JOB_NAME, build_definitions
 
     defs = build_definitions(resources)
-    job = defs.resolve_job_def(INGEST_JOB_NAME if ingest_only else JOB_NAME).with_logger_defs(_cli_logger_defs())
+    name = job_name or (INGEST_JOB_NAME if ingest_only else JOB_NAME)
+    job = defs.resolve_job_def(name).with_logger_defs(_cli_logger_defs())
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     # A logger runs only when the run config names it; none named would bring Dagster's console logger back.
     run_config = {"loggers": {"cli_progress": {"config": {"quiet": quiet}}}}
     result = job.execute_in_process(
-        run_config=run_config, instance=instance, raise_on_error=False
+        run_config=run_config, instance=instance, raise_on_error=False, tags=tags
     )
     if not result.success:
         raise CliError(redact(_failure_message(result)))
@@ -151,6 +156,34 @@ def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: boo
         table = materialization.asset_key.to_user_string()
         metadata[table] = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
     return metadata
+
+
+def execute_marts(resources: dict[str, Any], quiet: bool = False, first: date | None = None,
+                  last: date | None = None, full: bool = False) -> dict[str, Any]:
+    """Run the marts job once over a range of days: given, every day (`full`), or what the data says is out of date.
+
+    The out-of-date range always ends today, so the unpartitioned marts are brought up to date too.
+    """
+    from assets.marts import marts_job
+    from assets.marts_launch import out_of_date_range, range_tags
+
+    warehouse = resources["warehouse"]
+    today = datetime.now(UTC).date()
+    settings = warehouse.history()
+    if full:
+        first, last = settings.history_start, today
+    elif first is not None:
+        last = last or today
+        if last < first:
+            raise CliError(f"--to {last} is before --from {first}")
+        if last > today:
+            raise CliError(f"--to {last} is after today ({today}, UTC)")
+    else:
+        found = out_of_date_range(warehouse, today)
+        first, last = found if found is not None else (today, today)
+    if not quiet:
+        _print(f"marts: rebuilding {first}..{last} ({(last - first).days + 1} days)")
+    return execute_job(resources, quiet=quiet, job_name=marts_job.name, tags=range_tags(first, last))
 
 
 def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
@@ -164,6 +197,11 @@ def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
         f"{ingest.get('rate_limited_429', 0)} answered 429"
         + (f"; skipped_forgotten {ingest['skipped_forgotten']}" if ingest.get("skipped_forgotten") else "")
     )
+    if ingest.get("refreshes_saved_by_policy") or "estimated_refresh_cost" in ingest:
+        cost = (f"; estimated cost {ingest['estimated_refresh_cost']}, saved {ingest['estimated_cost_saved']}"
+                if "estimated_refresh_cost" in ingest else "")
+        _print(f"  refresh policy: {ingest.get('refresh_requested', 0)} refreshes requested, "
+               f"{ingest.get('refreshes_saved_by_policy', 0)} saved{cost}")
     for table, values in metadata.items():
         if isinstance(values, dict) and "dagster/row_count" in values:
             inserted = values.get("rows_written_this_run")
@@ -197,7 +235,13 @@ def run_history(resources: dict[str, Any], base_url: str, days: int, quiet: bool
             _print(f"history: {day} days ago done, fc_balances {balances.get('dagster/row_count', 0)} rows "
                    f"({time.monotonic() - started:.1f}s)")
         _advance_sandbox_clock(base_url, 86_400)
-    return execute_job(resources, quiet=quiet)
+    return run_with_marts(resources, quiet)
+
+
+def run_with_marts(resources: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """The daily job (ingest and checks), then the marts over the out-of-date days, as the schedule does."""
+    metadata = execute_job(resources, quiet=quiet)
+    return metadata | execute_marts(resources, quiet=quiet)
 
 
 def run_resources(warehouse: Path, discovery: str | None, sandbox_url: str | None = None,
@@ -228,7 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.history_days:
             raise CliError("--history-days drives the built-in sandbox's clock: unset STRIPE_API_KEY to use it")
         _print(f"using the Stripe API at {os.environ.get('STRIPE_API_BASE') or 'https://api.stripe.com'}")
-        print_summary(execute_job(run_resources(warehouse, args.discovery), args.quiet), warehouse)
+        print_summary(run_with_marts(run_resources(warehouse, args.discovery), args.quiet), warehouse)
         return 0
     extra = ["--refresh-latency", args.sandbox_latency]
     if args.history_days:
@@ -240,9 +284,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.history_days:
             metadata = run_history(resources, url, args.history_days, args.quiet)
         else:
-            metadata = execute_job(resources, args.quiet)
+            metadata = run_with_marts(resources, args.quiet)
         print_summary(metadata, warehouse)
     return 0
+
+
+def cmd_marts(args: argparse.Namespace) -> int:
+    """Rebuild the marts without calling Stripe: out-of-date days, a range, or everything."""
+    from pipelines.resources import WarehouseResource
+
+    if args.to and not args.from_:
+        raise CliError("--to needs --from")
+    if args.full and args.from_:
+        raise CliError("--full rebuilds every day: leave out --from/--to")
+    resources = {"warehouse": WarehouseResource(directory=args.warehouse)}  # unset: FC_BALANCES_WAREHOUSE
+    metadata = execute_marts(resources, args.quiet, first=args.from_, last=args.to, full=args.full)
+    for table in ("fc_latest_balances", "fc_daily_balances", "fc_underwriting_features", "fc_customer_liquidity"):
+        done = metadata.get(table, {})
+        if done:
+            rows = done.get("rows_written", done.get("dagster/row_count", 0))
+            _print(f"  {table}: {rows} rows written in {done.get('build_seconds', 0)}s")
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -310,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="built-in sandbox only: fill N past days of daily balances first (a demo history)")
     check = sub.add_parser("check", help="check a warehouse folder against the table contract")
     check.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
+    marts = sub.add_parser("marts", help="rebuild the marts from the warehouse (out-of-date days by default)")
+    marts.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
+    marts.add_argument("--from", dest="from_", type=_day, metavar="DATE", help="first UTC day to rebuild")
+    marts.add_argument("--to", type=_day, metavar="DATE", help="last UTC day to rebuild (default: today)")
+    marts.add_argument("--full", action="store_true", help="rebuild every day from FC_BALANCES_HISTORY_START")
+    marts.add_argument("--quiet", action="store_true", help="no progress lines")
     forget = sub.add_parser("forget", help="delete every row about a customer or account (a deletion request)")
     forget.add_argument("--customer", action="append", metavar="cus_ID", help="a customer to forget (repeatable)")
     forget.add_argument("--account", action="append", metavar="fca_ID", help="an account to forget (repeatable)")
@@ -328,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("webhooks", help="serve the verified webhook receiver (see `fc-balances webhooks --help`)",
                    add_help=False)
+    sub.add_parser("funds-check", help="a fresh funds answer for one account (see `fc-balances funds-check --help`)",
+                   add_help=False)
     return parser
 
 
@@ -341,6 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipelines.webhooks import main as webhooks_main
 
         return webhooks_main(argv[1:])
+    if argv and argv[0] == "funds-check":  # before anything heavy: the check never imports Dagster
+        from pipelines.funds_cli import main as funds_check_main
+
+        return funds_check_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -351,13 +432,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_dev(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "marts":
+            return cmd_marts(args)
         if args.command == "forget":
             if not (args.customer or args.account):
                 raise CliError("forget needs --customer cus_... or --account fca_...")
             return cmd_forget(args)
-        if args.command == "report":
-            return cmd_report(args)
-    except (CliError, SettingsError) as exc:
+    except (CliError, SettingsError, WarehouseError) as exc:
         print(f"fc-balances: error: {redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:

@@ -8,20 +8,26 @@ import dagster as dg
 from assets.balances import INGEST_TABLES, stripe_fc_ingest
 from assets.checks import CHECKS
 from assets.events import EVENT_ASSETS, EVENT_JOBS, SENSORS
-from assets.marts import MART_ASSETS, marts_job
+from assets.marts import MART_ASSETS, MARTS_GROUP, marts_job
+from assets.marts_launch import marts_after
 from pipelines.resources import default_resources
 
 JOB_NAME = "fc_balances_job"
 INGEST_JOB_NAME = "fc_balances_ingest_job"
 
-# Events are drained by their own job (the sensor launches it); the daily job refreshes and rebuilds the marts.
-daily_selection = dg.AssetSelection.all() - dg.AssetSelection.assets("fc_events")
+# Events are drained by their own job (the sensor launches it); the daily job refreshes and checks. The
+# marts follow as a run of their own over the out-of-date days, which only the landed data can tell
+# (`marts_after_ingest` launches it; `fc-balances run` does the same in process).
+daily_selection = (
+    dg.AssetSelection.all() - dg.AssetSelection.assets("fc_events") - dg.AssetSelection.groups(MARTS_GROUP)
+)
 
 # DuckDB takes one writer at a time, so each job runs its steps in one process, one after another.
 fc_balances_job = dg.define_asset_job(
     JOB_NAME,
     selection=daily_selection,
-    description="Refresh every eligible account's balance, land the contract tables, check them, rebuild the marts.",
+    description="Refresh every eligible account's balance, land the contract tables and check them; the marts "
+    "follow in their own run over the out-of-date days.",
     executor_def=dg.in_process_executor,
 )
 
@@ -39,7 +45,8 @@ fc_balances_daily = dg.ScheduleDefinition(
     cron_schedule="0 6 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Daily at 06:00 UTC: refresh balances and rebuild the marts (off until turned on).",
+    description="Daily at 06:00 UTC: refresh balances; then marts_after_ingest rebuilds the out-of-date days "
+    "(off until turned on).",
 )
 
 
@@ -53,7 +60,7 @@ def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definiti
         asset_checks=[*CHECKS],
         jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *EVENT_JOBS],
         schedules=[fc_balances_daily],
-        sensors=[*SENSORS],
+        sensors=[*SENSORS, marts_after(fc_balances_job)],
         resources={**default_resources(), **(resources or {})},
         executor=dg.in_process_executor,
     )

@@ -1,9 +1,10 @@
-"""Builds the analytics marts and installs the SQL macros in DuckDB from the contract tables (no Dagster)."""
+"""Builds the analytics marts day by day in DuckDB from the contract tables; installs the SQL macros (no Dagster)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
@@ -16,62 +17,282 @@ MART_TABLES: tuple[str, ...] = (
     "fc_underwriting_features",
     "fc_customer_liquidity",
 )
-# The tables each mart reads: contract tables and other marts.
+# The tables each mart reads: contract tables and other marts (a partitioned mart also reads itself: the
+# previous day's partition).
 MART_INPUTS: dict[str, tuple[str, ...]] = {
     "fc_latest_balances": ("fc_balances", "fc_accounts"),
     "fc_daily_balances": ("fc_balances",),
-    "fc_underwriting_features": ("fc_daily_balances", "fc_latest_balances"),
+    "fc_underwriting_features": ("fc_balances", "fc_daily_balances"),
     "fc_customer_liquidity": ("fc_latest_balances",),
 }
+# Partitioned marts and the DATE column naming each partition (`day=YYYY-MM-DD/` in Parquet).
+PARTITION_COLUMNS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
+FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
+# A range of feature partitions is built this many window ends per transaction, the accounts split into hash
+# buckets of about BUCKET_ROWS daily rows each, so one statement's memory stays bounded.
+FEATURE_BATCH_DAYS = 30
+BUCKET_ROWS = 2_000_000
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
+# "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).
+_FIRST_DAY = datetime.min.replace(tzinfo=UTC)
 
 
 class MartBuildError(ValueError):
-    """The marts cannot be built as asked (unknown mart, missing input table, naive build time)."""
+    """The marts cannot be built as asked (unknown mart, missing input table, naive build time, bad range)."""
 
 
-def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {name for (name,) in con.execute(load_sql("warehouse/user_tables")).fetchall()}
+@dataclass(frozen=True)
+class HistorySettings:
+    """How history is cut into days: the first partition and how long a balance is carried forward."""
+
+    history_start: date = date(2024, 1, 1)
+    carry_forward_days: int = 31
+
+    def __post_init__(self) -> None:
+        if self.carry_forward_days < 0:
+            raise MartBuildError(f"carry_forward_days must be 0 or more, got {self.carry_forward_days}")
 
 
-def _build_order(tables: Iterable[str] | None) -> list[str]:
-    if tables is None:
-        return list(MART_TABLES)
-    wanted = [tables] if isinstance(tables, str) else list(tables)
-    unknown = sorted(set(wanted) - set(MART_TABLES))
-    if unknown:
-        raise MartBuildError(f"unknown mart(s) {', '.join(unknown)}; known: {', '.join(MART_TABLES)}")
-    return [table for table in MART_TABLES if table in wanted]
+def _utc(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def build_marts(
-    con: duckdb.DuckDBPyConnection, build_at: datetime, tables: Iterable[str] | None = None
-) -> dict[str, int]:
-    """(Re)build the given marts (default all) as of `build_at`, in one transaction; return their row counts.
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
-    Each mart is replaced whole with CREATE OR REPLACE inside the transaction, so readers see either the old
-    tables or the new ones, and a failure leaves the old ones in place.
-    """
+
+def _check_build_at(build_at: datetime) -> None:
     if build_at.tzinfo is None or build_at.utcoffset() is None:
         raise MartBuildError("build_at must be timezone-aware (e.g. datetime.now(UTC))")
-    order = _build_order(tables)
-    available = _existing_tables(con)
-    for table in order:
-        missing = [name for name in MART_INPUTS[table] if name not in available and name not in order]
+
+
+def _all_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {name for (name,) in con.execute(load_sql("marts/all_tables")).fetchall()}
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    # `table` comes from the fixed MART_TABLES allow-list.
+    row = con.execute(load_sql("warehouse/count_rows").format(table=table)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the current-features view where missing (the tables come from the declarations and migrations)."""
+    _require_inputs(con, MART_TABLES)
+    con.execute(load_sql("marts/create_views"))
+
+
+def _require_inputs(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> None:
+    available = _all_tables(con)
+    for table in tables:
+        missing = [name for name in (*MART_INPUTS[table], table, "_fc_mart_partitions") if name not in available]
         if missing:
-            raise MartBuildError(f"{table} reads {', '.join(missing)}, which the warehouse does not have yet")
-    counts: dict[str, int] = {}
+            raise MartBuildError(
+                f"{table} needs {', '.join(missing)}, which the warehouse does not have (open it with the current "
+                "fc-balances to migrate it)"
+            )
+
+
+def _record(con: duckdb.DuckDBPyConnection, mart: str, day: date | None, built_at: datetime, rows: int) -> None:
+    params = {"mart": mart, "day": day}
+    con.execute(load_sql("marts/forget_build"), params)
+    con.execute(load_sql("marts/record_build"), params | {"built_at": built_at, "row_count": rows})
+
+
+def _built(con: duckdb.DuckDBPyConnection, mart: str, day: date) -> bool:
+    return bool(con.execute(load_sql("marts/partition_built"), {"mart": mart, "day": day}).fetchone()[0])
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], int]) -> int:
     con.begin()
     try:
-        for table in order:
-            con.execute(load_sql(f"marts/{table}"), {"build_at": build_at})
-            # `table` comes from the fixed MART_TABLES allow-list.
-            row = con.execute(load_sql("warehouse/count_rows").format(table=table)).fetchone()
-            counts[table] = int(row[0]) if row else 0
+        result = work()
         con.commit()
     except BaseException:
         con.rollback()
         raise
+    return result
+
+
+def _partition_rows(con: duckdb.DuckDBPyConnection, table: str, day: date) -> int:
+    column = PARTITION_COLUMNS[table]
+    row = con.execute(load_sql("marts/count_partition").format(table=table, column=column), {"day": day}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def build_partition(
+    con: duckdb.DuckDBPyConnection, table: str, day: date, build_at: datetime, settings: HistorySettings
+) -> int:
+    """Replace one day of a partitioned mart in one transaction (delete the day, insert the day); its rows."""
+    _check_build_at(build_at)
+    column = PARTITION_COLUMNS[table]
+    day_start, day_end = _utc(day), _utc(day + timedelta(days=1))
+    seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
+    if table == "fc_daily_balances":
+        params = {"day": day, "day_start": day_start, "day_end": day_end, "seed": seed,
+                  "seed_start": _utc(day - timedelta(days=settings.carry_forward_days)),
+                  "carry_days": settings.carry_forward_days, "built_at": build_at}
+    else:
+        params = {"day": day, "day_end": day_end, "seed": seed, "built_at": build_at}
+
+    def work() -> int:
+        con.execute(load_sql("marts/delete_partition").format(table=table, column=column), {"day": day})
+        con.execute(load_sql(f"marts/{table}"), params)
+        rows = _partition_rows(con, table, day)
+        _record(con, table, day, build_at, rows)
+        return rows
+
+    return _in_transaction(con, work)
+
+
+def build_partitions(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    first: date,
+    last: date,
+    build_at: datetime,
+    settings: HistorySettings,
+    on_day: Callable[[date, int], None] | None = None,
+) -> int:
+    """Rebuild the days first..last of a partitioned mart in order, one transaction per day; total rows.
+
+    Each day reads one day of balances and the previous day's partition, so memory follows one day, not history.
+    """
+    if table not in PARTITION_COLUMNS:
+        raise MartBuildError(f"{table} is not a partitioned mart; partitioned: {', '.join(PARTITION_COLUMNS)}")
+    if last < first:
+        raise MartBuildError(f"empty range {first}..{last}")
+    if table == "fc_underwriting_features" and last > first:
+        return _build_feature_range(con, first, last, build_at, settings, on_day)
+    total = 0
+    for day in _days(first, last):
+        rows = build_partition(con, table, day, build_at, settings)
+        total += rows
+        if on_day is not None:
+            on_day(day, rows)
+    return total
+
+
+def _build_feature_range(
+    con: duckdb.DuckDBPyConnection,
+    first: date,
+    last: date,
+    build_at: datetime,
+    settings: HistorySettings,
+    on_day: Callable[[date, int], None] | None,
+) -> int:
+    """Feature partitions first..last, FEATURE_BATCH_DAYS window ends per transaction, in account buckets."""
+    _check_build_at(build_at)
+    table, column = "fc_underwriting_features", "window_end"
+    keys = int(con.execute(load_sql("marts/count_keys")).fetchone()[0])
+    total = 0
+    for start in range(0, (last - first).days + 1, FEATURE_BATCH_DAYS):
+        batch_first = first + timedelta(days=start)
+        batch_last = min(batch_first + timedelta(days=FEATURE_BATCH_DAYS - 1), last)
+        span = (batch_last - batch_first).days + 90
+        buckets = max(1, -(-keys * span // BUCKET_ROWS))
+        seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
+        bounds = {"first": batch_first, "last": batch_last}
+
+        def work(bounds: dict[str, date] = bounds, buckets: int = buckets, seed: bool = seed) -> int:
+            con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
+            for bucket in range(buckets):
+                con.execute(load_sql("marts/fc_underwriting_features_range"), bounds | {
+                    "first_start": _utc(bounds["first"]), "seed": seed, "bucket": bucket, "buckets": buckets,
+                    "built_at": build_at})
+            counts = dict(con.execute(
+                load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
+            for day in _days(bounds["first"], bounds["last"]):
+                _record(con, table, day, build_at, int(counts.get(day, 0)))
+                if on_day is not None:
+                    on_day(day, int(counts.get(day, 0)))
+            return sum(int(n) for n in counts.values())
+
+        total += _in_transaction(con, work)
+    return total
+
+
+def set_watermark(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime) -> None:
+    """Record that every partition of `table` up to today is up to date with balances fetched before build_at."""
+    _in_transaction(con, lambda: _record(con, table, None, build_at, 0) or 0)
+
+
+def update_latest_balances(con: duckdb.DuckDBPyConnection, build_at: datetime, full: bool = False) -> int:
+    """Bring fc_latest_balances up to date from the balances fetched since its last build; its rows."""
+    _check_build_at(build_at)
+    _require_inputs(con, ["fc_latest_balances"])
+    since = con.execute(load_sql("marts/watermark"), {"mart": "fc_latest_balances"}).fetchone()[0]
+    full = full or since is None
+
+    def work() -> int:
+        con.execute(load_sql("marts/fc_latest_balances"),
+                    {"since": since or _FIRST_DAY, "built_at": build_at, "full": full})
+        con.execute(load_sql("marts/replace_latest_balances"))
+        rows = _count(con, "fc_latest_balances")
+        _record(con, "fc_latest_balances", None, build_at, rows)
+        return rows
+
+    return _in_transaction(con, work)
+
+
+def build_customer_liquidity(con: duckdb.DuckDBPyConnection, build_at: datetime) -> int:
+    """Refill fc_customer_liquidity from fc_latest_balances (one row per key, not history); its rows."""
+    _check_build_at(build_at)
+
+    def work() -> int:
+        con.execute(load_sql("marts/clear_table").format(table="fc_customer_liquidity"))
+        con.execute(load_sql("marts/fc_customer_liquidity"), {"build_at": build_at})
+        rows = _count(con, "fc_customer_liquidity")
+        _record(con, "fc_customer_liquidity", None, build_at, rows)
+        return rows
+
+    return _in_transaction(con, work)
+
+
+def out_of_date_start(con: duckdb.DuckDBPyConnection, today: date, settings: HistorySettings) -> date | None:
+    """The earliest day whose partitions are out of date (see sql/marts/out_of_date.sql); None if none is."""
+    if today < settings.history_start:
+        return None
+    since = con.execute(load_sql("marts/since_watermark")).fetchone()[0]
+    row = con.execute(load_sql("marts/out_of_date"), {
+        "history_start": settings.history_start, "today": today, "carry_days": settings.carry_forward_days,
+        "since": since or _FIRST_DAY,
+    }).fetchone()
+    return row[0] if row else None
+
+
+def build_marts(
+    con: duckdb.DuckDBPyConnection,
+    build_at: datetime,
+    settings: HistorySettings | None = None,
+    first: date | None = None,
+    last: date | None = None,
+    full: bool = False,
+) -> dict[str, int]:
+    """Build every mart the way one run does; rows written per mart (partitioned: in the rebuilt range).
+
+    The range defaults to the out-of-date days up to the build day (or every day with `full`); the
+    unpartitioned marts are updated after the partitions.
+    """
+    _check_build_at(build_at)
+    settings = settings or HistorySettings()
+    ensure_mart_tables(con)
+    today = build_at.astimezone(UTC).date()
+    if full:
+        first, last = settings.history_start, today
+    elif first is None:
+        first = out_of_date_start(con, today, settings)
+        last = today
+    counts = dict.fromkeys(MART_TABLES, 0)
+    counts["fc_latest_balances"] = update_latest_balances(con, build_at, full=full)
+    if first is not None and last is not None and first <= last:
+        complete = last >= today and (full or first <= (out_of_date_start(con, today, settings) or today))
+        for table in PARTITION_COLUMNS:
+            counts[table] = build_partitions(con, table, first, last, build_at, settings)
+        if complete:
+            for table in PARTITION_COLUMNS:
+                set_watermark(con, table, build_at)
+    counts["fc_customer_liquidity"] = build_customer_liquidity(con, build_at)
     return counts
 
 

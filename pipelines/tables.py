@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 REFRESH_OUTCOMES: tuple[str, ...] = (
     "succeeded", "failed", "timed_out", "skipped_cooldown", "skipped_inactive", "skipped_no_permission", "error",
+    "skipped_fresh", "skipped_budget",
 )
 BALANCE_TYPES: tuple[str, ...] = ("cash", "credit")
 ACCOUNT_STATUSES: tuple[str, ...] = ("active", "inactive", "disconnected")
@@ -39,7 +40,7 @@ class Table:
 
     name: str
     description: str
-    group: str  # who owns and writes it: stripe_fc (ingest), events, marts, warehouse (bookkeeping)
+    group: str  # who owns and writes it: stripe_fc (ingest), events, marts, warehouse (bookkeeping), policy (users)
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # unique per row; enforced as PRIMARY KEY where `enforce_key`
     enforce_key: bool = True
@@ -174,7 +175,10 @@ FC_REJECTED_BALANCES = Table(
 
 FC_EVENTS = Table(
     name="fc_events",
-    description="Financial Connections events received by webhook or the events API, one row per event id.",
+    description=(
+        "Financial Connections events received by webhook or the events API, or recorded by a funds check's "
+        "refresh (ids evt_fcbcheck...), one row per event id."
+    ),
     group="events",
     key=("event_id",),
     columns=(
@@ -184,7 +188,8 @@ FC_EVENTS = Table(
                nullable=False),
         Column("created", TS, "when Stripe created the event", nullable=False),
         Column("account_id", "VARCHAR", "the fca_ id of the account in data.object"),
-        Column("received_at", TS, "when a webhook delivery or the events sensor first stored it", nullable=False),
+        Column("received_at", TS, "when a webhook delivery, the events sensor or a funds check first stored it",
+               nullable=False),
         Column("payload", "VARCHAR", "the whole event as JSON text (no personal data beyond holder ids)",
                nullable=False),
     ),
@@ -198,7 +203,8 @@ FC_LATEST_BALANCES = Table(
     name="fc_latest_balances",
     description=(
         "Per (account_id, currency) the newest fc_balances row, with the account's status, category and "
-        "institution, and staleness_hours from as_of to the build time."
+        "institution, and staleness_hours from as_of to the build time; updated from the balances fetched "
+        "since its last build."
     ),
     group="marts",
     key=("account_id", "currency"),
@@ -223,13 +229,16 @@ FC_LATEST_BALANCES = Table(
 FC_DAILY_BALANCES = Table(
     name="fc_daily_balances",
     description=(
-        "Per (account_id, currency, day) from the first UTC day with a balance to the build day: the values of "
-        "the last row with as_of on or before the end of that UTC day, carried forward over days without rows; "
-        "observed says whether the day had a row of its own."
+        "Daily partitions (UTC). Per (account_id, currency, day): the values of the last row with as_of on or "
+        "before the end of that UTC day, carried forward over days without rows for at most "
+        "FC_BALANCES_CARRY_FORWARD_DAYS (31) days after the last observation, then no row until the next one; "
+        "observed says whether the day had a row of its own. A day is built from the previous day's partition "
+        "and that day's balances."
     ),
     group="marts",
     key=("account_id", "currency", "day"),
     enforce_key=False,
+    parquet_partition="day=<UTC day>",
     columns=(
         *_MART_ACCOUNT_KEY,
         Column("day", "DATE", "UTC calendar day"),
@@ -244,19 +253,23 @@ FC_DAILY_BALANCES = Table(
 FC_UNDERWRITING_FEATURES = Table(
     name="fc_underwriting_features",
     description=(
-        "Per (account_id, currency, window_days) for windows of 30 and 90 days ending on the build day: "
-        "statistics of the daily current balance over the window's days that have a value, negative days and "
-        "streaks for cash accounts, and the latest balance."
+        "Daily partitions by window_end, point in time. Per (account_id, currency, window_days) for every key "
+        "with a balance on or before window_end, windows of 30 and 90 days ending on window_end: statistics of "
+        "the daily current balance over the window's days that have a value (null, with days_with_value 0, when "
+        "none), negative days and streaks for cash accounts, and the newest balance as of the end of window_end "
+        "(as of the build for today). The view fc_current_underwriting_features holds the newest window_end."
     ),
     group="marts",
-    key=("account_id", "currency", "window_days"),
+    key=("account_id", "currency", "window_end", "window_days"),
     enforce_key=False,
+    parquet_partition="window_end=<UTC day>",
     columns=(
         *_MART_ACCOUNT_KEY,
-        Column("balance_type", "VARCHAR", "cash or credit, from the newest row", values=BALANCE_TYPES),
+        Column("balance_type", "VARCHAR", "cash or credit, from the newest row as of window_end",
+               values=BALANCE_TYPES),
         Column("window_days", "INTEGER", "30 or 90"),
-        Column("window_start", "DATE", "first day of the window (build day - window_days + 1)"),
-        Column("window_end", "DATE", "the build day (UTC), included"),
+        Column("window_start", "DATE", "first day of the window (window_end - window_days + 1)"),
+        Column("window_end", "DATE", "the window's last UTC day, included; the partition"),
         Column("days_with_value", "BIGINT", "days of the window with a daily current_minor"),
         Column("days_observed", "BIGINT", "days of the window with a row of their own"),
         Column("coverage", "DOUBLE", "days_with_value / window_days"),
@@ -268,10 +281,10 @@ FC_UNDERWRITING_FEATURES = Table(
         Column("stddev_daily_balance_minor", "DOUBLE", "population standard deviation of daily current_minor"),
         Column("days_negative", "BIGINT", "cash: days with daily current_minor < 0; null for credit"),
         Column("longest_negative_streak", "BIGINT", "cash: most consecutive days below 0; null for credit"),
-        Column("latest_current_minor", "BIGINT", "current_minor of the newest row"),
-        Column("latest_available_minor", "BIGINT", "available_minor of the newest row"),
-        Column("latest_as_of", TS, "as_of of the newest row"),
-        Column("staleness_hours", "DOUBLE", "hours from latest_as_of to built_at"),
+        Column("latest_current_minor", "BIGINT", "current_minor of the newest row as of the end of window_end"),
+        Column("latest_available_minor", "BIGINT", "available_minor of that row"),
+        Column("latest_as_of", TS, "as_of of that row"),
+        Column("staleness_hours", "DOUBLE", "hours from latest_as_of to the end of window_end (built_at for today)"),
         _BUILT_AT,
     ),
 )
@@ -303,6 +316,25 @@ FC_CUSTOMER_LIQUIDITY = Table(
     ),
 )
 
+# ------------------------------------------------------------------------------------------- policy
+
+FC_REFRESH_PRIORITY = Table(
+    name="fc_refresh_priority",
+    description=(
+        "User-managed: accounts to refresh first when FC_BALANCES_MAX_REFRESHES binds, higher priority first; "
+        "a row past its expires_at is ignored. The pipeline only reads it."
+    ),
+    group="policy",
+    key=("account_id",),
+    exported=False,
+    columns=(
+        _ACCOUNT_ID,
+        Column("priority", "INTEGER", "higher is refreshed first", nullable=False),
+        Column("reason", "VARCHAR", "why, for the people who manage the table"),
+        Column("expires_at", TS, "when the row stops counting (null: never)"),
+    ),
+)
+
 # ------------------------------------------------------------------------------------------- bookkeeping
 
 FC_SCHEMA_MIGRATIONS = Table(
@@ -315,6 +347,24 @@ FC_SCHEMA_MIGRATIONS = Table(
         Column("version", "INTEGER", "the migration's number (sql/migrations/NNNN_name.sql)", nullable=False),
         Column("name", "VARCHAR", "the migration's name", nullable=False),
         Column("applied_at", TS, "when it was applied to this warehouse", nullable=False),
+    ),
+)
+
+MART_PARTITIONS = Table(
+    name="_fc_mart_partitions",
+    description=(
+        "Bookkeeping of the marts: when each partition was built (against each day's newest fetched_at, this "
+        "says which days are out of date) and each mart's watermark (partition_day null)."
+    ),
+    group="warehouse",
+    exported=False,
+    readme=False,
+    columns=(
+        Column("mart", "VARCHAR", "the mart", nullable=False),
+        Column("partition_day", "DATE", "the partition's UTC day; null: the mart's watermark or unpartitioned build"),
+        Column("built_at", TS, "when it was built (the watermark: the start of the last run that left every "
+               "day up to its day up to date)", nullable=False),
+        Column("row_count", "BIGINT", "rows the partition held when built", nullable=False),
     ),
 )
 
@@ -383,7 +433,7 @@ TABLES: dict[str, Table] = {
     for table in (
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
         FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY,
-        FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, FC_DELETIONS, FC_EVENT_GAPS,
+        FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
     )
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -40,6 +41,11 @@ def test_jobs_schedule_and_sensor() -> None:
     assert schedule.cron_schedule == "0 6 * * *"
     sensor = defs.resolve_sensor_def("stripe_events_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    # The daily job is the ingest and its checks; the marts follow as their own run over the out-of-date days.
+    daily = {k.to_user_string() for k in defs.resolve_job_def(JOB_NAME).asset_layer.selected_asset_keys}
+    assert not daily & {"fc_latest_balances", "fc_daily_balances", "fc_underwriting_features"}
+    marts = defs.resolve_sensor_def("marts_after_ingest")
+    assert marts.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def _env(**overrides: str) -> dict[str, str]:
@@ -52,8 +58,10 @@ def test_headless_materialize_all_then_marts_alone(sandbox_factory, tmp_path: Pa
     sandbox = sandbox_factory(refresh_latency=(0.05, 0.05))
     sandbox.load_fixtures(fixtures(6))
     warehouse = tmp_path / "wh"
+    today = datetime.now(UTC).date().isoformat()
+    # The daily-partitioned marts need a day: today's, as the README shows.
     everything = subprocess.run(
-        [DAGSTER, "asset", "materialize", "-m", "pipelines.definitions", "--select", "*"],
+        [DAGSTER, "asset", "materialize", "-m", "pipelines.definitions", "--select", "*", "--partition", today],
         env=_env(STRIPE_API_KEY=sandbox.api_key, STRIPE_API_BASE=sandbox.base_url,
                  FC_BALANCES_WAREHOUSE=str(warehouse), FC_BALANCES_POLL_INTERVAL="0.1"),
         cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -64,7 +72,8 @@ def test_headless_materialize_all_then_marts_alone(sandbox_factory, tmp_path: Pa
     requests_before = sum(sandbox.stats()["requests"].values())
     # The marts rebuild from the warehouse alone: no key in the environment, no call to Stripe.
     marts = subprocess.run(
-        [DAGSTER, "asset", "materialize", "-m", "pipelines.definitions", "--select", "group:marts"],
+        [DAGSTER, "asset", "materialize", "-m", "pipelines.definitions", "--select", "group:marts",
+         "--partition", today],
         env=_env(FC_BALANCES_WAREHOUSE=str(warehouse)), cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert marts.returncode == 0, marts.stderr[-3000:]

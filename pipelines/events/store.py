@@ -25,7 +25,7 @@ EVENT_STORE_RELATIVE = Path("events") / "webhook_events.sqlite"
 ACCOUNT_EVENT_PREFIX = "financial_connections.account."
 ACCOUNT_EVENT_PATTERN = "financial_connections.account.*"
 ACCOUNT_OBJECT = "financial_connections.account"
-SOURCES = frozenset({"webhook", "events_api"})
+SOURCES = frozenset({"webhook", "events_api", "funds_check"})
 MAX_EVENT_ID_LENGTH = 255
 EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
 class EventStoreError(Exception):

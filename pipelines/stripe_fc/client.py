@@ -139,10 +139,14 @@ class ClientSettings:
     max_rate_limit_retries: int = 8  # our retries of plain 429s, which the SDK leaves to us
     timeout: float = 30.0
     max_connections: int = 100
+    reserve_rps: float = 0.0  # kept out of every limit for funds checks (FC_BALANCES_CHECK_RESERVE_RPS)
+    burst_seconds: float = 0.2  # the limiter's burst, in seconds of the limit
 
     def limits(self) -> tuple[float | None, float | None]:
         global_default, endpoint_default = default_limits(self.api_key)
-        return (self.max_rps or global_default, self.max_rps_per_endpoint or endpoint_default)
+        # At least 1/s is left to the run whatever the reserve, so a misconfigured reserve slows it, never stops it.
+        return (max(1.0, (self.max_rps or global_default) - self.reserve_rps),
+                max(1.0, (self.max_rps_per_endpoint or endpoint_default) - self.reserve_rps))
 
 
 class StripeFCClient:
@@ -154,7 +158,7 @@ class StripeFCClient:
         self.settings = settings
         self.stats = RequestStats()
         global_rps, endpoint_rps = settings.limits()
-        self.limiter = RateLimiter(global_rps, endpoint_rps)
+        self.limiter = RateLimiter(global_rps, endpoint_rps, burst_seconds=settings.burst_seconds)
         self._http = _LimitedAIOHTTPClient(self.limiter, self.stats, settings.timeout, settings.max_connections)
         self._stripe = stripe.StripeClient(
             settings.api_key,

@@ -13,6 +13,7 @@ import stripe
 
 from pipelines.redact import redact
 from pipelines.stripe_fc.client import REFRESHED_BALANCE_EVENT, StripeFCClient
+from pipelines.stripe_fc.policy import BudgetPlanner, KnownState, PolicySettings, balance_as_of, newest_of
 from pipelines.tables import REFRESH_OUTCOMES
 
 DiscoveryMode = Literal["per_customer", "all"]
@@ -70,6 +71,7 @@ class Progress:
     event_poll_errors: int = 0
     retrieves: int = 0
     skipped_forgotten: int = 0  # customers and accounts skipped because they were forgotten (never written)
+    budget_started_early: int = 0  # refreshes the budget let start before the listing ended
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -110,6 +112,8 @@ class RefreshEngine:
         run_id: str,
         settings: EngineSettings | None = None,
         on_progress: Callable[[Progress, StripeFCClient], Awaitable[None] | None] | None = None,
+        policy: PolicySettings | None = None,
+        known: KnownState | None = None,
     ) -> None:
         self.client = client
         self.sink = sink
@@ -128,6 +132,11 @@ class RefreshEngine:
         self._prepared = False
         # Set by the caller: True for a customer or account id that was forgotten (fc-balances forget).
         self.is_forgotten: Callable[[Any], bool] = lambda _id: False
+        self.policy = policy or PolicySettings()
+        self.known = known or KnownState()
+        self.planner: BudgetPlanner | None = None  # made when the run starts, from `known` as set by then
+        # Eligible accounts waiting for the budget's choice: only what their skipped_budget row needs, not the account.
+        self._held: dict[str, tuple[Any, Any]] = {}
 
     async def prepare(self) -> None:
         """The run's first call: reads the events cursor, and so proves the key and the address work.
@@ -142,6 +151,8 @@ class RefreshEngine:
             raise RuntimeError("RefreshEngine.run needs a sink")
         if not self._prepared:
             await self.prepare()
+        if self.policy.max_refreshes is not None:
+            self.planner = BudgetPlanner(self.policy.max_refreshes, self.known)
         refreshers = [asyncio.create_task(self._refresh_worker()) for _ in range(self.settings.refresh_concurrency)]
         awaiter = asyncio.create_task(self._await_loop())
         reporter = asyncio.create_task(self._report_loop())
@@ -166,6 +177,14 @@ class RefreshEngine:
 
     async def _flow(self, refreshers: list[asyncio.Task[None]], awaiter: asyncio.Task[None]) -> None:
         await self._discover()
+        if self.planner is not None:
+            self.progress.budget_started_early = self.planner.started_early
+            chosen, over = self.planner.finish()
+            for account_id in over:
+                status, next_at = self._held.pop(account_id)
+                await self._record(RefreshRecord(self.run_id, account_id, "skipped_budget", status=status,
+                                                 next_refresh_available_at=next_at))
+            await self._start(chosen)
         self.progress.listing_done = True
         await self._queue.join()
         for task in refreshers:
@@ -215,7 +234,14 @@ class RefreshEngine:
         if self.is_forgotten(account_id) or self.is_forgotten(holder.get("customer")):
             self.progress.skipped_forgotten += 1
             return
-        decision = classify(account, self.client.server_now())
+        now = self.client.server_now()
+        decision = classify(account, now)
+        if decision == "refresh" and self.policy.active:
+            decision = await self._apply_policy(account, now)
+        elif self.planner is not None:
+            await self._start(self.planner.listed(account_id))
+        if decision == "held":
+            return
         if decision == "refresh":
             await self.sink.account_observed(account, final=False)
             await self._queue.put(account_id)
@@ -228,12 +254,38 @@ class RefreshEngine:
             )
             self.progress.pending = len(self._pending)
         else:
-            await self.sink.account_observed(account, final=True)
-            refresh = account.get("balance_refresh") or {}
-            await self._record(RefreshRecord(
-                self.run_id, account_id, decision, status=refresh.get("status"),
-                next_refresh_available_at=refresh.get("next_refresh_available_at"),
-            ))
+            await self._record_skip(account, decision)
+
+    async def _apply_policy(self, account: dict[str, Any], now: float) -> str:
+        """`skipped_fresh`, `refresh` (no budget), or `held` for the budget to choose (started when provable)."""
+        account_id = account["id"]
+        newest = newest_of(self.known.newest_as_of.get(account_id), balance_as_of(account))
+        max_age = self.policy.max_age_hours
+        if max_age is not None and newest is not None and now - newest < max_age * 3600:
+            if self.planner is not None:
+                await self._start(self.planner.listed(account_id))
+            return "skipped_fresh"
+        if self.planner is None:
+            return "refresh"
+        await self.sink.account_observed(account, final=False)
+        refresh = account.get("balance_refresh") or {}
+        self._held[account_id] = (refresh.get("status"), refresh.get("next_refresh_available_at"))
+        await self._start(self.planner.offer(account_id, newest))
+        return "held"
+
+    async def _start(self, ready: list[str]) -> None:
+        """Accounts the budget has chosen: off to the refreshers."""
+        for account_id in ready:
+            self._held.pop(account_id, None)
+            await self._queue.put(account_id)
+
+    async def _record_skip(self, account: Mapping[str, Any], outcome: str) -> None:
+        await self.sink.account_observed(account, final=True)
+        refresh = account.get("balance_refresh") or {}
+        await self._record(RefreshRecord(
+            self.run_id, account["id"], outcome, status=refresh.get("status"),
+            next_refresh_available_at=refresh.get("next_refresh_available_at"),
+        ))
 
     # --- refresh ---------------------------------------------------------------------------------------------
     async def _refresh_worker(self) -> None:
@@ -399,7 +451,7 @@ def format_progress(progress: Progress, client: StripeFCClient) -> str:
     elapsed = max(progress.elapsed, 1e-9)
     global_rps, endpoint_rps = client.limiter.global_rps, client.limiter.endpoint_rps
     o = progress.outcomes
-    skipped = o["skipped_cooldown"] + o["skipped_inactive"] + o["skipped_no_permission"]
+    skipped = sum(count for name, count in o.items() if name.startswith("skipped_"))
     eta = eta_seconds(progress, endpoint_rps or 0)
     parts = [
         f"{progress.elapsed:6.1f}s",

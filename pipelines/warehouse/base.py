@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import duckdb
 
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
 LOCK_FILE_NAME = ".fc_balances.lock"
 DIRTY_MARKER_NAME = ".parquet_export_pending"
+SPILL_DIR_NAME = ".duckdb_spill"  # where DuckDB spills past its memory limit, inside the warehouse folder
+DEFAULT_MEMORY_LIMIT = "1GB"
 TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 class WarehouseError(Exception):
@@ -37,3 +43,19 @@ def redacted(uri: str) -> str:
     if not parts.scheme or len(parts.scheme) == 1:
         return uri
     return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+
+
+def checked_memory_limit(value: str) -> str:
+    """A DuckDB memory limit such as 1GB or 512MB, or a one-line error naming the setting."""
+    if not _MEMORY_LIMIT.match(value.strip()):
+        raise WarehouseError(f"FC_BALANCES_DUCKDB_MEMORY_LIMIT must look like 1GB or 512MB, got {value!r}")
+    return value.strip()
+
+
+def configure(connection: duckdb.DuckDBPyConnection, directory: Path, memory_limit: str) -> None:
+    """Every connection: UTC days, and bounded memory whatever the history (past the limit DuckDB spills to a
+    folder inside the warehouse folder)."""
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET memory_limit = ?", [memory_limit])
+    connection.execute("SET temp_directory = ?", [str(directory / SPILL_DIR_NAME)])
+    connection.execute("SET preserve_insertion_order = false")

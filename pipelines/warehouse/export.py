@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -27,6 +29,9 @@ class TableLayout:
 
     files_sql: str | None = None  # None: the whole table in <table>/<table>.parquet
     description: str = "one file, replaced whole"
+    # A DATE column naming one folder per day; its files_sql takes $first/$last so an export can be limited
+    # to the days a run rebuilt instead of fingerprinting all history.
+    partition_column: str | None = None
 
 
 # The layout registry: tables not listed are single files. Partition columns are not inside the files;
@@ -36,7 +41,12 @@ LAYOUTS: dict[str, TableLayout] = {
     "fc_balance_refreshes": TableLayout(
         "warehouse/files_fc_balance_refreshes", "run_date=YYYY-MM-DD/data.parquet (UTC day the run started)"
     ),
+    "fc_daily_balances": TableLayout("warehouse/files_fc_daily_balances", "day=YYYY-MM-DD/data.parquet", "day"),
+    "fc_underwriting_features": TableLayout(
+        "warehouse/files_fc_underwriting_features", "window_end=YYYY-MM-DD/data.parquet", "window_end"
+    ),
 }
+_ALL_DAYS = (date.min, date.max)
 
 
 class _FileWriter:
@@ -95,20 +105,34 @@ def user_tables(connection: duckdb.DuckDBPyConnection) -> set[str]:
     return {row[0] for row in rows if TABLE_NAME.match(row[0])}
 
 
-def _files_source(table: str) -> str:
+def _files_source(table: str, days: tuple[date, date] | None = None) -> tuple[str, dict[str, Any]]:
+    """The files_* query of a table and its parameters (a day range for partitioned tables)."""
     layout = LAYOUTS.get(table, TableLayout())
+    if layout.partition_column:
+        first, last = days or _ALL_DAYS
+        return load_sql(layout.files_sql or ""), {"first": first, "last": last}
     if layout.files_sql:
-        return load_sql(layout.files_sql)
-    return load_sql("warehouse/files_single").format(table=quoted(table))
+        return load_sql(layout.files_sql), {}
+    return load_sql("warehouse/files_single").format(table=quoted(table)), {}
+
+
+def _key_day(key: str) -> date | None:
+    """The day of a partitioned file key (`column=YYYY-MM-DD/data.parquet`)."""
+    try:
+        return date.fromisoformat(key.split("/", 1)[0].split("=", 1)[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def _file_path(table: str, file_key: str) -> str:
     return file_key or f"{table}.parquet"
 
 
-def _current_files(connection: duckdb.DuckDBPyConnection, table: str) -> dict[str, _FileState]:
-    source = _files_source(table)
-    rows = connection.execute(load_sql("warehouse/file_stats").format(source=source)).fetchall()
+def _current_files(
+    connection: duckdb.DuckDBPyConnection, table: str, days: tuple[date, date] | None = None
+) -> dict[str, _FileState]:
+    source, params = _files_source(table, days)
+    rows = connection.execute(load_sql("warehouse/file_stats").format(source=source), params).fetchall()
     files = {key: _FileState(int(count), str(fingerprint)) for key, count, fingerprint in rows}
     if table not in LAYOUTS and not files:
         files[""] = _FileState(0, "empty")  # an empty single-file table still gets its (empty) file
@@ -120,13 +144,28 @@ def _recorded_files(connection: duckdb.DuckDBPyConnection, table: str) -> dict[s
     return {key: _FileState(int(count), fingerprint) for key, count, fingerprint in rows}
 
 
-def export_table(connection: duckdb.DuckDBPyConnection, target: ParquetTarget, table: str) -> int:
-    """Rewrite the table's files whose rows changed since their recorded export; rows written."""
-    current = _current_files(connection, table)
+def export_table(
+    connection: duckdb.DuckDBPyConnection, target: ParquetTarget, table: str, days: tuple[date, date] | None = None
+) -> int:
+    """Rewrite the table's files whose rows changed since their recorded export; rows written.
+
+    `days` limits a partitioned table to those days' folders; the others are neither read nor touched.
+    """
+    layout = LAYOUTS.get(table, TableLayout())
+    days = days if layout.partition_column else None
+    current = _current_files(connection, table, days)
     recorded = _recorded_files(connection, table)
+    if days is not None:
+        recorded = {key: state for key, state in recorded.items()
+                    if (day := _key_day(key)) is not None and days[0] <= day <= days[1]}
     stale = sorted(key for key, state in current.items() if recorded.get(key) != state)
     gone = sorted(key for key in recorded if key not in current)
-    if stale:
+    if stale and layout.partition_column:
+        # One day per query: each file's rows are sorted alone, never all history at once.
+        for key in stale:
+            day = _key_day(key) or date.min
+            _write_files(connection, target, table, [key], (day, day))
+    elif stale:
         _write_files(connection, target, table, stale)
     for key in gone:
         target.delete(table, _file_path(table, key))
@@ -144,11 +183,13 @@ def export_table(connection: duckdb.DuckDBPyConnection, target: ParquetTarget, t
 
 
 def _write_files(
-    connection: duckdb.DuckDBPyConnection, target: ParquetTarget, table: str, file_keys: list[str]
+    connection: duckdb.DuckDBPyConnection, target: ParquetTarget, table: str, file_keys: list[str],
+    days: tuple[date, date] | None = None,
 ) -> None:
     """Stream the rows of the given files (sorted by file) into one Parquet writer per file."""
-    sql = load_sql("warehouse/file_rows").format(source=_files_source(table))
-    reader = connection.sql(sql, params={"files": file_keys}).to_arrow_reader(_READ_BATCH_ROWS)
+    source, params = _files_source(table, days)
+    sql = load_sql("warehouse/file_rows").format(source=source)
+    reader = connection.sql(sql, params={"files": file_keys, **params}).to_arrow_reader(_READ_BATCH_ROWS)
     # Contract tables keep their declared Arrow types and nullability; marts are written as DuckDB built them.
     declared = arrow_schema(table) if table in INGEST_TABLES else None
     schema = declared or pa.schema([f for f in reader.schema if f.name != "__file"])

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 
@@ -21,11 +22,14 @@ from pipelines.schema import arrow_schema
 from pipelines.sql import load_sql
 from pipelines.tables import INGEST_TABLES
 from pipelines.warehouse.base import (
+    DEFAULT_MEMORY_LIMIT,
     DIRTY_MARKER_NAME,
     DUCKDB_FILE_NAME,
     TABLE_NAME,
     WarehouseBusyError,
     WarehouseError,
+    checked_memory_limit,
+    configure,
     one_line,
     quoted,
 )
@@ -58,8 +62,10 @@ class Warehouse:
     """The DuckDB file and its Parquet projection, used as a context manager holding the writer lock."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], parquet_uri: str | None = None, lock_timeout: float = 60.0
+        self, directory: str | os.PathLike[str], parquet_uri: str | None = None, lock_timeout: float = 60.0,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
     ) -> None:
+        self.memory_limit = checked_memory_limit(memory_limit)
         self.directory = Path(directory).expanduser().absolute()
         self.duckdb_path = self.directory / DUCKDB_FILE_NAME
         self.parquet_uri = parquet_uri if parquet_uri else str(self.directory / "parquet")
@@ -161,7 +167,7 @@ class Warehouse:
                     ) from exc
                 time.sleep(0.05)
         try:
-            connection.execute("SET TimeZone = 'UTC'")
+            configure(connection, self.directory, self.memory_limit)
             yield connection
         finally:
             connection.close()
@@ -221,8 +227,13 @@ class Warehouse:
 
     # -------------------------------------------------------------------- Parquet
 
-    def export_parquet(self, tables: Iterable[str] | None = None) -> dict[str, int]:
-        """Rewrite the Parquet files whose rows changed since their last export; rows written per table."""
+    def export_parquet(
+        self, tables: Iterable[str] | None = None, days: tuple[date, date] | None = None
+    ) -> dict[str, int]:
+        """Rewrite the Parquet files whose rows changed since their last export; rows written per table.
+
+        `days` (first, last) limits a partitioned table's export to those days' folders.
+        """
         target = self._require_open()
         names = list(INGEST_TABLES) if tables is None else list(dict.fromkeys(tables))
         written: dict[str, int] = {}
@@ -231,7 +242,7 @@ class Warehouse:
             for name in names:
                 if name not in known:
                     raise WarehouseError(f"cannot export {name!r}: no such table in {self.duckdb_path}")
-                written[name] = export_table(connection, target, name)
+                written[name] = export_table(connection, target, name, days)
         # Callers export what they wrote; after that the Parquet projection is whole again.
         self._dirty = False
         return written
@@ -261,7 +272,9 @@ def _conform(attribute: str, table: str, rows: pa.Table) -> pa.Table:
 
 
 @contextmanager
-def open_reader(directory: str | os.PathLike[str], timeout: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_reader(
+    directory: str | os.PathLike[str], timeout: float = 60.0, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the warehouse's DuckDB file, in UTC: no writer lock, no marker, no repair.
 
     It takes the lock file's shared side, so it waits (up to `timeout`) for a writing step of another run to end
@@ -290,7 +303,7 @@ def open_reader(directory: str | os.PathLike[str], timeout: float = 60.0) -> Ite
                     ) from exc
                 time.sleep(0.05)
         try:
-            connection.execute("SET TimeZone = 'UTC'")
+            configure(connection, folder, checked_memory_limit(memory_limit))
             yield connection
         finally:
             connection.close()

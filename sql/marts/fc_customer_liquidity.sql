@@ -1,7 +1,8 @@
 -- fc_customer_liquidity: per (customer_id, currency), over the customer's active accounts, the sum of the
 -- latest cash available_minor (current_minor where available is null, counted apart) and the sum of the
--- latest credit current_minor. Reads the mart fc_latest_balances. Parameter: $build_at (TIMESTAMPTZ).
-CREATE OR REPLACE TABLE fc_customer_liquidity AS
+-- latest credit current_minor. Reads the mart fc_latest_balances only (one row per key, not history); the
+-- caller empties the table first, in the same transaction. Parameter: $build_at (TIMESTAMPTZ).
+INSERT INTO fc_customer_liquidity
 SELECT
     l.customer_id,
     l.currency,

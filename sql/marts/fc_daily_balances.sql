@@ -1,50 +1,42 @@
--- fc_daily_balances: per (account_id, currency, day) from the first UTC day with a row to the build day, the
--- values of the last row with as_of on or before the end of that day (carried forward over days without
--- rows); observed = the day had a row of its own. Parameter: $build_at (TIMESTAMPTZ).
---
--- One window pass, no join: a row that is the last of its UTC day (the next row falls on a later day) owns
--- every day from its own up to the day before the next row's day (or up to the build day), and is expanded
--- over them with generate_series.
-CREATE OR REPLACE TABLE fc_daily_balances AS
-WITH params AS (
-    SELECT ($build_at::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE AS build_day
-),
-rows_with_next AS (
-    SELECT
-        b.*,
-        (b.as_of AT TIME ZONE 'UTC')::DATE AS row_day,
-        lead((b.as_of AT TIME ZONE 'UTC')::DATE)
-            OVER (PARTITION BY b.account_id, b.currency ORDER BY b.as_of) AS next_row_day
+-- fc_daily_balances, one partition: per (account_id, currency) the day $day (UTC). A key observed that day
+-- gets its last row of the day (observed); otherwise the previous day's row is carried forward while its
+-- as_of lies at most $carry_days days back (not observed). The previous day comes from the previous
+-- partition; when that was never built ($seed: the first day of history), from the last fc_balances row of
+-- the $carry_days days before. Only one day of balances and one partition are read.
+-- Parameters: $day DATE, $day_start / $day_end / $seed_start TIMESTAMPTZ, $carry_days INTEGER,
+-- $seed BOOLEAN, $built_at TIMESTAMPTZ.
+INSERT INTO fc_daily_balances
+WITH observed_today AS (
+    SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.as_of, b.current_minor,
+           b.available_minor, b.used_minor, b."current", b.available, b.used
     FROM fc_balances AS b
+    WHERE b.as_of >= $day_start AND b.as_of < $day_end
+    QUALIFY row_number() OVER (PARTITION BY b.account_id, b.currency ORDER BY b.as_of DESC) = 1
 ),
-last_of_day AS (
-    SELECT r.*, p.build_day
-    FROM rows_with_next AS r, params AS p
-    WHERE r.next_row_day IS DISTINCT FROM r.row_day
-      AND r.row_day <= p.build_day
+previous AS (
+    SELECT d.account_id, d.customer_id, d.currency, d.balance_type, d.as_of, d.current_minor,
+           d.available_minor, d.used_minor, d."current", d.available, d.used
+    FROM fc_daily_balances AS d
+    WHERE d.day = $day - 1 AND NOT $seed
+    UNION ALL
+    SELECT * FROM (
+        SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.as_of, b.current_minor,
+               b.available_minor, b.used_minor, b."current", b.available, b.used
+        FROM fc_balances AS b
+        WHERE $seed AND b.as_of >= $seed_start AND b.as_of < $day_start
+        QUALIFY row_number() OVER (PARTITION BY b.account_id, b.currency ORDER BY b.as_of DESC) = 1
+    )
 ),
-expanded AS (
-    SELECT
-        d.*,
-        unnest(generate_series(
-            d.row_day, least(coalesce(d.next_row_day - 1, d.build_day), d.build_day), INTERVAL 1 DAY
-        ))::DATE AS day
-    FROM last_of_day AS d
+carried AS (
+    SELECT p.*
+    FROM previous AS p
+    ANTI JOIN observed_today AS t ON t.account_id = p.account_id AND t.currency = p.currency
+    WHERE $day - (p.as_of AT TIME ZONE 'UTC')::DATE <= $carry_days
 )
-SELECT
-    e.account_id,
-    e.customer_id,
-    e.currency,
-    e.day,
-    e.balance_type,
-    e.day = e.row_day AS observed,
-    e.as_of,
-    e.current_minor,
-    e.available_minor,
-    e.used_minor,
-    e."current",
-    e.available,
-    e.used,
-    $build_at::TIMESTAMPTZ AS built_at
-FROM expanded AS e
-ORDER BY e.account_id, e.currency, e.day;
+SELECT account_id, customer_id, currency, $day::DATE AS day, balance_type, true AS observed, as_of,
+       current_minor, available_minor, used_minor, "current", available, used, $built_at::TIMESTAMPTZ AS built_at
+FROM observed_today
+UNION ALL
+SELECT account_id, customer_id, currency, $day::DATE AS day, balance_type, false AS observed, as_of,
+       current_minor, available_minor, used_minor, "current", available, used, $built_at::TIMESTAMPTZ AS built_at
+FROM carried;

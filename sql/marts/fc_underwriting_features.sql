@@ -1,39 +1,60 @@
--- fc_underwriting_features: per (account_id, currency, window_days) for windows of 30 and 90 days ending on
--- the build day (inclusive), statistics of the daily current_minor over the days of the window that have a
--- value in fc_daily_balances, plus the latest balance. Reads the marts fc_daily_balances and
--- fc_latest_balances. Parameter: $build_at (TIMESTAMPTZ).
-CREATE OR REPLACE TABLE fc_underwriting_features AS
-WITH params AS (
-    SELECT ($build_at::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE AS build_day
+-- fc_underwriting_features, one partition: per (account_id, currency) seen on or before the day $day (UTC)
+-- and per window of 30 and 90 days ending on $day, statistics of the daily current_minor over the window's
+-- days that have a value in fc_daily_balances (the window's daily partitions only), and the newest balance
+-- as of the end of $day. Point in time: nothing with as_of after the day is read. Keys whose window holds
+-- no value keep their rows with days_with_value 0 and null statistics.
+-- The newest balance comes from the previous partition plus this day's daily rows; when the previous
+-- partition was never built ($seed), from fc_balances up to the end of the day.
+-- Parameters: $day DATE, $day_end TIMESTAMPTZ, $seed BOOLEAN, $built_at TIMESTAMPTZ.
+INSERT INTO fc_underwriting_features
+WITH windows AS (
+    SELECT w.window_days, CAST($day - (w.window_days - 1) AS DATE) AS window_start
+    FROM (VALUES (30), (90)) AS w(window_days)
 ),
-windows AS (
-    SELECT w.window_days, p.build_day, p.build_day - (w.window_days - 1) AS window_start
-    FROM (VALUES (30), (90)) AS w(window_days), params AS p
+latest AS (
+    SELECT * FROM (
+        SELECT f.account_id, f.customer_id, f.currency, f.balance_type, f.latest_current_minor AS current_minor,
+               f.latest_available_minor AS available_minor, f.latest_as_of AS as_of
+        FROM fc_underwriting_features AS f
+        WHERE f.window_end = $day - 1 AND f.window_days = 30 AND NOT $seed
+        UNION ALL
+        SELECT d.account_id, d.customer_id, d.currency, d.balance_type, d.current_minor, d.available_minor, d.as_of
+        FROM fc_daily_balances AS d
+        WHERE d.day = $day AND d.observed AND NOT $seed
+        UNION ALL
+        SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.current_minor, b.available_minor, b.as_of
+        FROM fc_balances AS b
+        WHERE $seed AND b.as_of < $day_end
+    )
+    QUALIFY row_number() OVER (PARTITION BY account_id, currency ORDER BY as_of DESC) = 1
 ),
 recent AS (  -- the longest window's days; every shorter window is a suffix of it
     SELECT d.account_id, d.currency, d.day, d.observed, d.current_minor
-    FROM fc_daily_balances AS d, params AS p
-    WHERE d.day BETWEEN (SELECT min(w.window_start) FROM windows AS w) AND p.build_day
+    FROM fc_daily_balances AS d
+    WHERE d.day BETWEEN $day - 89 AND $day
 ),
-daily_stats AS (
+daily_stats AS (  -- one pass over the longest window; a shorter window is its suffix (FILTER)
     SELECT
         r.account_id,
         r.currency,
-        w.window_days,
-        any_value(w.window_start) AS window_start,
-        any_value(w.build_day) AS window_end,
-        count(r.current_minor) AS days_with_value,
-        count(*) FILTER (WHERE r.observed) AS days_observed,
-        avg(r.current_minor) AS avg_daily_balance_minor,
-        min(r.current_minor) AS min_daily_balance_minor,
-        max(r.current_minor) AS max_daily_balance_minor,
-        quantile_cont(r.current_minor, 0.1) AS p10_daily_balance_minor,
-        quantile_cont(r.current_minor, 0.9) AS p90_daily_balance_minor,
-        stddev_pop(r.current_minor) AS stddev_daily_balance_minor,
-        count(*) FILTER (WHERE r.current_minor < 0) AS days_negative
+        count(r.current_minor) AS v90,
+        count(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS v30,
+        count(*) FILTER (WHERE r.observed) AS o90,
+        count(*) FILTER (WHERE r.observed AND r.day >= $day - 29) AS o30,
+        avg(r.current_minor) AS avg90,
+        avg(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS avg30,
+        min(r.current_minor) AS min90,
+        min(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS min30,
+        max(r.current_minor) AS max90,
+        max(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS max30,
+        quantile_cont(r.current_minor, [0.1, 0.9]) AS q90,
+        quantile_cont(r.current_minor, [0.1, 0.9]) FILTER (WHERE r.day >= $day - 29) AS q30,
+        stddev_pop(r.current_minor) AS sd90,
+        stddev_pop(r.current_minor) FILTER (WHERE r.day >= $day - 29) AS sd30,
+        count(*) FILTER (WHERE r.current_minor < 0) AS n90,
+        count(*) FILTER (WHERE r.current_minor < 0 AND r.day >= $day - 29) AS n30
     FROM recent AS r
-    JOIN windows AS w ON r.day >= w.window_start
-    GROUP BY r.account_id, r.currency, w.window_days
+    GROUP BY r.account_id, r.currency
 ),
 negative_runs AS (  -- maximal runs of consecutive negative days (gaps and islands) in the longest window
     SELECT n.account_id, n.currency, min(n.day) AS run_start, max(n.day) AS run_end
@@ -60,32 +81,34 @@ streaks AS (  -- a run that started before a shorter window counts only from the
     GROUP BY n.account_id, n.currency, w.window_days
 )
 SELECT
-    s.account_id,
+    l.account_id,
     l.customer_id,
-    s.currency,
+    l.currency,
     l.balance_type,
-    s.window_days,
-    s.window_start,
-    s.window_end,
-    s.days_with_value,
-    s.days_observed,
-    CAST(s.days_with_value AS DOUBLE) / s.window_days AS coverage,
-    s.avg_daily_balance_minor,
-    s.min_daily_balance_minor,
-    s.max_daily_balance_minor,
-    s.p10_daily_balance_minor,
-    s.p90_daily_balance_minor,
-    s.stddev_daily_balance_minor,
-    CASE WHEN l.balance_type = 'cash' THEN s.days_negative END AS days_negative,
+    w.window_days,
+    w.window_start,
+    $day::DATE AS window_end,
+    coalesce(CASE w.window_days WHEN 30 THEN s.v30 ELSE s.v90 END, 0) AS days_with_value,
+    coalesce(CASE w.window_days WHEN 30 THEN s.o30 ELSE s.o90 END, 0) AS days_observed,
+    CAST(coalesce(CASE w.window_days WHEN 30 THEN s.v30 ELSE s.v90 END, 0) AS DOUBLE) / w.window_days AS coverage,
+    CASE w.window_days WHEN 30 THEN s.avg30 ELSE s.avg90 END AS avg_daily_balance_minor,
+    CASE w.window_days WHEN 30 THEN s.min30 ELSE s.min90 END AS min_daily_balance_minor,
+    CASE w.window_days WHEN 30 THEN s.max30 ELSE s.max90 END AS max_daily_balance_minor,
+    (CASE w.window_days WHEN 30 THEN s.q30 ELSE s.q90 END)[1] AS p10_daily_balance_minor,
+    (CASE w.window_days WHEN 30 THEN s.q30 ELSE s.q90 END)[2] AS p90_daily_balance_minor,
+    CASE w.window_days WHEN 30 THEN s.sd30 ELSE s.sd90 END AS stddev_daily_balance_minor,
+    CASE WHEN l.balance_type = 'cash' THEN coalesce(CASE w.window_days WHEN 30 THEN s.n30 ELSE s.n90 END, 0) END
+        AS days_negative,
     CASE WHEN l.balance_type = 'cash' THEN coalesce(k.longest_negative_streak, 0) END AS longest_negative_streak,
     l.current_minor AS latest_current_minor,
     l.available_minor AS latest_available_minor,
     l.as_of AS latest_as_of,
-    (epoch_us($build_at::TIMESTAMPTZ) - epoch_us(l.as_of)) / 3600e6 AS staleness_hours,
-    $build_at::TIMESTAMPTZ AS built_at
-FROM daily_stats AS s
+    -- As of the end of the day, or of the build for a day not over yet.
+    (epoch_us(least($day_end::TIMESTAMPTZ, $built_at::TIMESTAMPTZ)) - epoch_us(l.as_of)) / 3600e6 AS staleness_hours,
+    $built_at::TIMESTAMPTZ AS built_at
+FROM latest AS l
+CROSS JOIN windows AS w
+LEFT JOIN daily_stats AS s
+    ON s.account_id = l.account_id AND s.currency = l.currency
 LEFT JOIN streaks AS k
-    ON k.account_id = s.account_id AND k.currency = s.currency AND k.window_days = s.window_days
-LEFT JOIN fc_latest_balances AS l
-    ON l.account_id = s.account_id AND l.currency = s.currency
-ORDER BY s.account_id, s.currency, s.window_days;
+    ON k.account_id = l.account_id AND k.currency = l.currency AND k.window_days = w.window_days;

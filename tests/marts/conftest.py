@@ -11,10 +11,13 @@ import duckdb
 import pytest
 
 from pipelines.currencies import minor_unit_exponent
+from pipelines.marts import HistorySettings
 from pipelines.migrations import migrate
 
 BUILD_AT = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
 BUILD_DAY = date(2025, 3, 31)
+# The hand-made history starts 2024-12-01: daily partitions from 2024-11-20 keep the tests quick.
+SETTINGS = HistorySettings(history_start=date(2024, 11, 20), carry_forward_days=31)
 
 
 def ts(text: str) -> datetime:

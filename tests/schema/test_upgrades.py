@@ -48,6 +48,9 @@ def test_a_0_1_0_warehouse_upgrades_and_keeps_every_row(tmp_path: Path) -> None:
     after = table_rows(warehouse / DUCKDB_FILE_NAME)
     assert _version(warehouse) == current_version()
     for table, rows in before.items():
+        if TABLES[table].group == "marts":  # derived data: migration 0003 drops them for the next marts run
+            assert after[table] == [], table
+            continue
         width = len(rows[0]) if rows else 0  # migrations append columns: the old ones keep every value
         assert [row[:width] for row in after[table]] == rows, table
     assert warehouse_problems(warehouse) == []
@@ -112,8 +115,11 @@ def test_kill_9_inside_the_migration_transaction_is_started_over(tmp_path: Path)
     assert _open(warehouse, None, add_column=False) == 0
     assert _version(warehouse) == current_version()
     after = table_rows(warehouse / DUCKDB_FILE_NAME)
-    # migrations append columns: the old ones keep every value
-    assert all([row[:len(rows[0])] for row in after[table]] == rows for table, rows in before.items() if rows)
+    for table, rows in before.items():
+        if TABLES[table].group == "marts":  # derived data, rebuilt by the next marts run
+            continue
+        width = len(rows[0]) if rows else 0  # migrations append columns: the old ones keep every value
+        assert [row[:width] for row in after[table]] == rows, table
     assert warehouse_problems(warehouse) == []
 
 

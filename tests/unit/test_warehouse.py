@@ -274,14 +274,14 @@ def test_marts_export_as_single_files(warehouse_dir: Path) -> None:
     with Warehouse(warehouse_dir) as warehouse:
         warehouse.write_batch(make_batch(sample_accounts()))
         with warehouse.connection() as con:
-            con.execute("CREATE OR REPLACE TABLE fc_daily_balances AS SELECT account_id, currency, "
+            con.execute("CREATE OR REPLACE TABLE fc_latest_balances AS SELECT account_id, currency, "
                         "sum(current) AS total FROM fc_balances GROUP BY ALL")
-        assert warehouse.export_parquet(["fc_daily_balances"]) == {"fc_daily_balances": 4}
+        assert warehouse.export_parquet(["fc_latest_balances"]) == {"fc_latest_balances": 4}
         with pytest.raises(WarehouseError, match="no such table"):
             warehouse.export_parquet(["fc_nope"])
         with pytest.raises(WarehouseError, match="no such table"):
             warehouse.export_parquet(["fc_balances; DROP TABLE fc_balances"])
-    mart = warehouse_dir / "parquet/fc_daily_balances/fc_daily_balances.parquet"
+    mart = warehouse_dir / "parquet/fc_latest_balances/fc_latest_balances.parquet"
     rows = duckdb.connect().execute("SELECT account_id, currency, total FROM read_parquet(?) ORDER BY ALL",
                                     [str(mart)]).fetchall()
     assert rows == [("fca_1", "usd", Decimal("60")), ("fca_2", "jpy", Decimal("700")),

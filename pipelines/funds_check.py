@@ -1,0 +1,295 @@
+"""`funds-check`: a fresh answer for one account, refreshing it on demand; never imports Dagster, never takes a lock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.currencies import ISO_4217_CODES
+from pipelines.funds import FundsCheck
+from pipelines.known import KnownStateError, pending_accounts, read_only_warehouse
+from pipelines.sql import load_sql
+
+REFRESHED_BALANCE_EVENT = "financial_connections.account.refreshed_balance"
+DUCKDB_FILE_NAME = "fc_balances.duckdb"
+EVENT_STORE_RELATIVE = Path("events") / "webhook_events.sqlite"
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
+
+
+class FundsCheckError(Exception):
+    """The check cannot answer (bad input, unknown account, no key, Stripe unreachable); one safe line."""
+
+
+@dataclass(frozen=True)
+class FundsAnswer:
+    sufficient: bool | None
+    basis: str
+    balance_minor: int | None
+    as_of: datetime | None
+    staleness_hours: float | None
+    refreshed: bool
+    refresh_outcome: str  # not_needed, not_requested, succeeded, failed, timed_out, skipped_*, error
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        values = dict(self.__dict__)
+        values["as_of"] = self.as_of.isoformat() if self.as_of else None
+        values["staleness_hours"] = None if self.staleness_hours is None else round(self.staleness_hours, 4)
+        return values
+
+    def line(self, account_id: str, amount_minor: int, currency: str) -> str:
+        verdict = {True: "sufficient", False: "insufficient", None: "unknown"}[self.sufficient]
+        age = "" if self.staleness_hours is None else f", {self.staleness_hours:.2f} h old"
+        text = (f"{account_id} {amount_minor} {currency}: {verdict} (basis {self.basis}, balance_minor "
+                f"{self.balance_minor}, as_of {self.as_of.isoformat() if self.as_of else None}{age}); "
+                f"refreshed {str(self.refreshed).lower()}, refresh_outcome {self.refresh_outcome}")
+        return text + (f": {self.reason}" if self.reason else "")
+
+
+@dataclass(frozen=True)
+class StripeAccess:
+    api_key: str
+    api_base: str
+    reserve_rps: float  # the share of the limits kept for checks (FC_BALANCES_CHECK_RESERVE_RPS)
+
+
+def parse_max_age(value: str | float | timedelta) -> timedelta:
+    """`90s`, `30m`, `1h`, `2d`, or a number of hours; a timedelta or seconds from Python."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _AGE.match(str(value))
+        if not match:
+            raise FundsCheckError(f"max age must look like 90s, 30m, 1h or 2d, got {value!r}")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise FundsCheckError("max age must be 0 or more")
+    return timedelta(seconds=seconds)
+
+
+def validate(account_id: str, amount_minor: Any, currency: str) -> tuple[int, str]:
+    if not isinstance(account_id, str) or not re.fullmatch(r"fca_[A-Za-z0-9]+", account_id):
+        raise FundsCheckError(f"unknown account {account_id!r}: Financial Connections ids look like fca_...")
+    if isinstance(amount_minor, str):
+        if not re.fullmatch(r"-?\d+", amount_minor.strip()):
+            raise FundsCheckError(f"amount must be a whole number of minor units, got {amount_minor!r}")
+        amount_minor = int(amount_minor)
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise FundsCheckError(f"amount must be a whole number of minor units, got {amount_minor!r}")
+    if amount_minor < 0:
+        raise FundsCheckError(f"amount must not be negative, got {amount_minor}")
+    code = currency.strip().lower() if isinstance(currency, str) else ""
+    if code not in ISO_4217_CODES:
+        raise FundsCheckError(f"currency must be an ISO 4217 code such as usd, got {currency!r}")
+    return amount_minor, code
+
+
+# --------------------------------------------------------------------------------------------- the local answer
+
+
+def balance_rows(account: Mapping[str, Any], currency: str) -> list[dict[str, Any]]:
+    """The fc_pending_balances row of an account object's balance in `currency` (none when it has none)."""
+    balance = account.get("balance")
+    if not isinstance(balance, Mapping) or not isinstance(balance.get("as_of"), int | float):
+        return []
+    current = (balance.get("current") or {}).get(currency)
+    cash = balance.get("cash") if isinstance(balance.get("cash"), Mapping) else {}
+    available = ((cash or {}).get("available") or {}).get(currency)
+    if current is None and available is None:
+        return []
+    return [{"account_id": account.get("id"), "currency": currency, "as_of": float(balance["as_of"]),
+             "available_minor": available if isinstance(available, int) else None,
+             "current_minor": current if isinstance(current, int) else None}]
+
+
+@dataclass(frozen=True)
+class LocalState:
+    check: FundsCheck
+    known: bool  # the warehouse or the event store has seen the account
+    status: str | None
+    permissions: list[str] | None
+
+
+def answer_locally(warehouse_dir: Path, store_path: Path, account_id: str, amount_minor: int, currency: str,
+                   extra_accounts: tuple[Mapping[str, Any], ...] = ()) -> LocalState:
+    """The fc_sufficient_funds macro over the warehouse's fc_balances plus the balances not landed yet."""
+    pending = pending_accounts(store_path, account_id)
+    rows = [row for account in (*pending, *extra_accounts) for row in balance_rows(account, currency)]
+    status = permissions = None
+    if pending:
+        status, permissions = pending[0].get("status"), pending[0].get("permissions")
+    try:
+        with read_only_warehouse(warehouse_dir / DUCKDB_FILE_NAME) as warehouse:
+            connection = warehouse if warehouse is not None else duckdb.connect()
+            try:
+                connection.execute("SET TimeZone = 'UTC'")
+                connection.execute(load_sql("funds/pending_table"))
+                for row in rows:
+                    connection.execute(load_sql("funds/pending_insert"), row)
+                known = bool(pending)
+                if warehouse is not None and _has(connection, "fc_balances"):
+                    connection.execute(load_sql("funds/balances_table"), {"account_id": account_id})
+                    state = connection.execute(load_sql("funds/account_state"), {"account_id": account_id}).fetchone()
+                    if state is not None:
+                        known = True
+                        status, permissions = status or state[0], permissions or state[1]
+                else:
+                    connection.execute(load_sql("funds/balances_table_no_warehouse"))
+                # The macro's own SQL, as a temporary macro (a read-only file may lack it, and it reads fc_balances,
+                # which here is the temporary table above).
+                connection.execute(load_sql("macros/fc_sufficient_funds").replace(
+                    "CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO", 1))
+                row = connection.execute(load_sql("macros/call_fc_sufficient_funds"), {
+                    "account_id": account_id, "amount_minor": amount_minor, "currency": currency,
+                    "at": datetime.now(UTC),
+                }).fetchone()
+            finally:
+                if warehouse is None:
+                    connection.close()
+    except (KnownStateError, duckdb.Error) as exc:
+        raise FundsCheckError(f"cannot read the warehouse: {str(exc).splitlines()[0]}") from None
+    assert row is not None
+    check = FundsCheck(*row)
+    return LocalState(check, known or check.as_of is not None, status, list(permissions) if permissions else None)
+
+
+def _has(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    row = connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t AND NOT temporary",
+                             {"t": table}).fetchone()
+    return bool(row and row[0])
+
+
+# --------------------------------------------------------------------------------------------- landing a balance
+
+
+def land_account(store_path: Path, account: Mapping[str, Any], completed_at: int) -> str:
+    """Store the account as a refreshed_balance event (source funds_check), durably, for the fc_events job.
+
+    Written with the event store's own schema and insert SQL; the id is derived from the account and its balance,
+    so landing the same balance twice stores it once.
+    """
+    balance = account.get("balance") or {}
+    digest = hashlib.sha256(f"{account.get('id')}:{balance.get('as_of')}:{completed_at}".encode()).hexdigest()
+    event = {"id": f"evt_fcbcheck{digest[:24]}", "object": "event", "type": REFRESHED_BALANCE_EVENT,
+             "created": int(completed_at), "livemode": bool(account.get("livemode")),
+             "data": {"object": dict(account)}}
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(store_path, timeout=30.0, isolation_level=None)
+    try:
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:  # another process switching a new file to WAL
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.executescript(load_sql("events/store_schema"))
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(load_sql("events/store_insert"), {
+            "event_id": event["id"], "type": event["type"], "created": event["created"],
+            "account_id": account.get("id"), "received_at": time.time(), "source": "funds_check",
+            "payload": json.dumps(event, separators=(",", ":")),
+        })
+        connection.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise FundsCheckError(f"cannot store the refreshed balance in {store_path}: {exc}") from None
+    finally:
+        connection.close()
+    return event["id"]
+
+
+# --------------------------------------------------------------------------------------------- the check
+
+
+def store_path_for(warehouse_dir: Path, env: Mapping[str, str]) -> Path:
+    explicit = env.get("FC_BALANCES_EVENT_STORE", "").strip()
+    return Path(explicit).expanduser().absolute() if explicit else (warehouse_dir / EVENT_STORE_RELATIVE).absolute()
+
+
+def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str | float | timedelta = "1h",
+                refresh: bool = True, timeout: float = 60.0, warehouse: str | os.PathLike[str] | None = None,
+                stripe: StripeAccess | None = None, env: Mapping[str, str] | None = None) -> FundsAnswer:
+    """Is there enough money in `account_id` for a debit of `amount_minor` `currency`, by a balance no older than
+    `max_age` (refreshed now when it is older and the account can be refreshed)? FundsCheckError on bad input."""
+    environ = env if env is not None else os.environ
+    amount_minor, currency = validate(account_id, amount_minor, currency)
+    age = parse_max_age(max_age)
+    if timeout <= 0:
+        raise FundsCheckError("timeout must be more than 0 seconds")
+    directory = Path(warehouse or environ.get("FC_BALANCES_WAREHOUSE", "").strip() or "warehouse").expanduser()
+    store = store_path_for(directory.absolute(), environ)
+    local = answer_locally(directory, store, account_id, amount_minor, currency)
+    staleness = local.check.staleness_hours
+    if local.permissions is not None and "balances" not in local.permissions and not refresh:
+        return _no_balance("not_requested", "the account does not grant the balances permission")
+    if staleness is not None and staleness * 3600 <= age.total_seconds() and _grants(local):
+        return _answer(local.check, False, "not_needed")
+    if not refresh:
+        if not local.known:
+            raise FundsCheckError(f"unknown account {account_id}: neither the warehouse nor the event store has it")
+        why = "no balance known" if staleness is None else f"the balance is {staleness:.2f} h old"
+        return _answer(local.check, False, "not_requested", f"{why}; --no-refresh given")
+    if stripe is None:
+        stripe = stripe_access_from_env(environ)
+    import asyncio
+
+    from pipelines.funds_refresh import refresh_account  # the Stripe SDK is imported only when a refresh is needed
+
+    result = asyncio.run(refresh_account(stripe, account_id, timeout))
+    if result.account is not None and result.account.get("balance") is not None:
+        newest_local = local.check.as_of.timestamp() if local.check.as_of else None
+        as_of = (result.account.get("balance") or {}).get("as_of")
+        if result.outcome == "succeeded" or (newest_local is None or (as_of or 0) > newest_local):
+            land_account(store, result.account, result.completed_at or int(time.time()))
+    if result.outcome == "skipped_no_permission":
+        return _no_balance(result.outcome, result.reason)
+    extra = (result.account,) if result.account is not None else ()
+    answered = answer_locally(directory, store, account_id, amount_minor, currency, extra).check
+    return _answer(answered, result.outcome == "succeeded", result.outcome, result.reason)
+
+
+def _grants(local: LocalState) -> bool:
+    return local.permissions is None or "balances" in local.permissions
+
+
+def _answer(check: FundsCheck, refreshed: bool, outcome: str, reason: str | None = None) -> FundsAnswer:
+    if check.basis == "no_balance" and reason is None:
+        reason = "no balance in this currency is known"
+    return FundsAnswer(check.sufficient, check.basis, check.balance_minor, check.as_of, check.staleness_hours,
+                       refreshed, outcome, reason)
+
+
+def _no_balance(outcome: str, reason: str | None) -> FundsAnswer:
+    return FundsAnswer(None, "no_balance", None, None, None, False, outcome, reason)
+
+
+def stripe_access_from_env(env: Mapping[str, str]) -> StripeAccess:
+    from pipelines.policy_env import DEFAULT_CHECK_RESERVE_RPS, check_reserve_rps
+    from pipelines.settings import SettingsError
+
+    key = env.get("STRIPE_API_KEY", "").strip()
+    if not key:
+        raise FundsCheckError("no Stripe API key: set STRIPE_API_KEY (and STRIPE_API_BASE for a sandbox)")
+    try:
+        reserve = check_reserve_rps(env)
+    except SettingsError as exc:
+        raise FundsCheckError(str(exc)) from None
+    base = env.get("STRIPE_API_BASE", "").strip() or "https://api.stripe.com"
+    return StripeAccess(key, base, reserve if reserve > 0 else DEFAULT_CHECK_RESERVE_RPS)

@@ -1,0 +1,2 @@
+-- Empty an unpartitioned mart before it is refilled (in the same transaction); {table} is from the fixed list.
+DELETE FROM {table}

@@ -1,0 +1,149 @@
+-- fc_underwriting_features, several partitions at once: the window ends $first..$last, for the accounts of
+-- one hash bucket ($bucket of $buckets), with the same definitions as fc_underwriting_features.sql (which
+-- builds one day and is the reference the tests compare this with). Window functions over the days
+-- $first - 89 .. $last compute every window end of the range in one pass instead of one pass per day; the
+-- buckets keep memory bounded whatever the number of accounts.
+-- Parameters: $first, $last DATE, $first_start TIMESTAMPTZ (start of $first), $seed BOOLEAN (the partition
+-- before $first was never built), $bucket, $buckets INTEGER, $built_at TIMESTAMPTZ.
+INSERT INTO fc_underwriting_features
+WITH windows AS (
+    SELECT w.window_days FROM (VALUES (30), (90)) AS w(window_days)
+),
+ends AS (
+    SELECT CAST(unnest(generate_series($first::DATE, $last::DATE, INTERVAL 1 DAY)) AS DATE) AS window_end
+),
+previous AS (  -- the newest balance per key as of the end of the day before the range
+    SELECT f.account_id, f.currency,
+           struct_pack(customer_id := f.customer_id, balance_type := f.balance_type,
+                       current_minor := f.latest_current_minor, available_minor := f.latest_available_minor,
+                       as_of := f.latest_as_of) AS r
+    FROM fc_underwriting_features AS f
+    WHERE f.window_end = $first - 1 AND f.window_days = 30 AND NOT $seed AND hash(f.account_id) % $buckets = $bucket
+    UNION ALL
+    SELECT b.account_id, b.currency,
+           max_by(struct_pack(customer_id := b.customer_id, balance_type := b.balance_type,
+                              current_minor := b.current_minor, available_minor := b.available_minor,
+                              as_of := b.as_of), b.as_of) AS r
+    FROM fc_balances AS b
+    WHERE $seed AND b.as_of < $first_start AND hash(b.account_id) % $buckets = $bucket
+    GROUP BY b.account_id, b.currency
+),
+series AS (  -- the daily values the windows read
+    SELECT d.account_id, d.currency, d.day, d.observed, d.current_minor,
+           CASE WHEN d.observed AND d.day >= $first THEN
+               struct_pack(customer_id := d.customer_id, balance_type := d.balance_type,
+                           current_minor := d.current_minor, available_minor := d.available_minor, as_of := d.as_of)
+           END AS r
+    FROM fc_daily_balances AS d
+    WHERE d.day BETWEEN $first - 89 AND $last AND hash(d.account_id) % $buckets = $bucket
+),
+keys AS (  -- every key and the first window end it has a balance for
+    SELECT k.account_id, k.currency, min(k.since) AS since
+    FROM (
+        SELECT p.account_id, p.currency, $first::DATE AS since FROM previous AS p
+        UNION ALL
+        SELECT s.account_id, s.currency, s.day FROM series AS s WHERE s.r IS NOT NULL
+    ) AS k
+    GROUP BY k.account_id, k.currency
+),
+spine AS (  -- one value-less row per (key, window end): the row each window end's features come out on
+    SELECT k.account_id, k.currency, e.window_end AS day, NULL::BOOLEAN AS observed, NULL::BIGINT AS current_minor,
+           NULL AS r, true AS is_end
+    FROM keys AS k JOIN ends AS e ON e.window_end >= k.since
+),
+framed AS (
+    SELECT
+        x.*,
+        count(x.current_minor) OVER w30 AS v30, count(x.current_minor) OVER w90 AS v90,
+        count(*) FILTER (WHERE x.observed) OVER w30 AS o30, count(*) FILTER (WHERE x.observed) OVER w90 AS o90,
+        avg(x.current_minor) OVER w30 AS avg30, avg(x.current_minor) OVER w90 AS avg90,
+        min(x.current_minor) OVER w30 AS min30, min(x.current_minor) OVER w90 AS min90,
+        max(x.current_minor) OVER w30 AS max30, max(x.current_minor) OVER w90 AS max90,
+        quantile_cont(x.current_minor, 0.1) OVER w30 AS p10_30, quantile_cont(x.current_minor, 0.1) OVER w90 AS p10_90,
+        quantile_cont(x.current_minor, 0.9) OVER w30 AS p90_30, quantile_cont(x.current_minor, 0.9) OVER w90 AS p90_90,
+        stddev_pop(x.current_minor) OVER w30 AS sd30, stddev_pop(x.current_minor) OVER w90 AS sd90,
+        count(*) FILTER (WHERE x.current_minor < 0) OVER w30 AS n30,
+        count(*) FILTER (WHERE x.current_minor < 0) OVER w90 AS n90,
+        last_value(x.r IGNORE NULLS) OVER (
+            PARTITION BY x.account_id, x.currency ORDER BY x.day, x.is_end
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS newest_in_range
+    FROM (
+        SELECT s.account_id, s.currency, s.day, s.observed, s.current_minor, s.r, false AS is_end FROM series AS s
+        UNION ALL
+        SELECT * FROM spine
+    ) AS x
+    WINDOW
+        w30 AS (PARTITION BY x.account_id, x.currency ORDER BY x.day
+                RANGE BETWEEN INTERVAL 29 DAYS PRECEDING AND CURRENT ROW),
+        w90 AS (PARTITION BY x.account_id, x.currency ORDER BY x.day
+                RANGE BETWEEN INTERVAL 89 DAYS PRECEDING AND CURRENT ROW)
+),
+negative_runs AS (  -- maximal runs of consecutive negative days (gaps and islands)
+    SELECT n.account_id, n.currency, min(n.day) AS run_start, max(n.day) AS run_end
+    FROM (
+        SELECT s.account_id, s.currency, s.day,
+               s.day - CAST(row_number() OVER (PARTITION BY s.account_id, s.currency ORDER BY s.day) AS INTEGER)
+                   AS island
+        FROM series AS s
+        WHERE s.current_minor < 0
+    ) AS n
+    GROUP BY n.account_id, n.currency, n.island
+),
+streaks AS (  -- a run that started before a window counts only from the window's first day
+    SELECT n.account_id, n.currency, e.window_end, w.window_days,
+           max(least(n.run_end, e.window_end) - greatest(n.run_start, e.window_end - (w.window_days - 1)) + 1)
+               AS longest_negative_streak
+    FROM negative_runs AS n
+    JOIN ends AS e ON n.run_start <= e.window_end AND n.run_end >= e.window_end - 89
+    JOIN windows AS w ON n.run_end >= e.window_end - (w.window_days - 1)
+    GROUP BY n.account_id, n.currency, e.window_end, w.window_days
+),
+rows_out AS (
+    SELECT
+        f.account_id, f.currency, f.day AS window_end, w.window_days,
+        coalesce(f.newest_in_range, p.r) AS latest,
+        CASE w.window_days WHEN 30 THEN f.v30 ELSE f.v90 END AS days_with_value,
+        CASE w.window_days WHEN 30 THEN f.o30 ELSE f.o90 END AS days_observed,
+        CASE w.window_days WHEN 30 THEN f.avg30 ELSE f.avg90 END AS avg_daily_balance_minor,
+        CASE w.window_days WHEN 30 THEN f.min30 ELSE f.min90 END AS min_daily_balance_minor,
+        CASE w.window_days WHEN 30 THEN f.max30 ELSE f.max90 END AS max_daily_balance_minor,
+        CASE w.window_days WHEN 30 THEN f.p10_30 ELSE f.p10_90 END AS p10_daily_balance_minor,
+        CASE w.window_days WHEN 30 THEN f.p90_30 ELSE f.p90_90 END AS p90_daily_balance_minor,
+        CASE w.window_days WHEN 30 THEN f.sd30 ELSE f.sd90 END AS stddev_daily_balance_minor,
+        CASE w.window_days WHEN 30 THEN f.n30 ELSE f.n90 END AS days_negative
+    FROM framed AS f
+    CROSS JOIN windows AS w
+    LEFT JOIN previous AS p ON p.account_id = f.account_id AND p.currency = f.currency
+    WHERE f.is_end
+)
+SELECT
+    o.account_id,
+    o.latest.customer_id,
+    o.currency,
+    o.latest.balance_type,
+    o.window_days,
+    CAST(o.window_end - (o.window_days - 1) AS DATE) AS window_start,
+    o.window_end,
+    o.days_with_value,
+    o.days_observed,
+    CAST(o.days_with_value AS DOUBLE) / o.window_days AS coverage,
+    o.avg_daily_balance_minor,
+    o.min_daily_balance_minor,
+    o.max_daily_balance_minor,
+    o.p10_daily_balance_minor,
+    o.p90_daily_balance_minor,
+    o.stddev_daily_balance_minor,
+    CASE WHEN o.latest.balance_type = 'cash' THEN o.days_negative END AS days_negative,
+    CASE WHEN o.latest.balance_type = 'cash' THEN coalesce(k.longest_negative_streak, 0) END
+        AS longest_negative_streak,
+    o.latest.current_minor AS latest_current_minor,
+    o.latest.available_minor AS latest_available_minor,
+    o.latest.as_of AS latest_as_of,
+    (epoch_us(least((o.window_end + 1)::TIMESTAMP AT TIME ZONE 'UTC', $built_at::TIMESTAMPTZ))
+        - epoch_us(o.latest.as_of)) / 3600e6 AS staleness_hours,
+    $built_at::TIMESTAMPTZ AS built_at
+FROM rows_out AS o
+LEFT JOIN streaks AS k
+    ON k.account_id = o.account_id AND k.currency = o.currency AND k.window_end = o.window_end
+   AND k.window_days = o.window_days
