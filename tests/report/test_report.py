@@ -187,14 +187,15 @@ def test_values_are_escaped_and_nothing_is_fetched(warehouse: Path, tmp_path: Pa
     assert "@" not in "".join(page.text), "no email in the report"
 
 
-def test_the_features_view_is_preferred_when_it_exists(warehouse: Path, tmp_path: Path) -> None:
-    html = report(warehouse, tmp_path)
-    assert "fc_underwriting_features" in html and ">30 d</td>" in html and ">90 d</td>" in html
-    with duckdb.connect(str(warehouse / "fc_balances.duckdb")) as con:
-        con.execute("CREATE VIEW fc_current_underwriting_features AS "
-                    "SELECT * FROM fc_underwriting_features WHERE window_days = 30")
+def test_features_come_from_the_current_window_view(warehouse: Path, tmp_path: Path) -> None:
     html = report(warehouse, tmp_path)
     assert "features from fc_current_underwriting_features" in html
+    assert ">30 d</td>" in html and ">90 d</td>" in html
+    # The view is the one place the report reads features from: narrowing it narrows the report.
+    with duckdb.connect(str(warehouse / "fc_balances.duckdb")) as con:
+        con.execute("CREATE OR REPLACE VIEW fc_current_underwriting_features AS "
+                    "SELECT * FROM fc_underwriting_features WHERE window_days = 30")
+    html = report(warehouse, tmp_path)
     assert ">30 d</td>" in html and ">90 d</td>" not in html
 
 
