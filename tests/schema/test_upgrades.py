@@ -114,7 +114,8 @@ def test_kill_9_inside_the_migration_transaction_is_started_over(tmp_path: Path)
     assert _open(warehouse, None, add_column=False) == 0
     assert _version(warehouse) == current_version()
     after = table_rows(warehouse / DUCKDB_FILE_NAME)
-    assert all(after[table] == rows for table, rows in before.items())
+    # The marts are derived data that migration 0003 empties for the next marts run; the rest is kept whole.
+    assert all(after[table] == rows for table, rows in before.items() if TABLES[table].group != "marts")
     assert warehouse_problems(warehouse) == []
 
 
