@@ -9,8 +9,11 @@
 -- A balance before $history_start that is still carried into the first day dirties the first day.
 -- Every day after an out-of-date day depends on it (carry-forward, windows): the caller rebuilds to $today.
 -- Parameters: $history_start, $today DATE, $carry_days INTEGER, $since TIMESTAMPTZ (marts/since_watermark).
-WITH days AS (
-    SELECT CAST(unnest(generate_series($history_start::DATE, $today::DATE, INTERVAL 1 DAY)) AS DATE) AS day
+WITH first_day AS (  -- days before the first balance hold nothing: they are not out of date, just empty
+    SELECT greatest($history_start::DATE, (SELECT min((as_of AT TIME ZONE 'UTC')::DATE) FROM fc_balances)) AS day
+),
+days AS (
+    SELECT CAST(unnest(generate_series(f.day, $today::DATE, INTERVAL 1 DAY)) AS DATE) AS day FROM first_day AS f
 ),
 daily AS (
     SELECT partition_day AS day, built_at FROM _fc_mart_partitions

@@ -1,5 +1,6 @@
 -- Benchmark history (bench/bench_history.py): one balance a day per account for the days $from_day..$to_day
--- (offsets from $first_day), at a random time of the day, fetched ten minutes later; shaped like
+-- (offsets from $first_day), at a random time of the day (never after $as_of_cap), fetched ten minutes later
+-- (or at $fetched_at when given: a new day landed by a run now); shaped like
 -- fc_balances.sql (usd/eur/jpy, cash and credit, available missing now and then, crossing zero).
 INSERT INTO fc_balances
 WITH generated AS (
@@ -8,8 +9,8 @@ WITH generated AS (
         a.customer_id,
         CASE WHEN a.category = 'credit' THEN 'credit' ELSE 'cash' END AS balance_type,
         CASE hash(a.account_id) % 20 WHEN 0 THEN 'eur' WHEN 1 THEN 'jpy' ELSE 'usd' END AS currency,
-        $first_day::TIMESTAMPTZ + to_days(CAST(d AS INTEGER)) + to_seconds(CAST(hash(a.account_id, d) % 86000 AS BIGINT))
-            AS as_of,
+        least($first_day::TIMESTAMPTZ + to_days(CAST(d AS INTEGER))
+              + to_seconds(CAST(hash(a.account_id, d) % 86000 AS BIGINT)), $as_of_cap::TIMESTAMPTZ) AS as_of,
         CAST(500000 * sin(d / 7.0 + hash(a.account_id) % 100) + hash(a.account_id, d, 'n') % 200000 - 50000 AS BIGINT)
             AS amount,
         hash(a.account_id, d, 'a') % 20 = 0 AS available_missing
@@ -31,6 +32,6 @@ SELECT
     CAST(m.current_minor AS DECIMAL(38, 4)) / m.scale,
     CAST(m.available_minor AS DECIMAL(38, 4)) / m.scale,
     CAST(m.used_minor AS DECIMAL(38, 4)) / m.scale,
-    least(m.as_of + INTERVAL 10 MINUTE, $fetched_cap::TIMESTAMPTZ)
+    coalesce($fetched_at::TIMESTAMPTZ, least(m.as_of + INTERVAL 10 MINUTE, $as_of_cap::TIMESTAMPTZ))
 FROM amounts AS m
 ORDER BY m.as_of
