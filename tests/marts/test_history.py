@@ -163,6 +163,7 @@ def test_a_0_1_0_warehouse_gets_its_marts_rebuilt_and_its_balances_untouched(tmp
         wh.export_parquet(["fc_daily_balances"])
     after = table_rows(warehouse / DUCKDB_FILE_NAME)
     for table in ("fc_balances", "fc_accounts", "fc_balance_refreshes", "fc_events"):
-        assert after[table] == before[table], table
+        width = len(before[table][0])  # later migrations append columns (access_stopped_at): old ones keep values
+        assert [row[:width] for row in after[table]] == before[table], table
     folders = {p.name for p in (warehouse / "parquet" / "fc_daily_balances").iterdir()}
     assert folders and all(name.startswith("day=") for name in folders)  # the 0.1.0 single file is gone
