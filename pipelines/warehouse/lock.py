@@ -28,20 +28,11 @@ class WriterLock:
             descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise WarehouseError(f"cannot open lock file {lock_path}: {exc.strerror or one_line(exc)}") from exc
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                    os.close(descriptor)
-                    raise WarehouseBusyError(
-                        f"warehouse {self.directory} is locked by another run (pid {holder}); "
-                        f"gave up after {self.timeout:g}s"
-                    ) from None
-                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        holder = _flock_waiting(descriptor, fcntl.LOCK_EX, self.timeout)
+        if holder is not None:
+            raise WarehouseBusyError(
+                f"warehouse {self.directory} is locked by another run (pid {holder}); gave up after {self.timeout:g}s"
+            )
         # The holder's pid, for the message another waiting run prints.
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
@@ -78,20 +69,12 @@ class ReaderLock:
             return
         except OSError as exc:
             raise WarehouseError(f"cannot open lock file in {self.directory}: {exc.strerror or one_line(exc)}") from exc
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                    os.close(descriptor)
-                    raise WarehouseBusyError(
-                        f"warehouse {self.directory} is being written by another run (pid {holder}); "
-                        f"gave up reading after {self.timeout:g}s"
-                    ) from None
-                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        holder = _flock_waiting(descriptor, fcntl.LOCK_SH, self.timeout)
+        if holder is not None:
+            raise WarehouseBusyError(
+                f"warehouse {self.directory} is being written by another run (pid {holder}); "
+                f"gave up reading after {self.timeout:g}s"
+            )
         self._descriptor = descriptor
 
     def release(self) -> None:
@@ -102,3 +85,18 @@ class ReaderLock:
         finally:
             os.close(self._descriptor)
             self._descriptor = None
+
+
+def _flock_waiting(descriptor: int, mode: int, timeout: float) -> str | None:
+    """Take `mode` on the lock file, retrying until `timeout`; None once held, else the holder's pid (fd closed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                os.close(descriptor)
+                return holder
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

@@ -151,21 +151,7 @@ class Warehouse:
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the DuckDB file for one call, waiting up to lock_timeout for a reader that holds it."""
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                connection = duckdb.connect(str(self.duckdb_path))
-                break
-            except duckdb.Error as exc:
-                message = one_line(exc)
-                if "lock" not in message.lower():
-                    raise WarehouseError(f"cannot open DuckDB file {self.duckdb_path}: {message}") from exc
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusyError(
-                        f"DuckDB file {self.duckdb_path} is held open by another process; "
-                        f"gave up after {self.lock_timeout:g}s"
-                    ) from exc
-                time.sleep(0.05)
+        connection = _connect_waiting(self.duckdb_path, read_only=False, timeout=self.lock_timeout)
         try:
             configure(connection, self.directory, self.memory_limit)
             yield connection
@@ -271,6 +257,24 @@ def _conform(attribute: str, table: str, rows: pa.Table) -> pa.Table:
     return conformed.append_column("__ord", pa.array(range(conformed.num_rows), pa.int64()))
 
 
+def _connect_waiting(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting up to `timeout` while another process holds its file lock."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            message = one_line(exc)
+            if "lock" not in message.lower():
+                purpose = " for reading" if read_only else ""
+                raise WarehouseError(f"cannot open DuckDB file {path}{purpose}: {message}") from exc
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(
+                    f"DuckDB file {path} is held open by another process; gave up after {timeout:g}s"
+                ) from exc
+            time.sleep(0.05)
+
+
 @contextmanager
 def open_reader(
     directory: str | os.PathLike[str], timeout: float = 60.0, memory_limit: str = DEFAULT_MEMORY_LIMIT
@@ -287,21 +291,8 @@ def open_reader(
     lock = ReaderLock(folder, timeout)
     lock.acquire()
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                connection = duckdb.connect(str(path), read_only=True)
-                break
-            except duckdb.Error as exc:
-                # A writer outside our lock (another tool) holds the file: wait for it as a writer would.
-                message = one_line(exc)
-                if "lock" not in message.lower():
-                    raise WarehouseError(f"cannot open DuckDB file {path} for reading: {message}") from exc
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusyError(
-                        f"DuckDB file {path} is held open by another process; gave up after {timeout:g}s"
-                    ) from exc
-                time.sleep(0.05)
+        # A writer outside our lock (another tool) may hold the file: wait for it as a writer would.
+        connection = _connect_waiting(path, read_only=True, timeout=timeout)
         try:
             configure(connection, folder, checked_memory_limit(memory_limit))
             yield connection
