@@ -70,6 +70,8 @@ def check_warehouse(directory: str | Path, parquet_uri: str | None = None) -> li
     if not database.is_file():
         return [f"no DuckDB file at {database}"]
     parquet_uri = parquet_uri or str(directory / "parquet")
+    if "://" not in parquet_uri:  # a local folder: pyarrow's from_uri takes absolute paths only
+        parquet_uri = str(Path(parquet_uri).expanduser().absolute())
     with duckdb.connect(str(database), read_only=True) as con:
         version = warehouse_version(con)
         if version != current_version():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipelines.contract import check_warehouse
 from pipelines.warehouse import Warehouse
@@ -20,6 +21,13 @@ def filled(directory: Path) -> Path:
 
 def test_healthy_warehouse_keeps_the_contract(tmp_path: Path) -> None:
     assert check_warehouse(filled(tmp_path / "wh")) == []
+
+
+def test_a_relative_warehouse_path_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    filled(tmp_path / "wh")
+    monkeypatch.chdir(tmp_path)  # `fc-balances check --warehouse wh`, as a user types it
+    assert check_warehouse(Path("wh")) == []
+    assert check_warehouse("wh", "wh/parquet") == []
 
 
 def test_each_breach_is_named(tmp_path: Path) -> None:
