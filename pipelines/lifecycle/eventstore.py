@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pipelines.lifecycle.subjects import Forgotten, subject_hash
 from pipelines.sql import load_sql
 
 DEFAULT_RETENTION_DAYS = 35.0
+
+
+@contextmanager
+def _immediate(connection: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction that takes the store's write lock up front; rolled back on any failure."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
 
 
 def load_forgotten(connection: sqlite3.Connection) -> Forgotten:
@@ -33,34 +48,22 @@ def forget_in_store(connection: sqlite3.Connection, salt: str, hashes: dict[str,
     `hashes` maps subject hash -> subject type. Idempotent: a repeat deletes nothing more.
     """
     _register_hash(connection, salt)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        stored = connection.execute("SELECT value FROM lifecycle_meta WHERE name = 'salt'").fetchone()
+    with _immediate(connection):
+        stored = connection.execute(load_sql("events/forgotten_salt_stored")).fetchone()
         if stored and stored[0] != salt:
             raise ValueError("the event store holds another warehouse's salt: point it at this warehouse's store")
         connection.execute(load_sql("events/forgotten_salt"), {"salt": salt})
         for digest, kind in hashes.items():
             connection.execute(load_sql("events/forgotten_add"), {"subject_hash": digest, "subject_type": kind})
         removed = connection.execute(load_sql("events/forget_events")).rowcount
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
     return max(removed, 0)
 
 
 def prune(connection: sqlite3.Connection, retention_days: float, now: float | None = None) -> int:
     """Delete events already landed in the warehouse and created more than `retention_days` ago; how many."""
     before = (time.time() if now is None else now) - retention_days * 86_400
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(connection):
         removed = connection.execute(load_sql("events/store_prune"), {"before": before}).rowcount
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
     return max(removed, 0)
 
 
@@ -79,16 +82,10 @@ def record_gap(connection: sqlite3.Connection, cursor_event_id: str | None, dete
     if cursor_event_id:
         row = connection.execute(load_sql("events/event_created"), {"event_id": cursor_event_id}).fetchone()
         gap_from = int(row[0]) if row else None
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(connection):
         connection.execute(load_sql("events/gap_add"), {
             "gap_from": gap_from, "gap_to": time.time() if now is None else now, "detected_by": detected_by,
         })
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
 
 
 def pending_gaps(connection: sqlite3.Connection) -> list[Gap]:
