@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from assets.marts import marts_job
-from pipelines.marts import ensure_mart_tables, out_of_date_start
+from pipelines.marts import out_of_date_start, require_mart_tables
 from pipelines.resources import WarehouseResource
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -18,8 +18,10 @@ def out_of_date_range(warehouse: WarehouseResource, today: date | None = None) -
     """(first, today) when some day is out of date, else None; read from the warehouse's own data."""
     today = today or datetime.now(UTC).date()
     settings = warehouse.history()
-    with warehouse.open() as wh, wh.connection() as con:
-        ensure_mart_tables(con)
+    # Opened for writing only so a new or older warehouse is created or migrated first; the read itself leaves
+    # no export marker (the sensor runs this after every ingest, and a marker costs a full Parquet repair).
+    with warehouse.open() as wh, wh.reading() as con:
+        require_mart_tables(con)
         first = out_of_date_start(con, today, settings)
     return (first, today) if first is not None else None
 

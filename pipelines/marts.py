@@ -33,6 +33,7 @@ FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
 FEATURE_BATCH_DAYS = 30
 BUCKET_ROWS = 2_000_000
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
+CURRENT_FEATURES_VIEW = "fc_current_underwriting_features"
 # "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).
 _FIRST_DAY = datetime.min.replace(tzinfo=UTC)
 
@@ -76,10 +77,17 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the current-features view where missing (the tables come from the declarations and migrations)."""
+def require_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Fail with one line unless every mart and its inputs exist (they come from the declarations and migrations)."""
     _require_inputs(con, MART_TABLES)
-    con.execute(load_sql("marts/create_views"))
+
+
+def ensure_mart_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """require_mart_tables, and create the current-features view where missing (a warehouse made before the
+    migrations created it); a no-op write otherwise."""
+    require_mart_tables(con)
+    if CURRENT_FEATURES_VIEW not in _all_tables(con):
+        con.execute(load_sql("marts/create_views"))
 
 
 def _require_inputs(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> None:

@@ -114,6 +114,7 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str) -> MigrationResult:
             # A new warehouse: the declared shapes directly, stamped with every migration.
             for name in TABLES:
                 con.execute(create_table_sql(name))
+            con.execute(load_sql("marts/create_views"))  # what migration 0003 gives an upgraded warehouse
             pending = migrations()
         else:
             pending = tuple(m for m in migrations() if m.version > version)

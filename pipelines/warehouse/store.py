@@ -169,6 +169,16 @@ class Warehouse:
         with self._connect() as connection:
             yield connection
 
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for reads under the writer lock (what to rebuild, before the rebuild): no export marker.
+
+        Only for SQL that writes nothing: a marker left behind would make the next open repair all Parquet.
+        """
+        self._require_open()
+        with self._connect() as connection:
+            yield connection
+
     # -------------------------------------------------------------------- writes
 
     def write_batch(self, batch: NormalizedBatch) -> dict[str, int]:

@@ -15,10 +15,11 @@ import pytest
 
 from assets.checks import CHECKS, CURRENCIES_VALID
 from assets.marts import MART_ASSETS, marts_job
-from assets.marts_launch import range_tags
+from assets.marts_launch import out_of_date_range, range_tags
 from pipelines.marts import MART_TABLES
 from pipelines.resources import WarehouseResource
 from pipelines.tables import TABLES
+from pipelines.warehouse import DIRTY_MARKER_NAME
 from tests.marts.conftest import SETTINGS, create_warehouse
 
 MART_CHECKS = [c for c in CHECKS if {k.asset_key.to_user_string() for k in c.check_keys} <= set(MART_TABLES)]
@@ -160,3 +161,17 @@ def test_cli_rebuilds_out_of_date_days_a_range_or_everything(warehouse_dir: Path
     assert all(d == today or date(2025, 3, 20) <= d <= date(2025, 3, 22) for d in changed)
     bad = cli(warehouse_dir, "--to", "2025-03-22")
     assert bad.returncode == 1 and bad.stderr.strip() == "fc-balances: error: --to needs --from"
+
+
+def test_finding_the_out_of_date_days_leaves_no_export_marker(warehouse_dir: Path) -> None:
+    # The sensor asks after every ingest; a marker left behind would make the next open repair all Parquet
+    # (what made a daily run at 100,000 accounts take minutes).
+    assert materialize_marts(warehouse_dir).success
+    resource = WarehouseResource(directory=str(warehouse_dir), history_start=SETTINGS.history_start.isoformat())
+    today = datetime.now(UTC).date()
+    assert out_of_date_range(resource, today) is None
+    with duckdb.connect(str(warehouse_dir / "fc_balances.duckdb")) as con:  # a late balance, landed by plain SQL
+        con.execute("INSERT INTO fc_balances VALUES ('fca_gap', 'cus_1', 'cash', 'usd', "
+                    "TIMESTAMPTZ '2025-03-26 10:00:00+00', 5, 5, NULL, 0.05, 0.05, NULL, now())")
+    assert out_of_date_range(resource, today) == (date(2025, 3, 26), today)
+    assert not (warehouse_dir / DIRTY_MARKER_NAME).exists()
