@@ -78,7 +78,7 @@ def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
                     dirty_from = out_of_date_start(con, today, settings)
                     rows = build_partitions(
                         con, table, first, last, build_at, settings,
-                        on_day=lambda day, n: context.log.debug(f"{table} {day}: {n} rows"),
+                        on_batch=lambda a, b, n: context.log.info(f"{table}: {a}..{b} built, {n} rows"),
                     )
                     # A run that covered every out-of-date day up to today moves the watermark.
                     if last >= today and (dirty_from is None or first <= dirty_from):

@@ -28,9 +28,19 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
 # Partitioned marts and the DATE column naming each partition (`day=YYYY-MM-DD/` in Parquet).
 PARTITION_COLUMNS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
 FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
-# A range of feature partitions is built this many window ends per transaction, the accounts split into hash
-# buckets of about BUCKET_ROWS daily rows each, so one statement's memory stays bounded.
-FEATURE_BATCH_DAYS = 30
+# A range of partitions is built this many days per transaction, the accounts split into hash buckets of about
+# BUCKET_ROWS rows each (days of the batch plus the days before it the batch reads), so one statement's memory
+# stays bounded whatever the number of accounts.
+RANGE_BATCH_DAYS: dict[str, int] = {
+    "fc_daily_balances": 31,
+    # Each batch also computes its windows over the 89 days before it, so longer batches waste less.
+    "fc_underwriting_features": 180,
+}
+RANGE_LOOKBACK_DAYS: dict[str, int] = {"fc_daily_balances": 0, "fc_underwriting_features": max(FEATURE_WINDOWS) - 1}
+RANGE_SQL: dict[str, str] = {
+    "fc_daily_balances": "marts/fc_daily_balances",
+    "fc_underwriting_features": "marts/fc_underwriting_features_range",
+}
 BUCKET_ROWS = 2_000_000
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
 CURRENT_FEATURES_VIEW = "fc_current_underwriting_features"
@@ -131,17 +141,18 @@ def _partition_rows(con: duckdb.DuckDBPyConnection, table: str, day: date) -> in
 def build_partition(
     con: duckdb.DuckDBPyConnection, table: str, day: date, build_at: datetime, settings: HistorySettings
 ) -> int:
-    """Replace one day of a partitioned mart in one transaction (delete the day, insert the day); its rows."""
+    """Replace one day of a partitioned mart in one transaction (delete the day, insert the day); its rows.
+
+    fc_daily_balances reads the day's balances and the previous day's partition; fc_underwriting_features the
+    day's window of daily partitions and its own previous partition (sql/marts/fc_underwriting_features.sql,
+    the one-day reference the range builds are tested against).
+    """
     _check_build_at(build_at)
+    if table != "fc_underwriting_features":
+        return build_partitions(con, table, day, day, build_at, settings)
     column = PARTITION_COLUMNS[table]
-    day_start, day_end = _utc(day), _utc(day + timedelta(days=1))
     seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
-    if table == "fc_daily_balances":
-        params = {"day": day, "day_start": day_start, "day_end": day_end, "seed": seed,
-                  "seed_start": _utc(day - timedelta(days=settings.carry_forward_days)),
-                  "carry_days": settings.carry_forward_days, "built_at": build_at}
-    else:
-        params = {"day": day, "day_end": day_end, "seed": seed, "built_at": build_at}
+    params = {"day": day, "day_end": _utc(day + timedelta(days=1)), "seed": seed, "built_at": build_at}
 
     def work() -> int:
         con.execute(load_sql("marts/delete_partition").format(table=table, column=column), {"day": day})
@@ -160,64 +171,57 @@ def build_partitions(
     last: date,
     build_at: datetime,
     settings: HistorySettings,
-    on_day: Callable[[date, int], None] | None = None,
+    on_batch: Callable[[date, date, int], None] | None = None,
 ) -> int:
-    """Rebuild the days first..last of a partitioned mart in order, one transaction per day; total rows.
+    """Rebuild the days first..last of a partitioned mart, RANGE_BATCH_DAYS[table] days per transaction; total rows.
 
-    Each day reads one day of balances and the previous day's partition, so memory follows one day, not history.
+    Each batch reads its own days (plus, for features, the 89 days before) and the partition before it, in
+    hash buckets of accounts sized so one statement holds about BUCKET_ROWS rows: memory follows the batch,
+    not history, and a crash loses at most the batch in progress (the next run rebuilds it).
     """
     if table not in PARTITION_COLUMNS:
         raise MartBuildError(f"{table} is not a partitioned mart; partitioned: {', '.join(PARTITION_COLUMNS)}")
     if last < first:
         raise MartBuildError(f"empty range {first}..{last}")
-    if table == "fc_underwriting_features" and last > first:
-        return _build_feature_range(con, first, last, build_at, settings, on_day)
-    total = 0
-    for day in _days(first, last):
-        rows = build_partition(con, table, day, build_at, settings)
-        total += rows
-        if on_day is not None:
-            on_day(day, rows)
-    return total
-
-
-def _build_feature_range(
-    con: duckdb.DuckDBPyConnection,
-    first: date,
-    last: date,
-    build_at: datetime,
-    settings: HistorySettings,
-    on_day: Callable[[date, int], None] | None,
-) -> int:
-    """Feature partitions first..last, FEATURE_BATCH_DAYS window ends per transaction, in account buckets."""
     _check_build_at(build_at)
-    table, column = "fc_underwriting_features", "window_end"
+    column = PARTITION_COLUMNS[table]
     keys = int(con.execute(load_sql("marts/count_keys")).fetchone()[0])
     total = 0
-    for start in range(0, (last - first).days + 1, FEATURE_BATCH_DAYS):
+    for start in range(0, (last - first).days + 1, RANGE_BATCH_DAYS[table]):
         batch_first = first + timedelta(days=start)
-        batch_last = min(batch_first + timedelta(days=FEATURE_BATCH_DAYS - 1), last)
-        span = (batch_last - batch_first).days + 90
+        batch_last = min(batch_first + timedelta(days=RANGE_BATCH_DAYS[table] - 1), last)
+        span = (batch_last - batch_first).days + 1 + RANGE_LOOKBACK_DAYS[table]
         buckets = max(1, -(-keys * span // BUCKET_ROWS))
         seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
+        params = _range_params(table, batch_first, batch_last, seed, build_at, settings)
         bounds = {"first": batch_first, "last": batch_last}
 
-        def work(bounds: dict[str, date] = bounds, buckets: int = buckets, seed: bool = seed) -> int:
+        def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params) -> int:
             con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
             for bucket in range(buckets):
-                con.execute(load_sql("marts/fc_underwriting_features_range"), bounds | {
-                    "first_start": _utc(bounds["first"]), "seed": seed, "bucket": bucket, "buckets": buckets,
-                    "built_at": build_at})
+                con.execute(load_sql(RANGE_SQL[table]), params | {"bucket": bucket, "buckets": buckets})
             counts = dict(con.execute(
                 load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
             for day in _days(bounds["first"], bounds["last"]):
                 _record(con, table, day, build_at, int(counts.get(day, 0)))
-                if on_day is not None:
-                    on_day(day, int(counts.get(day, 0)))
             return sum(int(n) for n in counts.values())
 
-        total += _in_transaction(con, work)
+        rows = _in_transaction(con, work)
+        total += rows
+        if on_batch is not None:  # progress: a full rebuild of a large history takes minutes
+            on_batch(batch_first, batch_last, rows)
     return total
+
+
+def _range_params(
+    table: str, first: date, last: date, seed: bool, build_at: datetime, settings: HistorySettings
+) -> dict[str, object]:
+    params: dict[str, object] = {"first": first, "last": last, "first_start": _utc(first), "seed": seed,
+                                 "built_at": build_at}
+    if table == "fc_daily_balances":
+        params |= {"last_end": _utc(last + timedelta(days=1)), "carry_days": settings.carry_forward_days,
+                   "seed_start": _utc(first - timedelta(days=settings.carry_forward_days))}
+    return params
 
 
 def set_watermark(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime) -> None:

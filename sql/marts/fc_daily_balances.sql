@@ -1,42 +1,60 @@
--- fc_daily_balances, one partition: per (account_id, currency) the day $day (UTC). A key observed that day
--- gets its last row of the day (observed); otherwise the previous day's row is carried forward while its
--- as_of lies at most $carry_days days back (not observed). The previous day comes from the previous
--- partition; when that was never built ($seed: the first day of history), from the last fc_balances row of
--- the $carry_days days before. Only one day of balances and one partition are read.
--- Parameters: $day DATE, $day_start / $day_end / $seed_start TIMESTAMPTZ, $carry_days INTEGER,
--- $seed BOOLEAN, $built_at TIMESTAMPTZ.
+-- fc_daily_balances, the days $first..$last (UTC; one day when $first = $last), for the accounts of one hash
+-- bucket ($bucket of $buckets). Per (account_id, currency) and day: a key observed that day gets its last row of
+-- the day (observed); otherwise its newest earlier row is carried forward while that row's as_of lies at most
+-- $carry_days days back (not observed), and after that the key has no row until it is observed again.
+-- The row carried into $first comes from the partition of the day before (NOT $seed); when that was never built
+-- ($seed: the first day of history), from the last fc_balances row of the $carry_days days before $first.
+-- Reads the range's balances and one partition, never all history: each row spans the days from its own day to
+-- the next row's (or the carry limit), so no per-day pass is needed.
+-- Parameters: $first, $last DATE; $first_start, $last_end, $seed_start TIMESTAMPTZ (start of $first, end of
+-- $last, start of $first - $carry_days); $carry_days, $bucket, $buckets INTEGER; $seed BOOLEAN;
+-- $built_at TIMESTAMPTZ.
 INSERT INTO fc_daily_balances
-WITH observed_today AS (
+WITH observed AS (  -- each key's last balance of each day of the range
     SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.as_of, b.current_minor,
-           b.available_minor, b.used_minor, b."current", b.available, b.used
+           b.available_minor, b.used_minor, b."current", b.available, b.used,
+           (b.as_of AT TIME ZONE 'UTC')::DATE AS from_day, true AS is_observation
     FROM fc_balances AS b
-    WHERE b.as_of >= $day_start AND b.as_of < $day_end
-    QUALIFY row_number() OVER (PARTITION BY b.account_id, b.currency ORDER BY b.as_of DESC) = 1
+    WHERE b.as_of >= $first_start AND b.as_of < $last_end AND hash(b.account_id) % $buckets = $bucket
+    QUALIFY row_number() OVER (
+        PARTITION BY b.account_id, b.currency, (b.as_of AT TIME ZONE 'UTC')::DATE ORDER BY b.as_of DESC) = 1
 ),
-previous AS (
+previous AS (  -- the row each key had on the day before the range (observed or carried)
     SELECT d.account_id, d.customer_id, d.currency, d.balance_type, d.as_of, d.current_minor,
            d.available_minor, d.used_minor, d."current", d.available, d.used
     FROM fc_daily_balances AS d
-    WHERE d.day = $day - 1 AND NOT $seed
+    WHERE d.day = $first - 1 AND NOT $seed AND hash(d.account_id) % $buckets = $bucket
     UNION ALL
     SELECT * FROM (
         SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.as_of, b.current_minor,
                b.available_minor, b.used_minor, b."current", b.available, b.used
         FROM fc_balances AS b
-        WHERE $seed AND b.as_of >= $seed_start AND b.as_of < $day_start
+        WHERE $seed AND b.as_of >= $seed_start AND b.as_of < $first_start AND hash(b.account_id) % $buckets = $bucket
         QUALIFY row_number() OVER (PARTITION BY b.account_id, b.currency ORDER BY b.as_of DESC) = 1
     )
 ),
-carried AS (
-    SELECT p.*
-    FROM previous AS p
-    ANTI JOIN observed_today AS t ON t.account_id = p.account_id AND t.currency = p.currency
-    WHERE $day - (p.as_of AT TIME ZONE 'UTC')::DATE <= $carry_days
+rows_in AS (
+    SELECT o.* FROM observed AS o
+    UNION ALL
+    SELECT p.*, $first::DATE AS from_day, false AS is_observation FROM previous AS p
+),
+spans AS (  -- a row holds from its day until the day before the key's next row, at most $carry_days after as_of
+    SELECT r.*,
+           least(
+               coalesce(lead(r.from_day) OVER (
+                   PARTITION BY r.account_id, r.currency ORDER BY r.from_day, r.is_observation) - 1, $last::DATE),
+               (r.as_of AT TIME ZONE 'UTC')::DATE + $carry_days::INTEGER,
+               $last::DATE
+           ) AS to_day
+    FROM rows_in AS r
+),
+days AS (
+    SELECT s.*, CAST(unnest(generate_series(s.from_day, s.to_day, INTERVAL 1 DAY)) AS DATE) AS day
+    FROM spans AS s
+    WHERE s.to_day >= s.from_day
 )
-SELECT account_id, customer_id, currency, $day::DATE AS day, balance_type, true AS observed, as_of,
+SELECT account_id, customer_id, currency, day, balance_type,
+       is_observation AND day = from_day AS observed, as_of,
        current_minor, available_minor, used_minor, "current", available, used, $built_at::TIMESTAMPTZ AS built_at
-FROM observed_today
-UNION ALL
-SELECT account_id, customer_id, currency, $day::DATE AS day, balance_type, false AS observed, as_of,
-       current_minor, available_minor, used_minor, "current", available, used, $built_at::TIMESTAMPTZ AS built_at
-FROM carried;
+FROM days
+ORDER BY day;  -- stored by day: reading one day (the next partition, checks, Parquet) skips the others

@@ -1,8 +1,9 @@
 -- fc_underwriting_features, several partitions at once: the window ends $first..$last, for the accounts of
 -- one hash bucket ($bucket of $buckets), with the same definitions as fc_underwriting_features.sql (which
--- builds one day and is the reference the tests compare this with). Window functions over the days
--- $first - 89 .. $last compute every window end of the range in one pass instead of one pass per day; the
--- buckets keep memory bounded whatever the number of accounts.
+-- builds one day and is the reference the tests compare this with). Each key gets one row per day of
+-- $first - 89 .. $last (null where the day has no value), so every window end of the range comes out of one
+-- pass of ROWS frames (far cheaper than RANGE frames over sparse days); the buckets keep memory bounded
+-- whatever the number of accounts.
 -- Parameters: $first, $last DATE, $first_start TIMESTAMPTZ (start of $first), $seed BOOLEAN (the partition
 -- before $first was never built), $bucket, $buckets INTEGER, $built_at TIMESTAMPTZ.
 INSERT INTO fc_underwriting_features
@@ -46,14 +47,18 @@ keys AS (  -- every key and the first window end it has a balance for
     ) AS k
     GROUP BY k.account_id, k.currency
 ),
-spine AS (  -- one value-less row per (key, window end): the row each window end's features come out on
-    SELECT k.account_id, k.currency, e.window_end AS day, NULL::BOOLEAN AS observed, NULL::BIGINT AS current_minor,
-           NULL AS r, true AS is_end
-    FROM keys AS k JOIN ends AS e ON e.window_end >= k.since
+days AS (  -- the longest window before $first, then the range
+    SELECT CAST(unnest(generate_series($first::DATE - 89, $last::DATE, INTERVAL 1 DAY)) AS DATE) AS day
+),
+dense AS (  -- one row per key and day, the value null where the day has none: windows become ROWS frames
+    SELECT k.account_id, k.currency, k.since, d.day, s.observed, s.current_minor, s.r
+    FROM keys AS k
+    CROSS JOIN days AS d
+    LEFT JOIN series AS s ON s.account_id = k.account_id AND s.currency = k.currency AND s.day = d.day
 ),
 framed AS (
     SELECT
-        x.*,
+        x.account_id, x.currency, x.since, x.day,
         count(x.current_minor) OVER w30 AS v30, count(x.current_minor) OVER w90 AS v90,
         count(*) FILTER (WHERE x.observed) OVER w30 AS o30, count(*) FILTER (WHERE x.observed) OVER w90 AS o90,
         avg(x.current_minor) OVER w30 AS avg30, avg(x.current_minor) OVER w90 AS avg90,
@@ -65,19 +70,12 @@ framed AS (
         count(*) FILTER (WHERE x.current_minor < 0) OVER w30 AS n30,
         count(*) FILTER (WHERE x.current_minor < 0) OVER w90 AS n90,
         last_value(x.r IGNORE NULLS) OVER (
-            PARTITION BY x.account_id, x.currency ORDER BY x.day, x.is_end
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            PARTITION BY x.account_id, x.currency ORDER BY x.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS newest_in_range
-    FROM (
-        SELECT s.account_id, s.currency, s.day, s.observed, s.current_minor, s.r, false AS is_end FROM series AS s
-        UNION ALL
-        SELECT * FROM spine
-    ) AS x
+    FROM dense AS x
     WINDOW
-        w30 AS (PARTITION BY x.account_id, x.currency ORDER BY x.day
-                RANGE BETWEEN INTERVAL 29 DAYS PRECEDING AND CURRENT ROW),
-        w90 AS (PARTITION BY x.account_id, x.currency ORDER BY x.day
-                RANGE BETWEEN INTERVAL 89 DAYS PRECEDING AND CURRENT ROW)
+        w30 AS (PARTITION BY x.account_id, x.currency ORDER BY x.day ROWS BETWEEN 29 PRECEDING AND CURRENT ROW),
+        w90 AS (PARTITION BY x.account_id, x.currency ORDER BY x.day ROWS BETWEEN 89 PRECEDING AND CURRENT ROW)
 ),
 negative_runs AS (  -- maximal runs of consecutive negative days (gaps and islands)
     SELECT n.account_id, n.currency, min(n.day) AS run_start, max(n.day) AS run_end
@@ -99,10 +97,15 @@ streaks AS (  -- a run that started before a window counts only from the window'
     JOIN windows AS w ON n.run_end >= e.window_end - (w.window_days - 1)
     GROUP BY n.account_id, n.currency, e.window_end, w.window_days
 ),
+at_ends AS (  -- the range's window ends, each with the newest balance as of its end
+    SELECT f.*, coalesce(f.newest_in_range, p.r) AS latest
+    FROM framed AS f
+    LEFT JOIN previous AS p ON p.account_id = f.account_id AND p.currency = f.currency
+    WHERE f.day >= $first AND f.day >= f.since  -- a key's rows start on its first day with a balance
+),
 rows_out AS (
     SELECT
-        f.account_id, f.currency, f.day AS window_end, w.window_days,
-        coalesce(f.newest_in_range, p.r) AS latest,
+        f.account_id, f.currency, f.day AS window_end, w.window_days, f.latest,
         CASE w.window_days WHEN 30 THEN f.v30 ELSE f.v90 END AS days_with_value,
         CASE w.window_days WHEN 30 THEN f.o30 ELSE f.o90 END AS days_observed,
         CASE w.window_days WHEN 30 THEN f.avg30 ELSE f.avg90 END AS avg_daily_balance_minor,
@@ -112,10 +115,8 @@ rows_out AS (
         CASE w.window_days WHEN 30 THEN f.p90_30 ELSE f.p90_90 END AS p90_daily_balance_minor,
         CASE w.window_days WHEN 30 THEN f.sd30 ELSE f.sd90 END AS stddev_daily_balance_minor,
         CASE w.window_days WHEN 30 THEN f.n30 ELSE f.n90 END AS days_negative
-    FROM framed AS f
+    FROM at_ends AS f
     CROSS JOIN windows AS w
-    LEFT JOIN previous AS p ON p.account_id = f.account_id AND p.currency = f.currency
-    WHERE f.is_end
 )
 SELECT
     o.account_id,
@@ -147,3 +148,4 @@ FROM rows_out AS o
 LEFT JOIN streaks AS k
     ON k.account_id = o.account_id AND k.currency = o.currency AND k.window_end = o.window_end
    AND k.window_days = o.window_days
+ORDER BY o.window_end  -- stored by day: reading one day (the next range, checks, Parquet) skips the others
