@@ -1,6 +1,6 @@
 -- Benchmark data (bench/bench_marts.py): $accounts synthetic accounts, three per customer; every fifth one a
 -- credit card, one in fifty inactive.
-INSERT INTO fc_accounts
+INSERT INTO fc_accounts BY NAME  -- by name: columns added later stay null
 SELECT
     'fca_' || lpad(CAST(i AS VARCHAR), 8, '0') AS account_id,
     'cus_' || lpad(CAST(i // 3 AS VARCHAR), 8, '0') AS customer_id,
