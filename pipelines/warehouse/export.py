@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.schema import arrow_schema
+from pipelines.schema import arrow_schema, quote
 from pipelines.sql import load_sql
-from pipelines.tables import INGEST_TABLES
+from pipelines.tables import INGEST_TABLES, TABLES
 from pipelines.warehouse.base import TABLE_NAME, WarehouseError, one_line, quoted, redacted
 from pipelines.warehouse.objectstore import ParquetTarget, Sink
 
@@ -182,13 +182,24 @@ def export_table(
     return sum(current[key].row_count for key in stale)
 
 
+def _row_order(table: str, source: str, connection: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> str:
+    """ORDER BY terms that fix each file's row order: the declared unique key (far cheaper to sort than every
+    column of a wide mart), minus the columns the file path holds; every column where no key is declared."""
+    declared = TABLES.get(table)
+    if declared is None or not declared.key:
+        return "ALL"
+    in_file = set(connection.sql(f"SELECT * FROM ({source}) LIMIT 0", params=params).columns)
+    key = [column for column in declared.key if column in in_file]
+    return ", ".join(["__file", *(quote(column) for column in key)]) if key else "ALL"
+
+
 def _write_files(
     connection: duckdb.DuckDBPyConnection, target: ParquetTarget, table: str, file_keys: list[str],
     days: tuple[date, date] | None = None,
 ) -> None:
     """Stream the rows of the given files (sorted by file) into one Parquet writer per file."""
     source, params = _files_source(table, days)
-    sql = load_sql("warehouse/file_rows").format(source=source)
+    sql = load_sql("warehouse/file_rows").format(source=source, order=_row_order(table, source, connection, params))
     reader = connection.sql(sql, params={"files": file_keys, **params}).to_arrow_reader(_READ_BATCH_ROWS)
     # Contract tables keep their declared Arrow types and nullability; marts are written as DuckDB built them.
     declared = arrow_schema(table) if table in INGEST_TABLES else None
