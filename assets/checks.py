@@ -92,34 +92,32 @@ CHECKED_TABLES: dict[str, TableChecks] = {
 
 # Partitioned marts: their checks look at the days a run rebuilt, not all history.
 PARTITIONED_CHECKS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
-# Set by table_check_results for the checks of one partitioned table: (first, last) day, else None.
-_scope: list[tuple[Any, Any] | None] = [None]
+Days = tuple[Any, Any] | None  # a partitioned mart's (first, last) day a check reads; None: the whole table
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    params = dict(params or {})
-    if _scope[0] is not None and "$scope_first" in sql:
-        params |= {"scope_first": _scope[0][0], "scope_last": _scope[0][1]}
-    cursor = con.execute(sql, params)
+    cursor = con.execute(sql, params or {})
     row = cursor.fetchone()
     names = [column[0] for column in cursor.description]
     return dict(zip(names, row, strict=True)) if row is not None else {}
 
 
-def _template(name: str, table: str) -> str:
-    # `table` and its key columns come from CHECKED_TABLES, never from input; a partitioned table's checks
-    # read the run's days only (bound as parameters).
-    source = quote(table)
-    if _scope[0] is not None and table in PARTITIONED_CHECKS:
+def _template(name: str, table: str, days: Days) -> tuple[str, dict[str, Any]]:
+    """The check's SQL and its day parameters. `table` and its key columns come from CHECKED_TABLES, never from
+    input; a partitioned table's checks read the given days only (bound as parameters)."""
+    source, params = quote(table), {}
+    if days is not None and table in PARTITIONED_CHECKS:
         column = quote(PARTITIONED_CHECKS[table])
         source = f"(SELECT * FROM {source} WHERE {column} BETWEEN $scope_first AND $scope_last)"
-    return load_sql(f"checks/{name}").format(
+        params = {"scope_first": days[0], "scope_last": days[1]}
+    sql = load_sql(f"checks/{name}").format(
         table=source, key_columns=", ".join(quote(column) for column in TABLES[table].key)
     )
+    return sql, params
 
 
-def check_unique_key(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
-    found = _one(con, _template("unique_key", table))
+def check_unique_key(con: duckdb.DuckDBPyConnection, table: str, days: Days = None) -> dg.AssetCheckResult:
+    found = _one(con, *_template("unique_key", table, days))
     key = ", ".join(TABLES[table].key)
     return dg.AssetCheckResult(
         check_name=UNIQUE_KEY, asset_key=table, passed=found["duplicated_keys"] == 0,
@@ -128,8 +126,9 @@ def check_unique_key(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetChec
     )
 
 
-def check_currencies(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
-    found = _one(con, _template("invalid_currencies", table), {"codes": sorted(ISO_4217_CODES)})
+def check_currencies(con: duckdb.DuckDBPyConnection, table: str, days: Days = None) -> dg.AssetCheckResult:
+    sql, params = _template("invalid_currencies", table, days)
+    found = _one(con, sql, params | {"codes": sorted(ISO_4217_CODES)})
     return dg.AssetCheckResult(
         check_name=CURRENCIES_VALID, asset_key=table, passed=found["bad_rows"] == 0,
         description="every currency is a lowercase ISO 4217 code",
@@ -139,7 +138,8 @@ def check_currencies(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetChec
 
 def check_as_of(con: duckdb.DuckDBPyConnection, table: str, now: datetime, skew_seconds: float) -> dg.AssetCheckResult:
     latest_allowed = now + timedelta(seconds=skew_seconds)
-    found = _one(con, _template("future_as_of", table), {"latest_allowed": latest_allowed})
+    sql, params = _template("future_as_of", table, None)
+    found = _one(con, sql, params | {"latest_allowed": latest_allowed})
     metadata: dict[str, Any] = {"future_rows": found["future_rows"], "clock_skew_seconds": skew_seconds}
     if found["latest_as_of"] is not None:
         metadata["latest_as_of"] = found["latest_as_of"].isoformat()
@@ -150,7 +150,8 @@ def check_as_of(con: duckdb.DuckDBPyConnection, table: str, now: datetime, skew_
 
 
 def check_amounts(con: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
-    found = _one(con, _template("amounts_by_balance_type", table), {"balance_types": list(BALANCE_TYPES)})
+    sql, params = _template("amounts_by_balance_type", table, None)
+    found = _one(con, sql, params | {"balance_types": list(BALANCE_TYPES)})
     return dg.AssetCheckResult(
         check_name=AMOUNTS_MATCH_TYPE, asset_key=table, passed=not any(found.values()),
         description="cash rows carry no used amount, credit rows no available amount, types are cash or credit",
@@ -195,23 +196,13 @@ def check_failure_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> dg.As
 
 def table_check_results(
     con: duckdb.DuckDBPyConnection, table: str, thresholds: Thresholds, now: datetime,
-    days: tuple[Any, Any] | None = None,
+    days: Days = None,
 ) -> Iterator[dg.AssetCheckResult]:
     """Every check CHECKED_TABLES gives `table`, evaluated on one connection (a partitioned mart: on `days`)."""
-    _scope[0] = days
-    try:
-        return iter(list(_table_check_results(con, table, thresholds, now)))
-    finally:
-        _scope[0] = None
-
-
-def _table_check_results(
-    con: duckdb.DuckDBPyConnection, table: str, thresholds: Thresholds, now: datetime
-) -> Iterator[dg.AssetCheckResult]:
     checks = CHECKED_TABLES[table]
-    yield check_unique_key(con, table)
+    yield check_unique_key(con, table, days)
     if checks.currency:
-        yield check_currencies(con, table)
+        yield check_currencies(con, table, days)
     if checks.as_of:
         yield check_as_of(con, table, now, thresholds.clock_skew_seconds)
     if checks.amounts:
