@@ -41,7 +41,9 @@ RANGE_SQL: dict[str, str] = {
     "fc_daily_balances": "marts/fc_daily_balances",
     "fc_underwriting_features": "marts/fc_underwriting_features_range",
 }
-BUCKET_ROWS = 2_000_000
+# Rows per statement: a features row feeds 18 windowed aggregates (segment trees DuckDB holds in memory), so its
+# buckets are smaller.
+BUCKET_ROWS: dict[str, int] = {"fc_daily_balances": 2_000_000, "fc_underwriting_features": 1_000_000}
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
 CURRENT_FEATURES_VIEW = "fc_current_underwriting_features"
 # "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).
@@ -176,7 +178,7 @@ def build_partitions(
     """Rebuild the days first..last of a partitioned mart, RANGE_BATCH_DAYS[table] days per transaction; total rows.
 
     Each batch reads its own days (plus, for features, the 89 days before) and the partition before it, in
-    hash buckets of accounts sized so one statement holds about BUCKET_ROWS rows: memory follows the batch,
+    hash buckets of accounts sized so one statement holds about BUCKET_ROWS[table] rows: memory follows the batch,
     not history, and a crash loses at most the batch in progress (the next run rebuilds it).
     """
     if table not in PARTITION_COLUMNS:
@@ -191,7 +193,7 @@ def build_partitions(
         batch_first = first + timedelta(days=start)
         batch_last = min(batch_first + timedelta(days=RANGE_BATCH_DAYS[table] - 1), last)
         span = (batch_last - batch_first).days + 1 + RANGE_LOOKBACK_DAYS[table]
-        buckets = max(1, -(-keys * span // BUCKET_ROWS))
+        buckets = max(1, -(-keys * span // BUCKET_ROWS[table]))
         seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
         params = _range_params(table, batch_first, batch_last, seed, build_at, settings)
         bounds = {"first": batch_first, "last": batch_last}
@@ -216,11 +218,14 @@ def build_partitions(
 def _range_params(
     table: str, first: date, last: date, seed: bool, build_at: datetime, settings: HistorySettings
 ) -> dict[str, object]:
-    params: dict[str, object] = {"first": first, "last": last, "first_start": _utc(first), "seed": seed,
-                                 "built_at": build_at}
+    params: dict[str, object] = {"first": first, "last": last, "seed": seed, "built_at": build_at}
     if table == "fc_daily_balances":
-        params |= {"last_end": _utc(last + timedelta(days=1)), "carry_days": settings.carry_forward_days,
-                   "seed_start": _utc(first - timedelta(days=settings.carry_forward_days))}
+        seed_start = _utc(first - timedelta(days=settings.carry_forward_days))
+        params |= {"first_start": _utc(first), "last_end": _utc(last + timedelta(days=1)),
+                   "carry_days": settings.carry_forward_days,
+                   "seed_start": seed_start, "seed_end": _utc(first) if seed else seed_start}
+    else:
+        params["seed_end"] = _utc(first) if seed else _FIRST_DAY
     return params
 
 

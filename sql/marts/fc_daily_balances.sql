@@ -7,15 +7,16 @@
 -- Reads the range's balances and one partition, never all history: each row spans the days from its own day to
 -- the next row's (or the carry limit), so no per-day pass is needed.
 -- Parameters: $first, $last DATE; $first_start, $last_end, $seed_start TIMESTAMPTZ (start of $first, end of
--- $last, start of $first - $carry_days); $carry_days, $bucket, $buckets INTEGER; $seed BOOLEAN;
--- $built_at TIMESTAMPTZ.
+-- $last, start of $first - $carry_days); $seed_end TIMESTAMPTZ ($first_start when $seed, else $seed_start: an
+-- empty range the scan prunes); $carry_days, $bucket, $buckets INTEGER (cast to UBIGINT like hash(): untyped,
+-- DuckDB casts every hash to HUGEINT and stops pruning, ten times slower); $seed BOOLEAN; $built_at TIMESTAMPTZ.
 INSERT INTO fc_daily_balances
 WITH observed AS (  -- each key's last balance of each day of the range
     SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.as_of, b.current_minor,
            b.available_minor, b.used_minor, b."current", b.available, b.used,
            (b.as_of AT TIME ZONE 'UTC')::DATE AS from_day, true AS is_observation
     FROM fc_balances AS b
-    WHERE b.as_of >= $first_start AND b.as_of < $last_end AND hash(b.account_id) % $buckets = $bucket
+    WHERE b.as_of >= $first_start AND b.as_of < $last_end AND hash(b.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
     QUALIFY row_number() OVER (
         PARTITION BY b.account_id, b.currency, (b.as_of AT TIME ZONE 'UTC')::DATE ORDER BY b.as_of DESC) = 1
 ),
@@ -23,13 +24,13 @@ previous AS (  -- the row each key had on the day before the range (observed or 
     SELECT d.account_id, d.customer_id, d.currency, d.balance_type, d.as_of, d.current_minor,
            d.available_minor, d.used_minor, d."current", d.available, d.used
     FROM fc_daily_balances AS d
-    WHERE d.day = $first - 1 AND NOT $seed AND hash(d.account_id) % $buckets = $bucket
+    WHERE d.day = $first - 1 AND NOT $seed AND hash(d.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
     UNION ALL
     SELECT * FROM (
         SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.as_of, b.current_minor,
                b.available_minor, b.used_minor, b."current", b.available, b.used
         FROM fc_balances AS b
-        WHERE $seed AND b.as_of >= $seed_start AND b.as_of < $first_start AND hash(b.account_id) % $buckets = $bucket
+        WHERE b.as_of >= $seed_start AND b.as_of < $seed_end AND hash(b.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
         QUALIFY row_number() OVER (PARTITION BY b.account_id, b.currency ORDER BY b.as_of DESC) = 1
     )
 ),
