@@ -190,7 +190,8 @@ def test_range_builds_in_batches_and_buckets_equal_the_reference(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, history: tuple[list[Balance], dict, dict]
 ) -> None:
     balances, daily, features = history
-    monkeypatch.setattr(marts, "BUCKET_ROWS", dict.fromkeys(marts.BUCKET_ROWS, 500))  # several hash buckets per batch, as at 100,000 accounts
+    # Several hash buckets per batch, as at 100,000 accounts.
+    monkeypatch.setattr(marts, "BUCKET_ROWS", dict.fromkeys(marts.BUCKET_ROWS, 500))
     con = load(tmp_path / "range.duckdb", balances)
     build_marts(con, BUILD_AT, SETTINGS, full=True)
     assert_daily(con, daily)
