@@ -41,14 +41,15 @@ series AS (  -- the daily values the windows read
     FROM fc_daily_balances AS d
     WHERE d.day BETWEEN $first - 89 AND $last AND hash(d.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
 ),
-keys AS (  -- every key and the first window end it has a balance for
-    SELECT k.account_id, k.currency, min(k.since) AS since
+keys AS (  -- every key, the first window end it has a balance for, and whether the days read hold any of its rows
+    SELECT k.account_id, k.currency, min(k.since) AS since, bool_or(k.in_series) AS in_series
     FROM (
-        SELECT p.account_id, p.currency, $first::DATE AS since FROM previous AS p
+        SELECT p.account_id, p.currency, $first::DATE AS since, false AS in_series FROM previous AS p
         UNION ALL
-        SELECT s.account_id, s.currency, s.day FROM series AS s WHERE s.r IS NOT NULL
+        SELECT s.account_id, s.currency, CASE WHEN s.r IS NOT NULL THEN s.day END, true FROM series AS s
     ) AS k
     GROUP BY k.account_id, k.currency
+    HAVING min(k.since) IS NOT NULL
 ),
 days AS (  -- the longest window before $first, then the range
     SELECT CAST(unnest(generate_series($first::DATE - 89, $last::DATE, INTERVAL 1 DAY)) AS DATE) AS day
@@ -58,6 +59,7 @@ dense AS (  -- one row per key and day, the value null where the day has none: w
     FROM keys AS k
     CROSS JOIN days AS d
     LEFT JOIN series AS s ON s.account_id = k.account_id AND s.currency = k.currency AND s.day = d.day
+    WHERE k.in_series
 ),
 framed AS (
     SELECT
@@ -101,11 +103,22 @@ streaks AS (  -- a run that started before a window counts only from the window'
     JOIN windows AS w ON n.run_end >= e.window_end - (w.window_days - 1)
     GROUP BY n.account_id, n.currency, e.window_end, w.window_days
 ),
+idle_ends AS (  -- keys with no daily row in the days read (dormant, disconnected): empty windows, no window pass
+    SELECT k.account_id, k.currency, k.since, e.window_end AS day, 0 AS v30, 0 AS v90, 0 AS o30, 0 AS o90,
+           0 AS n30, 0 AS n90
+    FROM keys AS k
+    CROSS JOIN ends AS e
+    WHERE NOT k.in_series AND e.window_end >= k.since
+),
 at_ends AS (  -- the range's window ends, each with the newest balance as of its end
     SELECT f.*, coalesce(f.newest_in_range, p.r) AS latest
-    FROM framed AS f
+    FROM (
+        SELECT * FROM framed
+        WHERE day >= $first AND day >= since  -- a key's rows start on its first day with a balance
+        UNION ALL BY NAME  -- the statistics idle_ends lacks are null
+        SELECT * FROM idle_ends
+    ) AS f
     LEFT JOIN previous AS p ON p.account_id = f.account_id AND p.currency = f.currency
-    WHERE f.day >= $first AND f.day >= f.since  -- a key's rows start on its first day with a balance
 ),
 rows_out AS (
     SELECT

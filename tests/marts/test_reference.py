@@ -46,7 +46,8 @@ def random_history(seed: int) -> list[Balance]:
         account, kind = f"fca_{n:02d}", "credit" if n % 4 == 3 else "cash"
         currencies = ["usd", "eur"] if n % 5 == 0 else ["usd"]
         first = START - timedelta(days=rng.choice([40, 3, 0])) + timedelta(days=rng.choice([0, 0, 25, 120]))
-        last = TODAY if n % 3 else TODAY - timedelta(days=rng.choice([10, 60]))
+        # Some stop early: dormant for the whole second batch of window ends, with no daily row to read.
+        last = TODAY if n % 3 else TODAY - timedelta(days=rng.choice([10, 60, 170]))
         for currency in currencies:
             day, level = first, rng.randint(-500, 2_000)
             while day <= last:
