@@ -84,7 +84,7 @@ def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
                     if last >= today and (dirty_from is None or first <= dirty_from):
                         set_watermark(con, table, build_at)
                 results = list(table_check_results(con, table, thresholds, build_at, days=(first, last)))
-                preview = mart_preview(con, table)  # the newest day's rows and summaries, for the asset page
+                preview = mart_preview(con, table, days=(first, last))  # the run's days, for the asset page
                 if table == "fc_underwriting_features":
                     behind = out_of_date_start(con, today, settings)
                     results.append(dg.AssetCheckResult(

@@ -32,22 +32,24 @@ build_marts(con, datetime.now(UTC))
 """
 
 
-def generate(folder: Path, accounts: int, days: int, now: datetime) -> datetime:
-    """The history: `days` days ending yesterday, one balance per account per day; returns the first day."""
+def generate(folder: Path, accounts: int, days: int, now: datetime, stale: bool = False) -> datetime:
+    """The history: `days` days ending yesterday, one balance per account per day (`stale`: only the first day's,
+    accounts never refreshed since); returns the first day."""
     first_day = datetime.combine((now - timedelta(days=days)).date(), datetime.min.time(), tzinfo=UTC)
     started = time.perf_counter()
     with duckdb.connect(str(folder / DUCKDB_FILE_NAME)) as con:
         con.execute("SET TimeZone = 'UTC'")
         migrate(con, str(folder))  # the real DDL, from the declarations
         con.execute(load_sql("marts/bench/fc_accounts"), {"last_day": now, "accounts": accounts})
-        for chunk in range(0, days, CHUNK_DAYS):
+        for chunk in range(0, 1 if stale else days, CHUNK_DAYS):
             con.execute(load_sql("marts/bench/history_balances"), {
-                "first_day": first_day, "from_day": chunk, "to_day": min(chunk + CHUNK_DAYS, days) - 1,
+                "first_day": first_day, "from_day": chunk, "to_day": 0 if stale else min(chunk + CHUNK_DAYS, days) - 1,
                 "as_of_cap": now, "fetched_at": None})
         con.execute("CHECKPOINT")
         (rows,) = con.execute("SELECT count(*) FROM fc_balances").fetchone()
     size = (folder / DUCKDB_FILE_NAME).stat().st_size / 2**30
-    print(f"history: {rows:,} fc_balances rows ({accounts:,} accounts x {days} days from {first_day.date()}) "
+    shape = "one balance each, never refreshed" if stale else f"{days} days"
+    print(f"history: {rows:,} fc_balances rows ({accounts:,} accounts x {shape} from {first_day.date()}) "
           f"in {time.perf_counter() - started:.0f}s, DuckDB file {size:.1f} GiB")
     return first_day
 
@@ -97,6 +99,9 @@ def main() -> None:
     parser.add_argument("--history", metavar="DIR",
                         help="copy the history from DIR instead of generating it (a folder a previous run left with "
                         "--folder and --generate-only; generating 100,000 x 730 takes about 8 minutes)")
+    parser.add_argument("--stale", action="store_true",
+                        help="the unfriendly shape: each account's only balance is --days days old, and the daily run "
+                        "lands nothing new (dormant accounts must not grow the daily mart)")
     parser.add_argument("--generate-only", action="store_true", help="generate the history into --folder and stop")
     parser.add_argument("--marts-days", type=int, default=None, metavar="N",
                         help="partitions only for the last N days (FC_BALANCES_HISTORY_START = today - N): the "
@@ -115,10 +120,10 @@ def main() -> None:
         now = datetime.now(UTC)
         if now - timedelta(days=args.days) < datetime(2024, 1, 1, tzinfo=UTC):
             parser.error("the history must start on 2024-01-01 or later (the first Dagster partition)")
-        if args.history:
+        if args.history and not args.stale:
             first_day = reuse(Path(args.history), folder, args.accounts, args.days)
         else:
-            first_day = generate(folder, args.accounts, args.days, now)
+            first_day = generate(folder, args.accounts, args.days, now, stale=args.stale)
         if args.generate_only:
             return
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FC_BALANCES_", "DAGSTER_HOME"))}
@@ -138,10 +143,11 @@ def main() -> None:
         wall, rss = measured([FC_BALANCES, "marts", "--full", "--quiet"], env)
         print(f"fc-balances marts --full ({marts_days} days from {marts_start}, DuckDB + Parquet): {wall:.1f}s wall, "
               f"peak RSS {rss:.2f} GiB")
-        add_today(folder, args.days, first_day)
+        if not args.stale:
+            add_today(folder, args.days, first_day)
         wall, rss = measured([FC_BALANCES, "marts", "--quiet"], env)
-        print(f"daily run: {args.accounts:,} new balances today, then fc-balances marts: {wall:.1f}s wall, "
-              f"peak RSS {rss:.2f} GiB")
+        landed = "nothing new" if args.stale else f"{args.accounts:,} new balances today"
+        print(f"daily run: {landed}, then fc-balances marts: {wall:.1f}s wall, peak RSS {rss:.2f} GiB")
         with duckdb.connect(str(folder / DUCKDB_FILE_NAME), read_only=True) as con:
             for table in ("fc_daily_balances", "fc_underwriting_features"):
                 (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()

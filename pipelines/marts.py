@@ -44,6 +44,8 @@ RANGE_SQL: dict[str, str] = {
 # Rows per statement: a features row feeds 18 windowed aggregates (segment trees DuckDB holds in memory), so its
 # buckets are smaller.
 BUCKET_ROWS: dict[str, int] = {"fc_daily_balances": 2_000_000, "fc_underwriting_features": 1_000_000}
+# The one-day features statement groups a bucket's 90 days (no window frames): lighter per row.
+ONE_DAY_BUCKET_ROWS = 3_000_000
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
 CURRENT_FEATURES_VIEW = "fc_current_underwriting_features"
 # "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).
@@ -154,11 +156,17 @@ def build_partition(
         return build_partitions(con, table, day, day, build_at, settings)
     column = PARTITION_COLUMNS[table]
     seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
-    params = {"day": day, "day_end": _utc(day + timedelta(days=1)), "seed": seed, "built_at": build_at}
+    day_end = _utc(day + timedelta(days=1))
+    params = {"day": day, "day_end": day_end, "seed": seed, "seed_end": day_end if seed else _FIRST_DAY,
+              "built_at": build_at}
+
+    keys = int(con.execute(load_sql("marts/count_keys")).fetchone()[0])
+    buckets = max(1, -(-keys * max(FEATURE_WINDOWS) // ONE_DAY_BUCKET_ROWS))
 
     def work() -> int:
         con.execute(load_sql("marts/delete_partition").format(table=table, column=column), {"day": day})
-        con.execute(load_sql(f"marts/{table}"), params)
+        for bucket in range(buckets):
+            con.execute(load_sql(f"marts/{table}"), params | {"bucket": bucket, "buckets": buckets})
         rows = _partition_rows(con, table, day)
         _record(con, table, day, build_at, rows)
         return rows
@@ -186,6 +194,12 @@ def build_partitions(
     if last < first:
         raise MartBuildError(f"empty range {first}..{last}")
     _check_build_at(build_at)
+    if table == "fc_underwriting_features" and first == last:
+        # One window end: a grouped pass over its 90 days beats a window pass over every key's 90 dense days.
+        rows = build_partition(con, table, first, build_at, settings)
+        if on_batch is not None:
+            on_batch(first, last, rows)
+        return rows
     column = PARTITION_COLUMNS[table]
     keys = int(con.execute(load_sql("marts/count_keys")).fetchone()[0])
     total = 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.marts import PARTITION_COLUMNS
 from pipelines.report import fmt
 from pipelines.sql import load_sql
 
@@ -95,24 +96,34 @@ def _markdown(table: str, names: list[str], rows: list[tuple[Any, ...]], row_cou
     return "\n".join(lines)
 
 
-def mart_preview(con: duckdb.DuckDBPyConnection, table: str, limit: int = PREVIEW_ROWS) -> MartPreview:
-    """The preview of `table` (a mart) as plain values; reads only, on the caller's connection."""
+def mart_preview(
+    con: duckdb.DuckDBPyConnection, table: str, limit: int = PREVIEW_ROWS, days: tuple[date, date] | None = None
+) -> MartPreview:
+    """The preview of `table` (a mart) as plain values; reads only, on the caller's connection.
+
+    `days` limits a partitioned mart to the days a run built, so a daily run's preview reads one day, not history.
+    """
     columns = _columns(con, table)
     if not columns:
         raise PreviewError(f"no table {table} in the warehouse")
-    # `table` is interpolated as a name only after the warehouse's catalog confirmed it exists.
-    (row_count,) = con.execute(load_sql("report/preview_count").format(table=table)).fetchone() or (0,)
-    cursor = con.execute(load_sql("report/preview_rows").format(table=table), {"limit": limit})
+    # `table` is interpolated as a name only after the warehouse's catalog confirmed it exists; the partition
+    # column comes from the fixed list of partitioned marts, the days are bound.
+    source, scope = table, {}
+    if days is not None and table in PARTITION_COLUMNS:
+        source = f"(SELECT * FROM {table} WHERE {PARTITION_COLUMNS[table]} BETWEEN $scope_first AND $scope_last)"
+        scope = {"scope_first": days[0], "scope_last": days[1]}
+    (row_count,) = con.execute(load_sql("report/preview_count").format(table=source), scope).fetchone() or (0,)
+    cursor = con.execute(load_sql("report/preview_rows").format(table=source), scope | {"limit": limit})
     names = [column[0] for column in cursor.description]
     markdown = _markdown(table, names, cursor.fetchall(), int(row_count))
 
     numbers: dict[str, float] = {}
     negative = _negative_query(set(columns))
     if negative:
-        (count,) = con.execute(load_sql(negative).format(table=table)).fetchone() or (0,)
+        (count,) = con.execute(load_sql(negative).format(table=source), scope).fetchone() or (0,)
         numbers["accounts_with_negative_days"] = float(count)
     cash = _cash_query(set(columns))
     if cash:
-        for currency, total in con.execute(load_sql(cash).format(table=table)).fetchall():
+        for currency, total in con.execute(load_sql(cash).format(table=source), scope).fetchall():
             numbers[f"cash_available_{currency}"] = float(fmt.major(total, currency))
     return MartPreview(markdown=markdown, row_count=int(row_count), numbers=numbers)

@@ -5,7 +5,11 @@
 -- no value keep their rows with days_with_value 0 and null statistics.
 -- The newest balance comes from the previous partition plus this day's daily rows; when the previous
 -- partition was never built ($seed), from fc_balances up to the end of the day.
--- Parameters: $day DATE, $day_end TIMESTAMPTZ, $seed BOOLEAN, $built_at TIMESTAMPTZ.
+-- Run once per hash bucket of accounts ($bucket of $buckets, UBIGINT like hash()), so the grouped statistics
+-- and the negative runs of a statement hold a bucket's accounts, not all of them.
+-- Parameters: $day DATE, $day_end TIMESTAMPTZ, $seed BOOLEAN, $seed_end TIMESTAMPTZ ($day_end when $seed, else
+-- the earliest timestamp: `$seed AND` would still read every earlier as_of), $bucket, $buckets INTEGER,
+-- $built_at TIMESTAMPTZ.
 INSERT INTO fc_underwriting_features
 WITH windows AS (
     SELECT w.window_days, CAST($day - (w.window_days - 1) AS DATE) AS window_start
@@ -16,22 +20,22 @@ latest AS (
         SELECT f.account_id, f.customer_id, f.currency, f.balance_type, f.latest_current_minor AS current_minor,
                f.latest_available_minor AS available_minor, f.latest_as_of AS as_of
         FROM fc_underwriting_features AS f
-        WHERE f.window_end = $day - 1 AND f.window_days = 30 AND NOT $seed
+        WHERE f.window_end = $day - 1 AND f.window_days = 30 AND NOT $seed AND hash(f.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
         UNION ALL
         SELECT d.account_id, d.customer_id, d.currency, d.balance_type, d.current_minor, d.available_minor, d.as_of
         FROM fc_daily_balances AS d
-        WHERE d.day = $day AND d.observed AND NOT $seed
+        WHERE d.day = $day AND d.observed AND NOT $seed AND hash(d.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
         UNION ALL
         SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.current_minor, b.available_minor, b.as_of
         FROM fc_balances AS b
-        WHERE $seed AND b.as_of < $day_end
+        WHERE b.as_of < $seed_end AND hash(b.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
     )
     QUALIFY row_number() OVER (PARTITION BY account_id, currency ORDER BY as_of DESC) = 1
 ),
 recent AS (  -- the longest window's days; every shorter window is a suffix of it
     SELECT d.account_id, d.currency, d.day, d.observed, d.current_minor
     FROM fc_daily_balances AS d
-    WHERE d.day BETWEEN $day - 89 AND $day
+    WHERE d.day BETWEEN $day - 89 AND $day AND hash(d.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
 ),
 daily_stats AS (  -- one pass over the longest window; a shorter window is its suffix (FILTER)
     SELECT

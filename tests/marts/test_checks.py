@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -211,3 +211,18 @@ def test_checks_run_in_dagster_against_the_warehouse(tmp_path: Path, monkeypatch
     assert evaluations[("fc_balances", AMOUNTS_MATCH_TYPE)].severity == dg.AssetCheckSeverity.ERROR
     assert evaluations[("fc_balances", AMOUNTS_MATCH_TYPE)].metadata["cash_with_used"].value == 5  # fca_gap's rows
     assert not result.success  # a blocking ERROR fails the check step, so nothing downstream would run
+
+
+def test_a_long_range_is_checked_a_month_at_a_time_with_the_same_counts(built: duckdb.DuckDBPyConnection) -> None:
+    # Duplicates on days in two different month-long chunks of a 120-day range, plus one outside the range.
+    for day in ("2025-01-10", "2025-03-20", "2025-03-30"):
+        built.execute("INSERT INTO fc_daily_balances SELECT * FROM fc_daily_balances WHERE day = ?", [day])
+    per_day = built.execute("SELECT count(*) FROM fc_daily_balances WHERE day IN ('2025-01-10', '2025-03-20')"
+                            ).fetchone()[0] // 2
+    outside = built.execute("SELECT count(*) FROM fc_daily_balances WHERE day = '2025-03-30'").fetchone()[0]
+    assert per_day > 0 and outside > 0
+    days = (date(2024, 12, 1), date(2025, 3, 29))  # four chunks; 2025-03-30 lies outside
+    unique = next(table_check_results(built, "fc_daily_balances", LENIENT, BUILD_AT, days=days))
+    assert unique.passed is False
+    assert unique.metadata["duplicated_keys"].value == per_day
+    assert unique.metadata["rows_involved"].value == 2 * per_day
