@@ -10,6 +10,7 @@ import duckdb
 from pydantic import Field
 
 from pipelines.currencies import ISO_4217_CODES
+from pipelines.marts import day_batches
 from pipelines.resources import WarehouseResource
 from pipelines.schema import quote
 from pipelines.settings import SettingsError, env_float
@@ -92,8 +93,8 @@ CHECKED_TABLES: dict[str, TableChecks] = {
 
 # Partitioned marts: their checks look at the days a run rebuilt, not all history.
 PARTITIONED_CHECKS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
-Days = tuple[Any, Any] | None
-UNIQUE_KEY_CHUNK_DAYS = 31  # a partitioned mart's (first, last) day a check reads; None: the whole table
+Days = tuple[Any, Any] | None  # a partitioned mart's (first, last) day a check reads; None: the whole table
+UNIQUE_KEY_CHUNK_DAYS = 31
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -133,14 +134,9 @@ def check_unique_key(con: duckdb.DuckDBPyConnection, table: str, days: Days = No
 
 
 def _day_chunks(table: str, days: Days) -> list[Days]:
-    if days is None or table not in PARTITIONED_CHECKS:
+    if days is None or table not in PARTITIONED_CHECKS or days[1] < days[0]:
         return [days]
-    first, last = days
-    chunks = []
-    while first <= last:
-        chunks.append((first, min(first + timedelta(days=UNIQUE_KEY_CHUNK_DAYS - 1), last)))
-        first += timedelta(days=UNIQUE_KEY_CHUNK_DAYS)
-    return chunks or [days]
+    return list(day_batches(days[0], days[1], UNIQUE_KEY_CHUNK_DAYS))
 
 
 def check_currencies(con: duckdb.DuckDBPyConnection, table: str, days: Days = None) -> dg.AssetCheckResult:

@@ -145,23 +145,33 @@ def _partition_rows(con: duckdb.DuckDBPyConnection, table: str, day: date) -> in
 def build_partition(
     con: duckdb.DuckDBPyConnection, table: str, day: date, build_at: datetime, settings: HistorySettings
 ) -> int:
-    """Replace one day of a partitioned mart in one transaction (delete the day, insert the day); its rows.
+    """Replace one day of a partitioned mart in one transaction (delete the day, insert the day); its rows."""
+    return build_partitions(con, table, day, day, build_at, settings)
 
-    fc_daily_balances reads the day's balances and the previous day's partition; fc_underwriting_features the
-    day's window of daily partitions and its own previous partition (sql/marts/fc_underwriting_features.sql,
-    the one-day reference the range builds are tested against).
-    """
-    _check_build_at(build_at)
-    if table != "fc_underwriting_features":
-        return build_partitions(con, table, day, day, build_at, settings)
-    column = PARTITION_COLUMNS[table]
+
+def day_batches(first: date, last: date, size: int) -> list[tuple[date, date]]:
+    """first..last cut into consecutive ranges of at most `size` days."""
+    return [(start, min(start + timedelta(days=size - 1), last))
+            for start in (first + timedelta(days=offset) for offset in range(0, (last - first).days + 1, size))]
+
+
+def _buckets(con: duckdb.DuckDBPyConnection, days_per_key: int, bucket_rows: int) -> int:
+    """How many hash buckets of accounts keep a statement that reads `days_per_key` rows a key near bucket_rows."""
+    keys = int(con.execute(load_sql("marts/count_keys")).fetchone()[0])
+    return max(1, -(-keys * days_per_key // bucket_rows))
+
+
+def _build_feature_day(
+    con: duckdb.DuckDBPyConnection, day: date, build_at: datetime, settings: HistorySettings
+) -> int:
+    """One window end by the grouped one-day SQL (sql/marts/fc_underwriting_features.sql, the reference the range
+    builds are tested against): a grouped pass over its 90 days beats a window pass over every key's dense days."""
+    table, column = "fc_underwriting_features", "window_end"
     seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
     day_end = _utc(day + timedelta(days=1))
     params = {"day": day, "day_end": day_end, "seed": seed, "seed_end": day_end if seed else _FIRST_DAY,
               "built_at": build_at}
-
-    keys = int(con.execute(load_sql("marts/count_keys")).fetchone()[0])
-    buckets = max(1, -(-keys * max(FEATURE_WINDOWS) // ONE_DAY_BUCKET_ROWS))
+    buckets = _buckets(con, max(FEATURE_WINDOWS), ONE_DAY_BUCKET_ROWS)
 
     def work() -> int:
         con.execute(load_sql("marts/delete_partition").format(table=table, column=column), {"day": day})
@@ -194,35 +204,30 @@ def build_partitions(
     if last < first:
         raise MartBuildError(f"empty range {first}..{last}")
     _check_build_at(build_at)
-    if table == "fc_underwriting_features" and first == last:
-        # One window end: a grouped pass over its 90 days beats a window pass over every key's 90 dense days.
-        rows = build_partition(con, table, first, build_at, settings)
-        if on_batch is not None:
-            on_batch(first, last, rows)
-        return rows
     column = PARTITION_COLUMNS[table]
-    keys = int(con.execute(load_sql("marts/count_keys")).fetchone()[0])
     total = 0
-    for start in range(0, (last - first).days + 1, RANGE_BATCH_DAYS[table]):
-        batch_first = first + timedelta(days=start)
-        batch_last = min(batch_first + timedelta(days=RANGE_BATCH_DAYS[table] - 1), last)
-        span = (batch_last - batch_first).days + 1 + RANGE_LOOKBACK_DAYS[table]
-        buckets = max(1, -(-keys * span // BUCKET_ROWS[table]))
-        seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
-        params = _range_params(table, batch_first, batch_last, seed, build_at, settings)
-        bounds = {"first": batch_first, "last": batch_last}
+    for batch_first, batch_last in day_batches(first, last, RANGE_BATCH_DAYS[table]):
+        if table == "fc_underwriting_features" and batch_first == batch_last:
+            rows = _build_feature_day(con, batch_first, build_at, settings)
+        else:
+            span = (batch_last - batch_first).days + 1 + RANGE_LOOKBACK_DAYS[table]
+            buckets = _buckets(con, span, BUCKET_ROWS[table])
+            seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
+            params = _range_params(table, batch_first, batch_last, seed, build_at, settings)
+            bounds = {"first": batch_first, "last": batch_last}
 
-        def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params) -> int:
-            con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
-            for bucket in range(buckets):
-                con.execute(load_sql(RANGE_SQL[table]), params | {"bucket": bucket, "buckets": buckets})
-            counts = dict(con.execute(
-                load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
-            for day in _days(bounds["first"], bounds["last"]):
-                _record(con, table, day, build_at, int(counts.get(day, 0)))
-            return sum(int(n) for n in counts.values())
+            def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params
+                     ) -> int:
+                con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
+                for bucket in range(buckets):
+                    con.execute(load_sql(RANGE_SQL[table]), params | {"bucket": bucket, "buckets": buckets})
+                counts = dict(con.execute(
+                    load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
+                for day in _days(bounds["first"], bounds["last"]):
+                    _record(con, table, day, build_at, int(counts.get(day, 0)))
+                return sum(int(n) for n in counts.values())
 
-        rows = _in_transaction(con, work)
+            rows = _in_transaction(con, work)
         total += rows
         if on_batch is not None:  # progress: a full rebuild of a large history takes minutes
             on_batch(batch_first, batch_last, rows)

@@ -199,14 +199,14 @@ def _write_days(connection: duckdb.DuckDBPyConnection, target: ParquetTarget, ta
         list(pool.map(write, keys))
 
 
-def _row_order(table: str, source: str, connection: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> str:
+def _row_order(table: str) -> str:
     """ORDER BY terms that fix each file's row order: the declared unique key (far cheaper to sort than every
-    column of a wide mart), minus the columns the file path holds; every column where no key is declared."""
+    column of a wide mart), minus the partition column the file path holds; every column where no key is declared."""
     declared = TABLES.get(table)
     if declared is None or not declared.key:
         return "ALL"
-    in_file = set(connection.sql(f"SELECT * FROM ({source}) LIMIT 0", params=params).columns)
-    key = [column for column in declared.key if column in in_file]
+    in_path = LAYOUTS.get(table, TableLayout()).partition_column
+    key = [column for column in declared.key if column != in_path]
     return ", ".join(["__file", *(quote(column) for column in key)]) if key else "ALL"
 
 
@@ -216,7 +216,7 @@ def _write_files(
 ) -> None:
     """Stream the rows of the given files (sorted by file) into one Parquet writer per file."""
     source, params = _files_source(table, days)
-    sql = load_sql("warehouse/file_rows").format(source=source, order=_row_order(table, source, connection, params))
+    sql = load_sql("warehouse/file_rows").format(source=source, order=_row_order(table))
     reader = connection.sql(sql, params={"files": file_keys, **params}).to_arrow_reader(_READ_BATCH_ROWS)
     # Contract tables keep their declared Arrow types and nullability; marts are written as DuckDB built them.
     declared = arrow_schema(table) if table in INGEST_TABLES else None
