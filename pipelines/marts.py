@@ -34,7 +34,7 @@ FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
 RANGE_BATCH_DAYS: dict[str, int] = {
     "fc_daily_balances": 31,
     # Each batch also computes its windows over the 89 days before it, so longer batches waste less.
-    "fc_underwriting_features": 180,
+    "fc_underwriting_features": 365,
 }
 RANGE_LOOKBACK_DAYS: dict[str, int] = {"fc_daily_balances": 0, "fc_underwriting_features": max(FEATURE_WINDOWS) - 1}
 RANGE_SQL: dict[str, str] = {

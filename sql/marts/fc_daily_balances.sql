@@ -11,14 +11,12 @@
 -- empty range the scan prunes); $carry_days, $bucket, $buckets INTEGER (cast to UBIGINT like hash(): untyped,
 -- DuckDB casts every hash to HUGEINT and stops pruning, ten times slower); $seed BOOLEAN; $built_at TIMESTAMPTZ.
 INSERT INTO fc_daily_balances
-WITH observed AS (  -- each key's last balance of each day of the range
+WITH observed AS (  -- the range's balances, each on its UTC day
     SELECT b.account_id, b.customer_id, b.currency, b.balance_type, b.as_of, b.current_minor,
            b.available_minor, b.used_minor, b."current", b.available, b.used,
            (b.as_of AT TIME ZONE 'UTC')::DATE AS from_day, true AS is_observation
     FROM fc_balances AS b
     WHERE b.as_of >= $first_start AND b.as_of < $last_end AND hash(b.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
-    QUALIFY row_number() OVER (
-        PARTITION BY b.account_id, b.currency, (b.as_of AT TIME ZONE 'UTC')::DATE ORDER BY b.as_of DESC) = 1
 ),
 previous AS (  -- the row each key had on the day before the range (observed or carried)
     SELECT d.account_id, d.customer_id, d.currency, d.balance_type, d.as_of, d.current_minor,
@@ -39,15 +37,18 @@ rows_in AS (
     UNION ALL
     SELECT p.*, $first::DATE AS from_day, false AS is_observation FROM previous AS p
 ),
-spans AS (  -- a row holds from its day until the day before the key's next row, at most $carry_days after as_of
+spans AS (
+    -- One window pass both picks each key's last row of a day (the next row is on a later day) and finds the
+    -- day that row holds until: the day before the next row's, at most $carry_days after its as_of.
     SELECT r.*,
-           least(
-               coalesce(lead(r.from_day) OVER (
-                   PARTITION BY r.account_id, r.currency ORDER BY r.from_day, r.is_observation) - 1, $last::DATE),
-               (r.as_of AT TIME ZONE 'UTC')::DATE + $carry_days::INTEGER,
-               $last::DATE
-           ) AS to_day
-    FROM rows_in AS r
+           least(coalesce(r.next_day - 1, $last::DATE), (r.as_of AT TIME ZONE 'UTC')::DATE + $carry_days::INTEGER,
+                 $last::DATE) AS to_day
+    FROM (
+        SELECT r.*, lead(r.from_day) OVER (
+            PARTITION BY r.account_id, r.currency ORDER BY r.from_day, r.is_observation, r.as_of) AS next_day
+        FROM rows_in AS r
+    ) AS r
+    WHERE r.next_day IS NULL OR r.next_day > r.from_day
 ),
 days AS (
     SELECT s.*, CAST(unnest(generate_series(s.from_day, s.to_day, INTERVAL 1 DAY)) AS DATE) AS day

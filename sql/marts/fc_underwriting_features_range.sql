@@ -51,12 +51,20 @@ keys AS (  -- every key, the first window end it has a balance for, and whether 
     GROUP BY k.account_id, k.currency
     HAVING min(k.since) IS NOT NULL
 ),
+keyed AS (  -- each key with its newest balance before the range (folded into its first dense day below)
+    SELECT k.*, p.r AS before_range
+    FROM keys AS k
+    LEFT JOIN previous AS p ON p.account_id = k.account_id AND p.currency = k.currency
+),
 days AS (  -- the longest window before $first, then the range
     SELECT CAST(unnest(generate_series($first::DATE - 89, $last::DATE, INTERVAL 1 DAY)) AS DATE) AS day
 ),
 dense AS (  -- one row per key and day, the value null where the day has none: windows become ROWS frames
-    SELECT k.account_id, k.currency, k.since, d.day, s.observed, s.current_minor, s.r
-    FROM keys AS k
+    SELECT k.account_id, k.currency, k.since, d.day, s.observed, s.current_minor,
+           -- the balance before the range rides on the first day (whose r is null: it is before $first), so
+           -- the running last value below falls back to it without another join
+           CASE WHEN d.day = $first - 89 THEN k.before_range ELSE s.r END AS r
+    FROM keyed AS k
     CROSS JOIN days AS d
     LEFT JOIN series AS s ON s.account_id = k.account_id AND s.currency = k.currency AND s.day = d.day
     WHERE k.in_series
@@ -94,31 +102,31 @@ negative_runs AS (  -- maximal runs of consecutive negative days (gaps and islan
     ) AS n
     GROUP BY n.account_id, n.currency, n.island
 ),
-streaks AS (  -- a run that started before a window counts only from the window's first day
-    SELECT n.account_id, n.currency, e.window_end, w.window_days,
-           max(least(n.run_end, e.window_end) - greatest(n.run_start, e.window_end - (w.window_days - 1)) + 1)
-               AS longest_negative_streak
+streaks AS (  -- per window end, each window's longest run (a run begun before the window counts from its first day)
+    SELECT n.account_id, n.currency, e.window_end,
+           max(least(n.run_end, e.window_end) - greatest(n.run_start, e.window_end - 29) + 1)
+               FILTER (WHERE n.run_end >= e.window_end - 29) AS streak30,
+           max(least(n.run_end, e.window_end) - greatest(n.run_start, e.window_end - 89) + 1) AS streak90
     FROM negative_runs AS n
     JOIN ends AS e ON n.run_start <= e.window_end AND n.run_end >= e.window_end - 89
-    JOIN windows AS w ON n.run_end >= e.window_end - (w.window_days - 1)
-    GROUP BY n.account_id, n.currency, e.window_end, w.window_days
+    GROUP BY n.account_id, n.currency, e.window_end
 ),
 idle_ends AS (  -- keys with no daily row in the days read (dormant, disconnected): empty windows, no window pass
     SELECT k.account_id, k.currency, k.since, e.window_end AS day, 0 AS v30, 0 AS v90, 0 AS o30, 0 AS o90,
-           0 AS n30, 0 AS n90
-    FROM keys AS k
+           0 AS n30, 0 AS n90, k.before_range AS newest_in_range
+    FROM keyed AS k
     CROSS JOIN ends AS e
     WHERE NOT k.in_series AND e.window_end >= k.since
 ),
-at_ends AS (  -- the range's window ends, each with the newest balance as of its end
-    SELECT f.*, coalesce(f.newest_in_range, p.r) AS latest
+at_ends AS (  -- the range's window ends, each with the newest balance as of its end and its negative streaks
+    SELECT f.*, f.newest_in_range AS latest, k.streak30, k.streak90
     FROM (
         SELECT * FROM framed
         WHERE day >= $first AND day >= since  -- a key's rows start on its first day with a balance
         UNION ALL BY NAME  -- the statistics idle_ends lacks are null
         SELECT * FROM idle_ends
     ) AS f
-    LEFT JOIN previous AS p ON p.account_id = f.account_id AND p.currency = f.currency
+    LEFT JOIN streaks AS k ON k.account_id = f.account_id AND k.currency = f.currency AND k.window_end = f.day
 ),
 rows_out AS (
     SELECT
@@ -131,7 +139,8 @@ rows_out AS (
         (CASE w.window_days WHEN 30 THEN f.q30 ELSE f.q90 END)[1] AS p10_daily_balance_minor,
         (CASE w.window_days WHEN 30 THEN f.q30 ELSE f.q90 END)[2] AS p90_daily_balance_minor,
         CASE w.window_days WHEN 30 THEN f.sd30 ELSE f.sd90 END AS stddev_daily_balance_minor,
-        CASE w.window_days WHEN 30 THEN f.n30 ELSE f.n90 END AS days_negative
+        CASE w.window_days WHEN 30 THEN f.n30 ELSE f.n90 END AS days_negative,
+        CASE w.window_days WHEN 30 THEN f.streak30 ELSE f.streak90 END AS longest_negative_streak
     FROM at_ends AS f
     CROSS JOIN windows AS w
 )
@@ -153,7 +162,7 @@ SELECT
     o.p90_daily_balance_minor,
     o.stddev_daily_balance_minor,
     CASE WHEN o.latest.balance_type = 'cash' THEN o.days_negative END AS days_negative,
-    CASE WHEN o.latest.balance_type = 'cash' THEN coalesce(k.longest_negative_streak, 0) END
+    CASE WHEN o.latest.balance_type = 'cash' THEN coalesce(o.longest_negative_streak, 0) END
         AS longest_negative_streak,
     o.latest.current_minor AS latest_current_minor,
     o.latest.available_minor AS latest_available_minor,
@@ -162,7 +171,4 @@ SELECT
         - epoch_us(o.latest.as_of)) / 3600e6 AS staleness_hours,
     $built_at::TIMESTAMPTZ AS built_at
 FROM rows_out AS o
-LEFT JOIN streaks AS k
-    ON k.account_id = o.account_id AND k.currency = o.currency AND k.window_end = o.window_end
-   AND k.window_days = o.window_days
 ORDER BY o.window_end  -- stored by day: reading one day (the next range, checks, Parquet) skips the others
