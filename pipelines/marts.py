@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
+from pipelines import feature_windows
 from pipelines.sql import load_sql
 
 # In build order: a mart comes after the marts it reads.
@@ -220,7 +221,10 @@ def build_partitions(
                      ) -> int:
                 con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
                 for bucket in range(buckets):
-                    con.execute(load_sql(RANGE_SQL[table]), params | {"bucket": bucket, "buckets": buckets})
+                    bucket_params = params | {"bucket": bucket, "buckets": buckets}
+                    if table == "fc_underwriting_features" and feature_windows.build_bucket(con, bucket_params):
+                        continue
+                    con.execute(load_sql(RANGE_SQL[table]), bucket_params)
                 counts = dict(con.execute(
                     load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
                 for day in _days(bounds["first"], bounds["last"]):

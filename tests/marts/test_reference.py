@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import marts
+from pipelines import feature_windows, marts
 from pipelines.marts import HistorySettings, build_marts, build_partition
 from pipelines.migrations import migrate
 from tests.marts.conftest import days, quantile_linear
@@ -187,16 +187,32 @@ def history() -> tuple[list[Balance], dict, dict]:
     return balances, daily, reference_features(balances, daily)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "sql"])
 def test_range_builds_in_batches_and_buckets_equal_the_reference(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, history: tuple[list[Balance], dict, dict]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, history: tuple[list[Balance], dict, dict], engine: str
 ) -> None:
     balances, daily, features = history
     # Several hash buckets per batch, as at 100,000 accounts.
     monkeypatch.setattr(marts, "BUCKET_ROWS", dict.fromkeys(marts.BUCKET_ROWS, 500))
+    # Few ends per inserted slice and keys per block, so the numpy path crosses its own boundaries too.
+    monkeypatch.setattr(feature_windows, "SLICE_ENDS", 7)
+    monkeypatch.setattr(feature_windows, "KEY_CHUNK", 3)
+    built = {"numpy": 0}
+    numpy_build = feature_windows.build_bucket
+
+    def counted(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> bool:
+        done = numpy_build(con, params)
+        built["numpy"] += done
+        return done
+
+    monkeypatch.setattr(feature_windows, "build_bucket", counted)
+    if engine == "sql":  # amounts past float64's exact integers take the SQL statement
+        monkeypatch.setattr(feature_windows, "EXACT_LIMIT", 0)
     con = load(tmp_path / "range.duckdb", balances)
     build_marts(con, BUILD_AT, SETTINGS, full=True)
     assert_daily(con, daily)
     assert_features(con, features)
+    assert (built["numpy"] > 0) == (engine == "numpy")
 
 
 def test_one_day_builds_equal_the_reference(tmp_path: Path, history: tuple[list[Balance], dict, dict]) -> None:
