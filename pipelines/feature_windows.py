@@ -30,7 +30,7 @@ KEY_CHUNK = 256  # keys per sorted-window block: a block of 90-day windows stays
 QUANTILES = (0.1, 0.9)
 INSERT_BATCH_ROWS = 122_880  # one DuckDB row group
 _US_PER_HOUR = 3600e6
-_REGISTERED = "_fc_feature_rows"
+TABLE = "fc_underwriting_features"
 
 
 @dataclass
@@ -72,6 +72,7 @@ def build_bucket(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> b
     data = _matrices(series, previous, first, last)
     if data is None:
         return True
+    columns = con.table(TABLE).columns  # as the table stores them (insert_into is by position)
     ends = (last - first).days + 1
     slices = [(start, min(start + SLICE_ENDS, ends)) for start in range(0, ends, SLICE_ENDS)]
     # The next slice is computed while DuckDB inserts this one: numpy and DuckDB both release the GIL, so the
@@ -83,12 +84,11 @@ def build_bucket(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> b
             if position + 1 < len(slices):
                 pending = pool.submit(_slice_rows, data, first, *slices[position + 1], built_at)
             if rows.num_rows:
-                # Row-group-sized batches: DuckDB scans them in parallel, keeping their order.
-                con.register(_REGISTERED, pa.Table.from_batches(rows.to_batches(max_chunksize=INSERT_BATCH_ROWS)))
-                try:
-                    con.execute(load_sql("marts/insert_feature_rows"))
-                finally:
-                    con.unregister(_REGISTERED)
+                # Through a relation, not a registered view: a view registered inside the batch's transaction keeps
+                # its Arrow table alive until the commit (measured: memory grew by every slice). Row-group-sized
+                # batches: DuckDB scans them in parallel, keeping their order.
+                batches = pa.Table.from_batches(rows.select(columns).to_batches(max_chunksize=INSERT_BATCH_ROWS))
+                con.from_arrow(batches).insert_into(TABLE)
     return True
 
 
