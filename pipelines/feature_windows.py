@@ -9,9 +9,10 @@ one sorted copy of each window: several times faster on the same two cores. Know
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 
 from pipelines.sql import load_sql
+from pipelines.warehouse.base import memory_limit_lowered
 
 WINDOWS: tuple[int, ...] = (30, 90)
 LOOKBACK = max(WINDOWS) - 1
@@ -29,6 +31,10 @@ SLICE_ENDS = 31  # window ends per inserted slice: bounds the output held at onc
 KEY_CHUNK = 256  # keys per sorted-window block: a block of 90-day windows stays in cache
 QUANTILES = (0.1, 0.9)
 INSERT_BATCH_ROWS = 122_880  # one DuckDB row group
+READ_ROWS = 262_144  # daily rows per batch read from the sorted stream
+# What one bucket's matrices, payload and two slices of output hold at most (600,000 daily rows a bucket): DuckDB's
+# limit is lowered by as much while they exist.
+NUMPY_MEMORY = 256 * 2**20
 _US_PER_HOUR = 3600e6
 TABLE = "fc_underwriting_features"
 
@@ -51,25 +57,62 @@ class _Bucket:
     as_of_us: np.ndarray  # int64 per payload row: as_of in microseconds since the epoch
 
 
-def _utc_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
+def build_range(con: duckdb.DuckDBPyConnection, params: dict[str, object], buckets: int) -> list[int]:
+    """Insert the features of the ends $first..$last, bucket after bucket, in the caller's transaction; the buckets
+    left for the SQL statement (an amount too large for exact float64 arithmetic)."""
+    previous = con.sql(load_sql("marts/features_previous"), params={
+        k: params[k] for k in ("first", "seed", "seed_end")} | {"buckets": buckets}).to_arrow_table()
+    previous_of = _split_by_bucket(previous, buckets)
+    left: list[int] = []
+    # The daily rows stream from a cursor of their own (the inserts go through `con`), sorted by bucket: one scan.
+    with memory_limit_lowered(con, NUMPY_MEMORY), con.cursor() as reader_con:
+        reader = reader_con.sql(load_sql("marts/features_series"), params={
+            "first": params["first"], "last": params["last"], "buckets": buckets}).to_arrow_reader(READ_ROWS)
+        for bucket, series in _buckets_of(reader, buckets):
+            if not _build_bucket(con, series.drop_columns(["bucket"]), previous_of[bucket], params):
+                left.append(bucket)
+    return left
 
 
-def build_bucket(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> bool:
-    """Insert the features of the ends $first..$last for one bucket; False (nothing written) when an amount is too
-    large for exact float64 arithmetic and the SQL statement must build the bucket instead."""
+def _split_by_bucket(table: pa.Table, buckets: int) -> list[pa.Table]:
+    """A table sorted by its `bucket` column, cut into one table per bucket (empty where none)."""
+    ids = table.column("bucket").to_numpy(zero_copy_only=False) if table.num_rows else np.array([], dtype=np.int32)
+    bounds = np.searchsorted(ids, np.arange(buckets + 1))
+    rest = table.drop_columns(["bucket"])
+    return [rest.slice(bounds[b], bounds[b + 1] - bounds[b]) for b in range(buckets)]
+
+
+def _buckets_of(reader: pa.RecordBatchReader, buckets: int) -> Iterator[tuple[int, pa.Table]]:
+    """(bucket, its rows) for every bucket 0..buckets-1 in order, from batches sorted by bucket."""
+    pending: list[pa.RecordBatch] = []
+    current = 0
+    for batch in reader:
+        ids = batch.column("bucket").to_numpy(zero_copy_only=False)
+        while len(ids):
+            if ids[0] > current:  # the bucket in progress is complete (or had no rows)
+                yield current, pa.Table.from_batches(pending, reader.schema)
+                pending, current = [], current + 1
+                continue
+            cut = int(np.searchsorted(ids, current, side="right"))
+            pending.append(batch.slice(0, cut))
+            batch, ids = batch.slice(cut), ids[cut:]
+    while current < buckets:
+        yield current, pa.Table.from_batches(pending, reader.schema)
+        pending, current = [], current + 1
+
+
+def _build_bucket(con: duckdb.DuckDBPyConnection, series: pa.Table, previous: pa.Table,
+                  params: dict[str, object]) -> bool:
+    """Insert one bucket's rows; False (nothing written) when an amount is past float64's exact integers."""
     first: date = params["first"]  # type: ignore[assignment]
     last: date = params["last"]  # type: ignore[assignment]
     built_at: datetime = params["built_at"]  # type: ignore[assignment]
-    bucket_params = {k: params[k] for k in ("first", "last", "bucket", "buckets")}
-    series = con.sql(load_sql("marts/features_series"), params=bucket_params).to_arrow_table()
-    previous = con.sql(load_sql("marts/features_previous"), params={
-        k: params[k] for k in ("first", "seed", "seed_end", "bucket", "buckets")}).to_arrow_table()
     amounts = series.column("current_minor")
     biggest = pc.max(pc.abs_checked(amounts.fill_null(0))).as_py() if len(amounts) else 0
     if (biggest or 0) >= EXACT_LIMIT:
         return False
     data = _matrices(series, previous, first, last)
+    del series  # the payload keeps the columns it needs
     if data is None:
         return True
     columns = con.table(TABLE).columns  # as the table stores them (insert_into is by position)
@@ -153,8 +196,8 @@ def _matrices(series: pa.Table, previous: pa.Table, first: date, last: date) -> 
 
     # The newest balance as of each day: an observed row on or after $first, else the balance before the range.
     newest = np.full((keys, days), -1, dtype=np.int32)
-    counts_in_range = observed & (day >= LOOKBACK)
-    newest[row_key[counts_in_range], day[counts_in_range]] = np.flatnonzero(counts_in_range)
+    observed_in_range = observed & (day >= LOOKBACK)
+    newest[row_key[observed_in_range], day[observed_in_range]] = np.flatnonzero(observed_in_range)
     seen_day = np.where(newest >= 0, np.arange(days, dtype=np.int32), np.int32(-1))
     np.maximum.accumulate(seen_day, axis=1, out=seen_day)
     latest = np.where(seen_day >= 0, np.take_along_axis(newest, np.maximum(seen_day, 0), axis=1), -1)

@@ -42,8 +42,8 @@ RANGE_SQL: dict[str, str] = {
     "fc_daily_balances": "marts/fc_daily_balances",
     "fc_underwriting_features": "marts/fc_underwriting_features_range",
 }
-# Rows per statement: a features row feeds 18 windowed aggregates (segment trees DuckDB holds in memory), so its
-# buckets are smaller.
+# Rows per bucket: a features bucket becomes numpy matrices (pipelines/feature_windows.py, or 18 windowed aggregates
+# in the SQL statement that takes over past float64's exact integers), so its buckets are smaller.
 BUCKET_ROWS: dict[str, int] = {"fc_daily_balances": 2_000_000, "fc_underwriting_features": 1_000_000}
 # The one-day features statement groups a bucket's 90 days (no window frames): lighter per row.
 ONE_DAY_BUCKET_ROWS = 3_000_000
@@ -220,11 +220,10 @@ def build_partitions(
             def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params
                      ) -> int:
                 con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
-                for bucket in range(buckets):
-                    bucket_params = params | {"bucket": bucket, "buckets": buckets}
-                    if table == "fc_underwriting_features" and feature_windows.build_bucket(con, bucket_params):
-                        continue
-                    con.execute(load_sql(RANGE_SQL[table]), bucket_params)
+                sql_buckets = (feature_windows.build_range(con, params, buckets)
+                               if table == "fc_underwriting_features" else range(buckets))
+                for bucket in sql_buckets:
+                    con.execute(load_sql(RANGE_SQL[table]), params | {"bucket": bucket, "buckets": buckets})
                 counts = dict(con.execute(
                     load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
                 for day in _days(bounds["first"], bounds["last"]):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
+
+from pipelines.sql import load_sql
 
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
 LOCK_FILE_NAME = ".fc_balances.lock"
@@ -59,3 +63,24 @@ def configure(connection: duckdb.DuckDBPyConnection, directory: Path, memory_lim
     connection.execute("SET memory_limit = ?", [memory_limit])
     connection.execute("SET temp_directory = ?", [str(directory / SPILL_DIR_NAME)])
     connection.execute("SET preserve_insertion_order = false")
+
+
+_UNITS = {"B": 1, "bytes": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+@contextmanager
+def memory_limit_lowered(con: duckdb.DuckDBPyConnection, amount: int) -> Iterator[None]:
+    """Lower DuckDB's memory limit by `amount` (what Python is about to hold outside it: numpy matrices, Arrow
+    batches), at most by half, then restore it, so DuckDB and Python together stay near the configured limit."""
+    setting = str(con.execute(load_sql("warehouse/memory_limit")).fetchall()[0][0])
+    match = re.fullmatch(r"([0-9.]+)\s*([KMGT]i?B|B|bytes)", setting.strip())
+    if match is None:  # an unlimited or unreadable setting: nothing to share
+        yield
+        return
+    limit = int(float(match.group(1)) * _UNITS[match.group(2)])
+    con.execute("SET memory_limit = ?", [f"{max(limit - amount, limit // 2)}B"])
+    try:
+        yield
+    finally:
+        con.execute("SET memory_limit = ?", [setting])  # as DuckDB reported it (its bytes rounded to 0.1 MiB)

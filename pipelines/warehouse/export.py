@@ -17,11 +17,12 @@ import pyarrow.parquet as pq
 from pipelines.schema import arrow_schema, quote
 from pipelines.sql import load_sql
 from pipelines.tables import INGEST_TABLES, TABLES
-from pipelines.warehouse.base import TABLE_NAME, WarehouseError, one_line, quoted, redacted
+from pipelines.warehouse.base import TABLE_NAME, WarehouseError, memory_limit_lowered, one_line, quoted, redacted
 from pipelines.warehouse.objectstore import ParquetTarget, Sink
 
 ROW_GROUP_ROWS = 128 * 1024
 EXPORT_THREADS = 2  # day files written at once (this machine has 2 cores)
+EXPORT_MEMORY = 256 * 2**20  # what the writing threads hold outside DuckDB: its limit gives this up meanwhile
 _READ_BATCH_ROWS = 64 * 1024
 
 
@@ -200,13 +201,15 @@ def _write_days(connection: duckdb.DuckDBPyConnection, target: ParquetTarget, ta
             reader = cursor.sql(sql, params={"day": day}).to_arrow_reader(_READ_BATCH_ROWS)
             _write_file(target, table, key, reader)
 
-    if EXPORT_THREADS == 1 or len(keys) == 1:
-        for key in keys:
-            write(key)
-        return
-    with ThreadPoolExecutor(max_workers=EXPORT_THREADS) as pool:
-        # list() re-raises the first failure; files already written stay unrecorded and are rewritten next time.
-        list(pool.map(write, keys))
+    # Each thread holds a day's Arrow batches and a row group in the Parquet writer outside DuckDB's limit.
+    with memory_limit_lowered(connection, EXPORT_MEMORY):
+        if EXPORT_THREADS == 1 or len(keys) == 1:
+            for key in keys:
+                write(key)
+            return
+        with ThreadPoolExecutor(max_workers=EXPORT_THREADS) as pool:
+            # list() re-raises the first failure; files already written stay unrecorded and are rewritten next time.
+            list(pool.map(write, keys))
 
 
 def _row_order(table: str) -> str:

@@ -1,9 +1,10 @@
--- The daily rows the windows of the ends $first..$last read ($first - 89 .. $last), for one hash bucket of
--- keys, sorted by key and day. Input of pipelines/feature_windows.py.
--- Parameters: $first, $last DATE, $bucket, $buckets INTEGER (cast to UBIGINT like hash(), see
--- fc_underwriting_features_range.sql).
-SELECT d.account_id, d.currency, d.day, d.observed, d.current_minor, d.customer_id, d.balance_type,
-       d.available_minor, d.as_of
+-- The daily rows the windows of the ends $first..$last read ($first - 89 .. $last), every key with its hash
+-- bucket (of $buckets), sorted by bucket, key and day: one scan and one sort per batch, streamed a bucket at a
+-- time (a scan per bucket read the batch's days again for each). Input of pipelines/feature_windows.py.
+-- Parameters: $first, $last DATE, $buckets INTEGER (cast to UBIGINT like hash(): untyped, DuckDB casts every
+-- hash to HUGEINT).
+SELECT CAST(hash(d.account_id) % $buckets::UBIGINT AS INTEGER) AS bucket, d.account_id, d.currency, d.day,
+       d.observed, d.current_minor, d.customer_id, d.balance_type, d.available_minor, d.as_of
 FROM fc_daily_balances AS d
-WHERE d.day BETWEEN $first - 89 AND $last AND hash(d.account_id) % $buckets::UBIGINT = $bucket::UBIGINT
-ORDER BY d.account_id, d.currency, d.day
+WHERE d.day BETWEEN $first - 89 AND $last
+ORDER BY bucket, d.account_id, d.currency, d.day

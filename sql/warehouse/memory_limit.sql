@@ -1,0 +1,2 @@
+-- DuckDB's memory limit as it reports it (e.g. "953.6 MiB"): lowered while Python holds memory outside it (numpy features, Parquet export).
+SELECT current_setting('memory_limit')

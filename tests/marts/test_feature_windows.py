@@ -1,0 +1,61 @@
+"""The numpy features build's plumbing: bucket streams cut right, and DuckDB's memory limit shared and restored
+(the statistics themselves are held to the brute-force reference in test_reference.py)."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from pipelines import feature_windows
+from pipelines.warehouse.base import memory_limit_lowered
+
+
+def stream(buckets_of_rows: list[int], batch_rows: int) -> pa.RecordBatchReader:
+    table = pa.table({"bucket": pa.array(buckets_of_rows, pa.int32()), "row": pa.array(range(len(buckets_of_rows)))})
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=batch_rows))
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 3, 100])
+def test_every_bucket_comes_once_in_order_with_exactly_its_rows(batch_rows: int) -> None:
+    # Buckets 0, 3 and 5 have no rows; 2 spans several batches; the last one (6 of 7) is empty too.
+    ids = [1, 1, 2, 2, 2, 2, 2, 4, 6]
+    got = [(bucket, rows.column("row").to_pylist(), rows.column("bucket").to_pylist())
+           for bucket, rows in feature_windows._buckets_of(stream(ids, batch_rows), 8)]
+    assert [bucket for bucket, _, _ in got] == list(range(8))
+    for bucket, rows, row_buckets in got:
+        assert rows == [i for i, b in enumerate(ids) if b == bucket]
+        assert set(row_buckets) <= {bucket}
+
+
+def test_no_rows_at_all_still_gives_every_bucket() -> None:
+    got = list(feature_windows._buckets_of(stream([], 4), 3))
+    assert [(bucket, rows.num_rows) for bucket, rows in got] == [(0, 0), (1, 0), (2, 0)]
+
+
+def test_previous_rows_are_split_by_bucket() -> None:
+    table = pa.table({"bucket": pa.array([0, 0, 2], pa.int32()), "account_id": ["a", "b", "c"]})
+    parts = feature_windows._split_by_bucket(table, 4)
+    assert [part.column("account_id").to_pylist() for part in parts] == [["a", "b"], [], ["c"], []]
+    assert all("bucket" not in part.column_names for part in parts)
+
+
+def limit_mib(con: duckdb.DuckDBPyConnection) -> float:
+    value, unit = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]).split()
+    assert unit == "MiB"
+    return float(value)
+
+
+def test_duckdb_gives_up_the_numpy_share_of_its_limit_and_gets_it_back() -> None:
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '1GB'")
+    before = limit_mib(con)  # 953.6: DuckDB shows its limit cut to 0.1 MiB
+    with memory_limit_lowered(con, 256 * 2**20):
+        assert limit_mib(con) == pytest.approx(before - 256, abs=0.11)
+    restored = limit_mib(con)
+    assert restored == pytest.approx(before, abs=0.11)
+    for _ in range(3):  # a build per batch: the 0.1 MiB of rounding does not add up
+        with pytest.raises(RuntimeError), memory_limit_lowered(con, 2**40):
+            assert limit_mib(con) == pytest.approx(before / 2, abs=0.11)  # never below half
+            raise RuntimeError("a failed build still restores the limit")
+        assert limit_mib(con) == restored
