@@ -120,6 +120,7 @@ def _build_bucket(con: duckdb.DuckDBPyConnection, series: pa.Table, previous: pa
     slices = [(start, min(start + SLICE_ENDS, ends)) for start in range(0, ends, SLICE_ENDS)]
     # The next slice is computed while DuckDB inserts this one: numpy and DuckDB both release the GIL, so the
     # two cores overlap; one slice ahead at most keeps memory bounded.
+    carried: pa.Table | None = None  # rows short of a whole row group, inserted with the next slice
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_slice_rows, data, first, *slices[0], built_at)
         for position in range(len(slices)):
@@ -127,12 +128,23 @@ def _build_bucket(con: duckdb.DuckDBPyConnection, series: pa.Table, previous: pa
             if position + 1 < len(slices):
                 pending = pool.submit(_slice_rows, data, first, *slices[position + 1], built_at)
             if rows.num_rows:
-                # Through a relation, not a registered view: a view registered inside the batch's transaction keeps
-                # its Arrow table alive until the commit (measured: memory grew by every slice). Row-group-sized
-                # batches: DuckDB scans them in parallel, keeping their order.
-                batches = pa.Table.from_batches(rows.select(columns).to_batches(max_chunksize=INSERT_BATCH_ROWS))
-                con.from_arrow(batches).insert_into(TABLE)
+                rows = rows.select(columns)
+                rows = rows if carried is None else pa.concat_tables([carried, rows])
+                whole = rows.num_rows // INSERT_BATCH_ROWS * INSERT_BATCH_ROWS
+                _insert(con, rows.slice(0, whole))
+                carried = rows.slice(whole)
+    if carried is not None:
+        _insert(con, carried)
     return True
+
+
+def _insert(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
+    """Append rows to the features table in whole row groups. Partial row groups left by many small inserts cost
+    every later checkpoint seconds of compaction. Rows go through a relation, not a registered view: a view
+    registered inside the batch's transaction keeps its Arrow table alive until the commit (memory grew by every
+    slice)."""
+    if rows.num_rows:
+        con.from_arrow(pa.Table.from_batches(rows.to_batches(max_chunksize=INSERT_BATCH_ROWS))).insert_into(TABLE)
 
 
 def _matrices(series: pa.Table, previous: pa.Table, first: date, last: date) -> _Bucket | None:
