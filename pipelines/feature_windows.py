@@ -46,7 +46,6 @@ class _Bucket:
     accounts: pa.Array
     currencies: pa.Array
     values: np.ndarray  # float64, NaN where the day has no current_minor
-    has_value: np.ndarray  # bool
     sums: np.ndarray  # int64 running sums of current_minor, a leading 0 column
     counts: dict[str, np.ndarray]  # running counts (value, observed, negative), a leading 0 column
     runs: np.ndarray  # int32: consecutive negative days ending on each day
@@ -75,11 +74,9 @@ def build_range(con: duckdb.DuckDBPyConnection, params: dict[str, object], bucke
 
 
 def _split_by_bucket(table: pa.Table, buckets: int) -> list[pa.Table]:
-    """A table sorted by its `bucket` column, cut into one table per bucket (empty where none)."""
-    ids = table.column("bucket").to_numpy(zero_copy_only=False) if table.num_rows else np.array([], dtype=np.int32)
-    bounds = np.searchsorted(ids, np.arange(buckets + 1))
-    rest = table.drop_columns(["bucket"])
-    return [rest.slice(bounds[b], bounds[b + 1] - bounds[b]) for b in range(buckets)]
+    """A table sorted by its `bucket` column, cut into one table per bucket (empty where none), without that column."""
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    return [rows.drop_columns(["bucket"]) for _, rows in _buckets_of(reader, buckets)]
 
 
 def _buckets_of(reader: pa.RecordBatchReader, buckets: int) -> Iterator[tuple[int, pa.Table]]:
@@ -236,23 +233,23 @@ def _matrices(series: pa.Table, previous: pa.Table, first: date, last: date) -> 
     cash &= np.asarray(kinds.is_valid())
     as_of = payload.column("as_of").combine_chunks().cast(pa.int64()).fill_null(0).to_numpy()
     return _Bucket(
-        accounts=key_accounts, currencies=key_currencies, values=values, has_value=has_value,
-        sums=running(np.where(has_value, amounts, 0), np.int64),
+        accounts=key_accounts, currencies=key_currencies, values=values,
+        sums=running(amounts, np.int64),  # 0 where a day has no value
         counts={"value": running(has_value, np.int32), "observed": running(observed_days, np.int32),
                 "negative": running(negative, np.int32)},
         runs=runs, latest=latest, since=first_seen, payload=payload, cash=cash, as_of_us=as_of,
     )
 
 
-def _window_statistics(data: _Bucket, start: int, stop: int, window: int) -> dict[str, np.ndarray]:
-    """min, max, p10, p90, stddev and longest negative streak of the windows ending on ends start..stop-1."""
+def _window_statistics(data: _Bucket, start: int, stop: int, window: int, counts: np.ndarray, sums: np.ndarray
+                       ) -> dict[str, np.ndarray]:
+    """min, max, p10, p90, stddev and longest negative streak of the windows ending on ends start..stop-1, given
+    each window's count of values and their sum."""
     keys, ends = data.values.shape[0], stop - start
     first_day = LOOKBACK + start - window + 1  # the first day the first window reads
     out = {name: np.full((keys, ends), np.nan) for name in ("min", "max", "p10", "p90", "stddev")}
     out["streak"] = np.zeros((keys, ends), dtype=np.int64)
     ramp = np.arange(1, window + 1, dtype=np.int32)
-    counts = _window_counts(data.counts["value"], start, stop, window)
-    sums = _window_counts(data.sums, start, stop, window)
     for k0 in range(0, keys, KEY_CHUNK):
         k1 = min(k0 + KEY_CHUNK, keys)
         block = np.array(sliding_window_view(data.values[k0:k1, first_day:first_day + ends + window - 1], window,
@@ -312,7 +309,8 @@ def _slice_rows(data: _Bucket, first: date, start: int, stop: int, built_at: dat
 
     counts = {name: [_window_counts(running, start, stop, w) for w in WINDOWS] for name, running in data.counts.items()}
     totals = [_window_counts(data.sums, start, stop, w) for w in WINDOWS]
-    stats = [_window_statistics(data, start, stop, w) for w in WINDOWS]
+    stats = [_window_statistics(data, start, stop, w, n, total)
+             for w, n, total in zip(WINDOWS, counts["value"], totals, strict=True)]
     value_days = both(counts["value"])
     none = value_days == 0
     with np.errstate(invalid="ignore", divide="ignore"):
