@@ -10,7 +10,6 @@ import duckdb
 from pydantic import Field
 
 from pipelines.currencies import ISO_4217_CODES
-from pipelines.marts import day_batches
 from pipelines.resources import WarehouseResource
 from pipelines.schema import quote
 from pipelines.settings import SettingsError, env_float
@@ -94,7 +93,8 @@ CHECKED_TABLES: dict[str, TableChecks] = {
 # Partitioned marts: their checks look at the days a run rebuilt, not all history.
 PARTITIONED_CHECKS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
 Days = tuple[Any, Any] | None  # a partitioned mart's (first, last) day a check reads; None: the whole table
-UNIQUE_KEY_CHUNK_DAYS = 31
+# Rows one unique-key grouping holds at most: its hash table stays a small part of DuckDB's memory limit.
+UNIQUE_KEY_CHUNK_ROWS = 3_000_000
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -119,10 +119,10 @@ def _template(name: str, table: str, days: Days) -> tuple[str, dict[str, Any]]:
 
 
 def check_unique_key(con: duckdb.DuckDBPyConnection, table: str, days: Days = None) -> dg.AssetCheckResult:
-    # A partitioned mart's key holds its day, so a key can only repeat within a day: checking a long range a
-    # month at a time gives the same counts while each grouping holds a month of keys, not all history.
+    # A partitioned mart's key holds its day, so a key can only repeat within a day: checking a long range a few
+    # days at a time gives the same counts while each grouping holds those days' keys, not all history.
     found = {"duplicated_keys": 0, "rows_involved": 0}
-    for chunk in _day_chunks(table, days):
+    for chunk in _day_chunks(con, table, days):
         for name, value in _one(con, *_template("unique_key", table, chunk)).items():
             found[name] += int(value)
     key = ", ".join(TABLES[table].key)
@@ -133,10 +133,19 @@ def check_unique_key(con: duckdb.DuckDBPyConnection, table: str, days: Days = No
     )
 
 
-def _day_chunks(table: str, days: Days) -> list[Days]:
+def _day_chunks(con: duckdb.DuckDBPyConnection, table: str, days: Days) -> list[Days]:
+    """Consecutive days of the range holding at most UNIQUE_KEY_CHUNK_ROWS rows each (a day with more: alone),
+    from the rows each day holds; the whole range for a table that is not partitioned."""
     if days is None or table not in PARTITIONED_CHECKS or days[1] < days[0]:
         return [days]
-    return list(day_batches(days[0], days[1], UNIQUE_KEY_CHUNK_DAYS))
+    sql = load_sql("marts/count_partitions").format(table=quote(table), column=quote(PARTITIONED_CHECKS[table]))
+    chunks: list[list[Any]] = []  # [first day, last day, rows]
+    for day, count in sorted(con.execute(sql, {"first": days[0], "last": days[1]}).fetchall()):
+        if chunks and chunks[-1][2] + count <= UNIQUE_KEY_CHUNK_ROWS:
+            chunks[-1][1:] = [day, chunks[-1][2] + count]
+        else:
+            chunks.append([day, day, count])
+    return [(first, last) for first, last, _ in chunks]
 
 
 def check_currencies(con: duckdb.DuckDBPyConnection, table: str, days: Days = None) -> dg.AssetCheckResult:

@@ -43,10 +43,13 @@ RANGE_SQL: dict[str, str] = {
     "fc_underwriting_features": "marts/fc_underwriting_features_range",
 }
 # Rows per bucket: a features bucket becomes numpy matrices (pipelines/feature_windows.py, or 18 windowed aggregates
-# in the SQL statement that takes over past float64's exact integers), so its buckets are smaller.
-BUCKET_ROWS: dict[str, int] = {"fc_daily_balances": 2_000_000, "fc_underwriting_features": 1_000_000}
-# The one-day features statement groups a bucket's 90 days (no window frames): lighter per row.
-ONE_DAY_BUCKET_ROWS = 3_000_000
+# in the SQL statement that takes over past float64's exact integers), so its buckets are smaller. At 500,000 rows,
+# with the slices computed ahead in a thread, a 100,000-account batch builds as fast as the earlier code did at
+# 1,000,000, and the features phase peaks about 150 MiB lower (as measured).
+BUCKET_ROWS: dict[str, int] = {"fc_daily_balances": 2_000_000, "fc_underwriting_features": 500_000}
+# The one-day features statement groups a bucket's 90 days (no window frames): lighter per row. At 1,500,000 the
+# daily run at 100,000 accounts peaks at 0.85 GiB (1.0 GiB at 3,000,000) for 0.4 s more.
+ONE_DAY_BUCKET_ROWS = 1_500_000
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
 CURRENT_FEATURES_VIEW = "fc_current_underwriting_features"
 # "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).

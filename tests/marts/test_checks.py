@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets import checks
 from assets.checks import (
     AMOUNTS_MATCH_TYPE,
     AS_OF_NOT_IN_FUTURE,
@@ -213,15 +215,24 @@ def test_checks_run_in_dagster_against_the_warehouse(tmp_path: Path, monkeypatch
     assert not result.success  # a blocking ERROR fails the check step, so nothing downstream would run
 
 
-def test_a_long_range_is_checked_a_month_at_a_time_with_the_same_counts(built: duckdb.DuckDBPyConnection) -> None:
-    # Duplicates on days in two different month-long chunks of a 120-day range, plus one outside the range.
+def test_a_long_range_is_checked_a_few_days_at_a_time_with_the_same_counts(
+    built: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of about ten days' rows; a day with more rows than that (the duplicated ones) forms a chunk alone.
+    ten_days = built.execute("SELECT count(*) FROM fc_daily_balances WHERE day BETWEEN '2025-01-01' AND '2025-01-10'"
+                             ).fetchone()[0]
+    monkeypatch.setattr(checks, "UNIQUE_KEY_CHUNK_ROWS", ten_days)
+    # Duplicates on days in two different chunks of a 120-day range, plus one outside the range.
     for day in ("2025-01-10", "2025-03-20", "2025-03-30"):
         built.execute("INSERT INTO fc_daily_balances SELECT * FROM fc_daily_balances WHERE day = ?", [day])
     per_day = built.execute("SELECT count(*) FROM fc_daily_balances WHERE day IN ('2025-01-10', '2025-03-20')"
                             ).fetchone()[0] // 2
     outside = built.execute("SELECT count(*) FROM fc_daily_balances WHERE day = '2025-03-30'").fetchone()[0]
     assert per_day > 0 and outside > 0
-    days = (date(2024, 12, 1), date(2025, 3, 29))  # four chunks; 2025-03-30 lies outside
+    days = (date(2024, 12, 1), date(2025, 3, 29))  # 2025-03-30 lies outside
+    chunks = checks._day_chunks(built, "fc_daily_balances", days)
+    assert len(chunks) >= 10 and chunks[0][0] >= days[0] and chunks[-1][1] <= days[1]
+    assert all(earlier[1] < later[0] for earlier, later in itertools.pairwise(chunks))
     unique = next(table_check_results(built, "fc_daily_balances", LENIENT, BUILD_AT, days=days))
     assert unique.passed is False
     assert unique.metadata["duplicated_keys"].value == per_day

@@ -1,7 +1,11 @@
-"""The numpy features build's plumbing: bucket streams cut right, and DuckDB's memory limit shared and restored
-(the statistics themselves are held to the brute-force reference in test_reference.py)."""
+"""The numpy features build's plumbing: bucket streams cut right, slices produced ahead in a thread, rows inserted
+in whole row groups, and DuckDB's memory limit shared and restored (the statistics themselves are held to the
+brute-force reference in test_reference.py)."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -59,3 +63,61 @@ def test_duckdb_gives_up_the_numpy_share_of_its_limit_and_gets_it_back() -> None
             assert limit_mib(con) == pytest.approx(before / 2, abs=0.11)  # never below half
             raise RuntimeError("a failed build still restores the limit")
         assert limit_mib(con) == restored
+
+
+def test_items_produced_ahead_come_in_order_from_another_thread() -> None:
+    producers: set[str] = set()
+
+    def items() -> Iterator[int]:
+        for i in range(50):
+            producers.add(threading.current_thread().name)
+            yield i
+
+    assert list(feature_windows.ahead(items(), depth=2)) == list(range(50))  # type: ignore[arg-type]
+    assert producers and threading.current_thread().name not in producers
+
+
+def test_a_failure_while_producing_reaches_the_consumer() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        raise ValueError("bucket 7 broke")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="bucket 7 broke"):
+        for item in feature_windows.ahead(items()):  # type: ignore[arg-type]
+            got.append(item)
+    assert got == [1]
+
+
+def test_a_consumer_that_stops_stops_the_producer() -> None:
+    produced: list[int] = []
+
+    def endless() -> Iterator[int]:
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    before = threading.active_count()
+    items = feature_windows.ahead(endless(), depth=1)  # type: ignore[arg-type]
+    assert next(items) == 0
+    items.close()  # what a failed insert does to the generator
+    assert threading.active_count() == before
+    assert len(produced) <= 4  # the one consumed, one queued, one waiting to be queued: nothing ran on
+
+
+def test_rows_go_in_as_whole_row_groups_until_the_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feature_windows, "INSERT_BATCH_ROWS", 10)
+    monkeypatch.setattr(feature_windows, "INSERT_ROW_GROUPS", 2)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE fc_underwriting_features (n INTEGER)")
+    writer = feature_windows._RowGroupWriter(con)
+    stored = []
+    for size in (7, 9, 13, 25, 1):
+        writer.add(pa.table({"n": pa.array(range(size), pa.int32())}))
+        stored.append(con.execute("SELECT count(*) FROM fc_underwriting_features").fetchall()[0][0])
+    # 7 and 16 wait for two whole groups; 29 -> 20 in, 9 carried; 34 -> 30 in, 4 carried; 5 wait.
+    assert stored == [0, 0, 20, 50, 50]
+    writer.flush()
+    assert con.execute("SELECT count(*) FROM fc_underwriting_features").fetchall()[0][0] == 55

@@ -197,15 +197,18 @@ def test_range_builds_in_batches_and_buckets_equal_the_reference(
     # Few ends per inserted slice and keys per block, so the numpy path crosses its own boundaries too.
     monkeypatch.setattr(feature_windows, "SLICE_ENDS", 7)
     monkeypatch.setattr(feature_windows, "KEY_CHUNK", 3)
+    # Row groups of 40 rows, two per insert: rows wait for whole groups across slices and buckets.
+    monkeypatch.setattr(feature_windows, "INSERT_BATCH_ROWS", 40)
+    monkeypatch.setattr(feature_windows, "INSERT_ROW_GROUPS", 2)
     built = {"numpy": 0}
-    numpy_build = feature_windows._build_bucket
+    numpy_rows = feature_windows._bucket_rows
 
-    def counted(*args: object) -> bool:
-        done = numpy_build(*args)  # type: ignore[arg-type]
-        built["numpy"] += done
-        return done
+    def counted(*args: object) -> object:
+        rows = numpy_rows(*args)  # type: ignore[arg-type]
+        built["numpy"] += rows is not None
+        return rows
 
-    monkeypatch.setattr(feature_windows, "_build_bucket", counted)
+    monkeypatch.setattr(feature_windows, "_bucket_rows", counted)
     if engine == "sql":  # amounts past float64's exact integers take the SQL statement
         monkeypatch.setattr(feature_windows, "EXACT_LIMIT", 0)
     con = load(tmp_path / "range.duckdb", balances)
