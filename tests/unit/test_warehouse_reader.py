@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow.dataset as ds
 import pytest
 
+from pipelines.marts import build_marts
 from pipelines.warehouse import (
     DIRTY_MARKER_NAME,
     LOCK_FILE_NAME,
@@ -80,3 +83,18 @@ def test_a_missing_warehouse_is_one_line_and_creates_nothing(tmp_path: Path) -> 
     assert len(str(raised.value).splitlines()) == 1
     assert not (tmp_path / "none").exists()
     assert not (tmp_path / "none" / LOCK_FILE_NAME).exists()
+
+
+def test_marts_built_then_killed_before_their_first_export_get_their_files_on_the_next_open(written: Path) -> None:
+    # As kill -9 leaves it: the marts committed in DuckDB, never exported (no export record), the marker left.
+    with Warehouse(written) as warehouse, warehouse.connection() as con:
+        build_marts(con, datetime.now(UTC))
+    assert (written / DIRTY_MARKER_NAME).exists()
+    with Warehouse(written):
+        pass
+    with open_reader(written) as con:
+        for table in ("fc_daily_balances", "fc_underwriting_features", "fc_latest_balances"):
+            in_duckdb = con.execute(f"select count(*) from {table}").fetchone()[0]
+            assert in_duckdb > 0
+            in_parquet = ds.dataset(written / "parquet" / table, format="parquet", partitioning="hive").count_rows()
+            assert in_parquet == in_duckdb, table
