@@ -288,9 +288,11 @@ def repair_parquet(connection: duckdb.DuckDBPyConnection, target: ParquetTarget)
         target.remove_temporaries()
         known = user_tables(connection)
         exported = [row[0] for row in connection.execute(load_sql("warehouse/exported_tables")).fetchall()]
-        # Every declared table that exists and is projected, too: a mart built, then killed before its first
-        # export, has no export record yet but must get its files.
-        declared = [name for name, table in TABLES.items() if table.exported and name in known]
+        # Every declared, projected table holding rows, too: a mart built, then killed before its first export, has
+        # no export record yet but must get its files (an empty one gets them when it is first built).
+        declared = [name for name, table in TABLES.items() if table.exported and name in known and name not in
+                    exported and connection.execute(load_sql("warehouse/count_rows").format(
+                        table=quoted(name))).fetchall()[0][0] > 0]
         managed = list(dict.fromkeys([*INGEST_TABLES, *declared, *exported]))
         for table in managed:
             if table not in known:  # a mart that was dropped: its Parquet goes too
