@@ -139,13 +139,15 @@ def _day_chunks(con: duckdb.DuckDBPyConnection, table: str, days: Days) -> list[
     if days is None or table not in PARTITIONED_CHECKS or days[1] < days[0]:
         return [days]
     sql = load_sql("marts/count_partitions").format(table=quote(table), column=quote(PARTITIONED_CHECKS[table]))
-    chunks: list[list[Any]] = []  # [first day, last day, rows]
+    chunks: list[tuple[Any, Any]] = []
+    rows = 0  # in the chunk being grown
     for day, count in sorted(con.execute(sql, {"first": days[0], "last": days[1]}).fetchall()):
-        if chunks and chunks[-1][2] + count <= UNIQUE_KEY_CHUNK_ROWS:
-            chunks[-1][1:] = [day, chunks[-1][2] + count]
+        if chunks and rows + count <= UNIQUE_KEY_CHUNK_ROWS:
+            chunks[-1], rows = (chunks[-1][0], day), rows + count
         else:
-            chunks.append([day, day, count])
-    return [(first, last) for first, last, _ in chunks]
+            chunks.append((day, day))
+            rows = count
+    return list(chunks)
 
 
 def check_currencies(con: duckdb.DuckDBPyConnection, table: str, days: Days = None) -> dg.AssetCheckResult:

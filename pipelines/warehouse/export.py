@@ -282,6 +282,10 @@ def _write_files(
         ) from exc
 
 
+def _holds_rows(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return int(connection.execute(load_sql("warehouse/count_rows").format(table=quoted(table))).fetchall()[0][0]) > 0
+
+
 def repair_parquet(connection: duckdb.DuckDBPyConnection, target: ParquetTarget) -> None:
     """Heal Parquet after a crash: drop temporaries and rewrite files whose footer disagrees with DuckDB."""
     with parquet_errors(target):
@@ -290,9 +294,8 @@ def repair_parquet(connection: duckdb.DuckDBPyConnection, target: ParquetTarget)
         exported = [row[0] for row in connection.execute(load_sql("warehouse/exported_tables")).fetchall()]
         # Every declared, projected table holding rows, too: a mart built, then killed before its first export, has
         # no export record yet but must get its files (an empty one gets them when it is first built).
-        declared = [name for name, table in TABLES.items() if table.exported and name in known and name not in
-                    exported and connection.execute(load_sql("warehouse/count_rows").format(
-                        table=quoted(name))).fetchall()[0][0] > 0]
+        declared = [name for name, table in TABLES.items()
+                    if table.exported and name in known and name not in exported and _holds_rows(connection, name)]
         managed = list(dict.fromkeys([*INGEST_TABLES, *declared, *exported]))
         for table in managed:
             if table not in known:  # a mart that was dropped: its Parquet goes too
