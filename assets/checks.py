@@ -121,8 +121,12 @@ def _template(name: str, table: str, days: Days) -> tuple[str, dict[str, Any]]:
 def check_unique_key(con: duckdb.DuckDBPyConnection, table: str, days: Days = None) -> dg.AssetCheckResult:
     # A partitioned mart's key holds its day, so a key can only repeat within a day: checking a long range a few
     # days at a time gives the same counts while each grouping holds those days' keys, not all history.
+    # Each chunk's keys are grouped by their hashes first; only a chunk where a hash repeats is grouped by the key
+    # itself, for exact counts (at 146 M feature rows: 8 s instead of 15).
     found = {"duplicated_keys": 0, "rows_involved": 0}
     for chunk in _day_chunks(con, table, days):
+        if not _one(con, *_template("repeated_key_hashes", table, chunk))["repeated_hashes"]:
+            continue
         for name, value in _one(con, *_template("unique_key", table, chunk)).items():
             found[name] += int(value)
     key = ", ".join(TABLES[table].key)

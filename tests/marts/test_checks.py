@@ -215,6 +215,44 @@ def test_checks_run_in_dagster_against_the_warehouse(tmp_path: Path, monkeypatch
     assert not result.success  # a blocking ERROR fails the check step, so nothing downstream would run
 
 
+def test_keys_are_grouped_by_text_only_where_a_hash_repeats(
+    built: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ten_days = built.execute("SELECT count(*) FROM fc_daily_balances WHERE day BETWEEN '2025-01-01' AND '2025-01-10'"
+                             ).fetchone()[0]
+    monkeypatch.setattr(checks, "UNIQUE_KEY_CHUNK_ROWS", ten_days)
+    built.execute("INSERT INTO fc_daily_balances SELECT * FROM fc_daily_balances WHERE day = '2025-02-10'")
+    template = checks._template
+    exact: list[object] = []
+
+    def spied(name: str, table: str, days: checks.Days) -> tuple[str, dict]:
+        if name == "unique_key":
+            exact.append(days)
+        return template(name, table, days)
+
+    monkeypatch.setattr(checks, "_template", spied)
+    days = (date(2024, 12, 1), date(2025, 3, 29))
+    unique = next(table_check_results(built, "fc_daily_balances", LENIENT, BUILD_AT, days=days))
+    assert unique.passed is False
+    # Only the chunk holding the repeated day was grouped by the key itself.
+    assert len(exact) == 1 and exact[0][0] <= date(2025, 2, 10) <= exact[0][1]
+
+    # A hash that repeats without a repeated key (a collision, forced here) is settled by the exact pass.
+    built.execute("DELETE FROM fc_daily_balances WHERE rowid IN (SELECT max(rowid) FROM fc_daily_balances "
+                  "WHERE day = '2025-02-10' GROUP BY account_id, currency)")
+
+    def colliding(name: str, table: str, days: checks.Days) -> tuple[str, dict]:
+        if name == "repeated_key_hashes":
+            return "SELECT 1 AS repeated_hashes", {}
+        return spied(name, table, days)
+
+    exact.clear()
+    monkeypatch.setattr(checks, "_template", colliding)
+    unique = next(table_check_results(built, "fc_daily_balances", LENIENT, BUILD_AT, days=days))
+    assert unique.passed is True and unique.metadata["duplicated_keys"].value == 0
+    assert len(exact) == len(checks._day_chunks(built, "fc_daily_balances", days)) > 1
+
+
 def test_a_long_range_is_checked_a_few_days_at_a_time_with_the_same_counts(
     built: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
