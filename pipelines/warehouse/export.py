@@ -270,6 +270,7 @@ def _write_day_files(
                 if day != writing:
                     if writer is not None:
                         writer.commit()
+                        writer = None  # committed: a failure opening the next file must not discard it
                     writer, writing = next_file(day), day
                 writer.add(pa.Table.from_batches([batch.slice(start, end - start).drop_columns(["__day"])]))
                 start = end
@@ -326,6 +327,7 @@ def _write_files(
                 if key != current_key:
                     if writer is not None:
                         writer.commit()
+                        writer = None  # committed: a failure opening the next file must not discard it
                     writer = _FileWriter(target.open_sink(table, _file_path(table, key)), schema)
                     current_key = key
                     remaining.discard(key)
