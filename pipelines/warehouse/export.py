@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -261,19 +262,13 @@ def _write_day_files(
         return _FileWriter(target.open_sink(table, _day_key(column, remaining.pop())), schema)
 
     try:
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            runs = pc.run_end_encode(batch.column(0))
-            start = 0
-            for end, day in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-                if day != writing:
-                    if writer is not None:
-                        writer.commit()
-                        writer = None  # committed: a failure opening the next file must not discard it
-                    writer, writing = next_file(day), day
-                writer.add(pa.Table.from_batches([batch.slice(start, end - start).drop_columns(["__day"])]))
-                start = end
+        for day, rows in _by_leading_value(reader):
+            if day != writing:
+                if writer is not None:
+                    writer.commit()
+                    writer = None  # committed: a failure opening the next file must not discard it
+                writer, writing = next_file(day), day
+            writer.add(pa.Table.from_batches([rows.drop_columns(["__day"])]))
         if writer is not None:
             writer.commit()
             writer = None
@@ -285,6 +280,18 @@ def _write_day_files(
         raise WarehouseError(
             f"writing Parquet for {table} under {redacted(target.uri)} failed: {one_line(exc)}"
         ) from exc
+
+
+def _by_leading_value(reader: pa.RecordBatchReader) -> Iterator[tuple[Any, pa.RecordBatch]]:
+    """The reader's rows as (value, rows) pieces, one per run of equal values in its first column (the file)."""
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        runs = pc.run_end_encode(batch.column(0))
+        start = 0
+        for end, value in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+            yield value, batch.slice(start, end - start)
+            start = end
 
 
 def _day_key(column: str, day: date) -> str:
@@ -318,22 +325,15 @@ def _write_files(
     writer: _FileWriter | None = None
     current_key: str | None = None
     try:
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            runs = pc.run_end_encode(batch.column(0))
-            start = 0
-            for end, key in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-                if key != current_key:
-                    if writer is not None:
-                        writer.commit()
-                        writer = None  # committed: a failure opening the next file must not discard it
-                    writer = _FileWriter(target.open_sink(table, _file_path(table, key)), schema)
-                    current_key = key
-                    remaining.discard(key)
-                rows = pa.Table.from_batches([batch.slice(start, end - start)]).select(columns)
-                writer.add(rows.cast(schema))
-                start = end
+        for key, rows in _by_leading_value(reader):
+            if key != current_key:
+                if writer is not None:
+                    writer.commit()
+                    writer = None  # committed: a failure opening the next file must not discard it
+                writer = _FileWriter(target.open_sink(table, _file_path(table, key)), schema)
+                current_key = key
+                remaining.discard(key)
+            writer.add(pa.Table.from_batches([rows]).select(columns).cast(schema))
         if writer is not None:
             writer.commit()
             writer = None

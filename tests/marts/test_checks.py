@@ -215,12 +215,17 @@ def test_checks_run_in_dagster_against_the_warehouse(tmp_path: Path, monkeypatch
     assert not result.success  # a blocking ERROR fails the check step, so nothing downstream would run
 
 
-def test_keys_are_grouped_by_text_only_where_a_hash_repeats(
-    built: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def chunks_of_about_ten_days(built: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unique-key chunks of about ten days' rows; a day with more rows than that forms a chunk alone."""
     ten_days = built.execute("SELECT count(*) FROM fc_daily_balances WHERE day BETWEEN '2025-01-01' AND '2025-01-10'"
                              ).fetchone()[0]
     monkeypatch.setattr(checks, "UNIQUE_KEY_CHUNK_ROWS", ten_days)
+
+
+def test_keys_are_grouped_by_text_only_where_a_hash_repeats(
+    built: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks_of_about_ten_days(built, monkeypatch)
     built.execute("INSERT INTO fc_daily_balances SELECT * FROM fc_daily_balances WHERE day = '2025-02-10'")
     template = checks._template
     exact: list[object] = []
@@ -256,10 +261,7 @@ def test_keys_are_grouped_by_text_only_where_a_hash_repeats(
 def test_a_long_range_is_checked_a_few_days_at_a_time_with_the_same_counts(
     built: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Chunks of about ten days' rows; a day with more rows than that (the duplicated ones) forms a chunk alone.
-    ten_days = built.execute("SELECT count(*) FROM fc_daily_balances WHERE day BETWEEN '2025-01-01' AND '2025-01-10'"
-                             ).fetchone()[0]
-    monkeypatch.setattr(checks, "UNIQUE_KEY_CHUNK_ROWS", ten_days)
+    chunks_of_about_ten_days(built, monkeypatch)
     # Duplicates on days in two different chunks of a 120-day range, plus one outside the range.
     for day in ("2025-01-10", "2025-03-20", "2025-03-30"):
         built.execute("INSERT INTO fc_daily_balances SELECT * FROM fc_daily_balances WHERE day = ?", [day])
