@@ -54,8 +54,8 @@ def test_day_files_hold_their_days_rows_in_key_order(built: Path, monkeypatch: p
             files = sorted((built / "parquet" / table).iterdir())
             assert [f.name for f in files] == [f"{column}={d.isoformat()}" for d in days]
             for day, folder in zip(days, files, strict=True):
-                expected = con.execute(f"SELECT * EXCLUDE ({column}) FROM {table} WHERE {column} = ? ORDER BY {key}",
-                                       [day]).to_arrow_table()
+                expected = con.sql(f"SELECT * EXCLUDE ({column}) FROM {table} WHERE {column} = ? ORDER BY {key}",
+                                   params=[day]).to_arrow_table()
                 assert pq.read_table(folder / "data.parquet").to_pylist() == expected.to_pylist(), (table, day)
 
 
