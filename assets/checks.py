@@ -10,6 +10,7 @@ import duckdb
 from pydantic import Field
 
 from pipelines.currencies import ISO_4217_CODES
+from pipelines.day_runs import day_runs
 from pipelines.resources import WarehouseResource
 from pipelines.schema import quote
 from pipelines.settings import SettingsError, env_float
@@ -122,7 +123,7 @@ def check_unique_key(con: duckdb.DuckDBPyConnection, table: str, days: Days = No
     # A partitioned mart's key holds its day, so a key can only repeat within a day: checking a long range a few
     # days at a time gives the same counts while each grouping holds those days' keys, not all history.
     # Each chunk's keys are grouped by their hashes first; only a chunk where a hash repeats is grouped by the key
-    # itself, for exact counts (at 146 M feature rows: 8 s instead of 15).
+    # itself, for exact counts (at 146 M feature rows: 12 s instead of 16).
     found = {"duplicated_keys": 0, "rows_involved": 0}
     for chunk in _day_chunks(con, table, days):
         if not _one(con, *_template("repeated_key_hashes", table, chunk))["repeated_hashes"]:
@@ -138,20 +139,13 @@ def check_unique_key(con: duckdb.DuckDBPyConnection, table: str, days: Days = No
 
 
 def _day_chunks(con: duckdb.DuckDBPyConnection, table: str, days: Days) -> list[Days]:
-    """Consecutive days of the range holding at most UNIQUE_KEY_CHUNK_ROWS rows each (a day with more: alone),
+    """Runs of consecutive days of the range holding at most UNIQUE_KEY_CHUNK_ROWS rows each, as (first, last),
     from the rows each day holds; the whole range for a table that is not partitioned."""
     if days is None or table not in PARTITIONED_CHECKS or days[1] < days[0]:
         return [days]
     sql = load_sql("marts/count_partitions").format(table=quote(table), column=quote(PARTITIONED_CHECKS[table]))
-    chunks: list[tuple[Any, Any]] = []
-    rows = 0  # in the chunk being grown
-    for day, count in sorted(con.execute(sql, {"first": days[0], "last": days[1]}).fetchall()):
-        if chunks and rows + count <= UNIQUE_KEY_CHUNK_ROWS:
-            chunks[-1], rows = (chunks[-1][0], day), rows + count
-        else:
-            chunks.append((day, day))
-            rows = count
-    return list(chunks)
+    rows_by_day = dict(con.execute(sql, {"first": days[0], "last": days[1]}).fetchall())
+    return [(run[0], run[-1]) for run in day_runs(rows_by_day, UNIQUE_KEY_CHUNK_ROWS)]
 
 
 def check_currencies(con: duckdb.DuckDBPyConnection, table: str, days: Days = None) -> dg.AssetCheckResult:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.day_runs import day_runs
 from pipelines.schema import arrow_schema, quote
 from pipelines.sql import load_sql
 from pipelines.tables import INGEST_TABLES, TABLES
@@ -224,56 +225,39 @@ def _write_days(
 
 
 def _day_runs(table: str, day_rows: dict[str, int]) -> list[list[date]]:
-    """The days of the given day files, in runs of consecutive days holding at most DAY_CHUNK_ROWS rows (a day
-    over it alone)."""
+    """The days of the given day files, in runs of consecutive days holding at most DAY_CHUNK_ROWS rows."""
     days: dict[date, int] = {}
     for key, rows in day_rows.items():
         day = _key_day(key)
         if day is None:
             raise WarehouseError(f"{table}: {key!r} is not a day file")
         days[day] = rows
-    runs: list[list[date]] = []
-    run_rows = 0
-    for day in sorted(days):
-        if runs and (day - runs[-1][-1]).days == 1 and run_rows + days[day] <= DAY_CHUNK_ROWS:
-            runs[-1].append(day)
-            run_rows += days[day]
-        else:
-            runs.append([day])
-            run_rows = days[day]
-    return runs
+    return day_runs(days, DAY_CHUNK_ROWS)
 
 
 def _write_day_files(
     target: ParquetTarget, table: str, column: str, run: list[date], reader: pa.RecordBatchReader
 ) -> None:
-    """Split a run's rows (__day first, days in order) into one Parquet file per day; a day with no rows gets an
-    empty file."""
+    """Split a run's rows (__day first, days in order) into one Parquet file per day; a day of the run with no rows
+    gets an empty file."""
     schema = pa.schema([field for field in reader.schema if field.name != "__day"])
-    remaining = list(reversed(run))
+    written: set[date] = set()
     writer: _FileWriter | None = None
-    writing: date | None = None
-
-    def next_file(day: date) -> _FileWriter:
-        while remaining and remaining[-1] != day:  # days of the run with no rows left
-            _FileWriter(target.open_sink(table, _day_key(column, remaining.pop())), schema).commit()
-        if not remaining:
-            raise WarehouseError(f"{table}: a row of {day} outside the days being written")
-        return _FileWriter(target.open_sink(table, _day_key(column, remaining.pop())), schema)
-
     try:
         for day, rows in _by_leading_value(reader):
-            if day != writing:
+            if day not in written:
                 if writer is not None:
                     writer.commit()
                     writer = None  # committed: a failure opening the next file must not discard it
-                writer, writing = next_file(day), day
+                writer = _FileWriter(target.open_sink(table, _day_key(column, day)), schema)
+                written.add(day)
             writer.add(pa.Table.from_batches([rows.drop_columns(["__day"])]))
         if writer is not None:
             writer.commit()
             writer = None
-        while remaining:
-            _FileWriter(target.open_sink(table, _day_key(column, remaining.pop())), schema).commit()
+        for day in run:
+            if day not in written:
+                _FileWriter(target.open_sink(table, _day_key(column, day)), schema).commit()
     except (pa.ArrowException, OSError, duckdb.Error) as exc:
         if writer is not None:
             writer.discard()
