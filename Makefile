@@ -28,9 +28,9 @@ sandbox: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Rewrites the README's table reference from pipelines/tables.py.
+# Rewrites the README's table reference from pipelines/contract/tables.py.
 docs: $(STAMP)
-	$(BIN)/python -m pipelines.schema readme
+	$(BIN)/python -m pipelines.contract.schema readme
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sandbox.py

@@ -7,16 +7,16 @@ from typing import Any
 import dagster as dg
 
 from assets.schemas import table_metadata
+from pipelines.contract.known import read_known_state
+from pipelines.contract.tables import INGEST_TABLES, TABLES
 from pipelines.events import EventStore
-from pipelines.ingest import WarehouseSink
-from pipelines.known import read_known_state
 from pipelines.lifecycle.forget import Forgetter, load_forgotten
 from pipelines.lifecycle.reconcile import ReconcileResult, reconcile_gaps
-from pipelines.policy_metadata import policy_metadata
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import StripeFCClient
 from pipelines.stripe_fc.engine import Progress, RefreshEngine, format_progress
-from pipelines.tables import INGEST_TABLES, TABLES
+from pipelines.stripe_fc.policy_metadata import policy_metadata
+from pipelines.warehouse.sink import WarehouseSink
 
 INGEST_GROUP = "stripe_fc"
 

@@ -9,13 +9,13 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from pipelines.currencies import ISO_4217_CODES
-from pipelines.day_runs import day_runs
+from pipelines.contract.schema import quote
+from pipelines.contract.tables import BALANCE_TYPES, TABLES
+from pipelines.marts.day_runs import day_runs
+from pipelines.normalize.currencies import ISO_4217_CODES
 from pipelines.resources import WarehouseResource
-from pipelines.schema import quote
 from pipelines.settings import SettingsError, env_float
 from pipelines.sql import load_sql
-from pipelines.tables import BALANCE_TYPES, TABLES
 
 UNIQUE_KEY = "unique_key"
 CURRENCIES_VALID = "currencies_valid"

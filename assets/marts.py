@@ -8,7 +8,8 @@ import dagster as dg
 
 from assets.checks import DataQualityConfig, mart_check_specs, resolve_thresholds, table_check_results
 from assets.schemas import table_metadata
-from pipelines.marts import (
+from pipelines.contract.tables import TABLES
+from pipelines.marts.build import (
     MART_TABLES,
     PARTITION_COLUMNS,
     build_customer_liquidity,
@@ -21,7 +22,6 @@ from pipelines.marts import (
 )
 from pipelines.report.previews import mart_preview
 from pipelines.resources import EARLIEST_HISTORY_START, WarehouseResource
-from pipelines.tables import TABLES
 
 MARTS_GROUP = "marts"
 CONTRACT_INPUTS = ("fc_balances", "fc_accounts")

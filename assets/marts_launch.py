@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from assets.marts import marts_job
-from pipelines.marts import out_of_date_start, require_mart_tables
+from pipelines.marts.build import out_of_date_start, require_mart_tables
 from pipelines.resources import WarehouseResource
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.tables import TABLES
+from pipelines.contract.tables import TABLES
 
 
 def column_schema(table: str) -> dg.TableSchema:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.lifecycle.forget import Forgetter  # noqa: E402
-from pipelines.normalize import normalize_accounts, normalize_balances  # noqa: E402
+from pipelines.normalize.normalizer import normalize_accounts, normalize_balances  # noqa: E402
 from pipelines.warehouse import NormalizedBatch, Warehouse  # noqa: E402
 
 START = 1_760_000_000

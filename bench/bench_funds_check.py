@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.normalize import normalize_accounts, normalize_balances  # noqa: E402
+from pipelines.normalize.normalizer import normalize_accounts, normalize_balances  # noqa: E402
 from pipelines.warehouse import NormalizedBatch, Warehouse  # noqa: E402
 
 KEY = "sk_test_bench"

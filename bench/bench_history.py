@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.migrations import migrate
+from pipelines.contract.migrations import migrate
 from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME
 
@@ -25,7 +25,7 @@ FC_BALANCES = str(Path(sys.executable).with_name("fc-balances"))
 OLD_BUILD = """
 import sys, duckdb
 from datetime import UTC, datetime
-from pipelines.marts import build_marts
+from pipelines.marts.build import build_marts
 con = duckdb.connect(sys.argv[1])
 con.execute("SET TimeZone = 'UTC'")
 build_marts(con, datetime.now(UTC))

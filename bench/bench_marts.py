@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from assets.checks import Thresholds, table_check_results
-from pipelines.funds import sufficient_funds
-from pipelines.marts import MART_TABLES, HistorySettings, build_marts, install_macros
-from pipelines.migrations import migrate
+from pipelines.contract.migrations import migrate
+from pipelines.funds.macro import sufficient_funds
+from pipelines.marts.build import MART_TABLES, HistorySettings, build_marts, install_macros
 from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
 

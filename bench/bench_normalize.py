@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.normalize import normalize_accounts, normalize_balances, refreshes_table
+from pipelines.normalize.normalizer import normalize_accounts, normalize_balances, refreshes_table
 from pipelines.warehouse import NormalizedBatch, Warehouse
 
 CURRENCIES = ["usd", "eur", "gbp", "cad", "jpy", "kwd"]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.marts import build_marts
-from pipelines.migrations import migrate
+from pipelines.contract.migrations import migrate
+from pipelines.marts.build import build_marts
 from pipelines.sql import load_sql
 
 LAST_DAY = datetime(2025, 6, 30, tzinfo=UTC)

@@ -10,10 +10,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "funds-check":
         # A payments service waits on this command: skip the CLI's imports (subprocess, logging, urllib, ...).
-        from pipelines.funds_cli import main as funds_check_main
+        from pipelines.cli.funds import main as funds_check_main
 
         return funds_check_main(args[1:])
-    from pipelines.cli import main as cli_main
+    from pipelines.cli.main import main as cli_main
 
     return cli_main(args)
 

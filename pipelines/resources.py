@@ -10,12 +10,12 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from pipelines.marts import HistorySettings
-from pipelines.policy_env import check_reserve_rps, policy_env
+from pipelines.marts.build import HistorySettings
 from pipelines.settings import SettingsError, env_choice, env_float, env_text, warehouse_dir
 from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
 from pipelines.stripe_fc.engine import EngineSettings
 from pipelines.stripe_fc.policy import PolicySettings, parse_price
+from pipelines.stripe_fc.policy_settings import check_reserve_rps, policy_env
 from pipelines.warehouse import Warehouse, open_reader
 
 # A field left at None means "from this environment variable when the run starts, else the default". The

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines import cli
+from pipelines.cli import main as cli
 from pipelines.definitions import build_definitions
 from pipelines.warehouse import DIRTY_MARKER_NAME, DUCKDB_FILE_NAME
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines.contract import check_warehouse
+from pipelines.contract.check import check_warehouse
 
 # CI lays the workplace's shared/ folder beside the checkout; a plain clone has only our own check.
 SHARED_TOOL = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_warehouse.py"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.contract.schema import arrow_schema
 from pipelines.events.store import EventStore, StoredEvent, account_of, is_account_event
-from pipelines.normalize import UTC_TIMESTAMP, normalize_accounts, normalize_balances
-from pipelines.schema import arrow_schema
+from pipelines.normalize.normalizer import UTC_TIMESTAMP, normalize_accounts, normalize_balances
 from pipelines.sql import load_sql
 from pipelines.warehouse import NormalizedBatch, Warehouse
 

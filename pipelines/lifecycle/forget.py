@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from pipelines.contract.schema import quote
+from pipelines.contract.tables import TABLES
 from pipelines.lifecycle.eventstore import forget_in_store
 from pipelines.lifecycle.subjects import Forgotten, ensure_salt, read_salt, subject_hash, subject_type
-from pipelines.schema import quote
 from pipelines.sql import load_sql
-from pipelines.tables import TABLES
 from pipelines.warehouse import Warehouse
 
 EVENT_STORE_KEY = "event_store"  # rows_removed's key for the SQLite event store
@@ -181,7 +181,7 @@ class Forgetter:
             return
         with self.warehouse.connection() as con:
             recorded = {row[0] for row in con.execute(load_sql("warehouse/exported_tables")).fetchall()}
-        from pipelines.tables import INGEST_TABLES
+        from pipelines.contract.tables import INGEST_TABLES
 
         # Tables never projected (a mart not built yet) keep having no Parquet.
         self.warehouse.export_parquet([t for t in tables if t in INGEST_TABLES or t in recorded])

@@ -12,7 +12,7 @@ import stripe
 
 from pipelines.lifecycle.eventstore import Gap, gap_reconciled, pending_gaps
 from pipelines.lifecycle.subjects import Forgotten
-from pipelines.normalize import normalize_accounts, normalize_balances
+from pipelines.normalize.normalizer import normalize_accounts, normalize_balances
 from pipelines.sql import load_sql
 from pipelines.stripe_fc.client import StripeFCClient
 from pipelines.warehouse import NormalizedBatch, Warehouse

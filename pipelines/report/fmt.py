@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from pipelines.currencies import minor_unit_exponent
+from pipelines.normalize.currencies import minor_unit_exponent
 
 NONE = "—"
 

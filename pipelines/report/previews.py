@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.marts import PARTITION_COLUMNS
+from pipelines.marts.build import PARTITION_COLUMNS
 from pipelines.report import fmt
 from pipelines.sql import load_sql
 

@@ -11,10 +11,10 @@ from typing import Any, Literal, Protocol
 
 import stripe
 
+from pipelines.contract.tables import REFRESH_OUTCOMES
 from pipelines.redact import redact
 from pipelines.stripe_fc.client import REFRESHED_BALANCE_EVENT, StripeFCClient
 from pipelines.stripe_fc.policy import BudgetPlanner, KnownState, PolicySettings, balance_as_of, newest_of
-from pipelines.tables import REFRESH_OUTCOMES
 
 DiscoveryMode = Literal["per_customer", "all"]
 OUTCOMES = REFRESH_OUTCOMES

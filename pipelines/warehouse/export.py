@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.day_runs import day_runs
-from pipelines.schema import arrow_schema, quote
+from pipelines.contract.schema import arrow_schema, quote
+from pipelines.contract.tables import INGEST_TABLES, TABLES
+from pipelines.marts.day_runs import day_runs
 from pipelines.sql import load_sql
-from pipelines.tables import INGEST_TABLES, TABLES
 from pipelines.warehouse.base import TABLE_NAME, WarehouseError, memory_limit_lowered, one_line, quoted, redacted
 from pipelines.warehouse.objectstore import ParquetTarget, Sink
 

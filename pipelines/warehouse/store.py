@@ -17,10 +17,10 @@ from types import TracebackType
 import duckdb
 import pyarrow as pa
 
-from pipelines.migrations import SchemaVersionError, current_version, migrate, refuse_newer, warehouse_version
-from pipelines.schema import arrow_schema
+from pipelines.contract.migrations import SchemaVersionError, current_version, migrate, refuse_newer, warehouse_version
+from pipelines.contract.schema import arrow_schema
+from pipelines.contract.tables import INGEST_TABLES
 from pipelines.sql import load_sql
-from pipelines.tables import INGEST_TABLES
 from pipelines.warehouse.base import (
     DEFAULT_MEMORY_LIMIT,
     DIRTY_MARKER_NAME,

@@ -1,6 +1,6 @@
 -- The newest balance per key as of the end of the day before $first, with its hash bucket (of $buckets): from
 -- the features partition of that day (NOT $seed), or from fc_balances when it was never built ($seed; $seed_end
--- bounds the scan, see fc_underwriting_features_range.sql). Input of pipelines/feature_windows.py.
+-- bounds the scan, see fc_underwriting_features_range.sql). Input of pipelines/marts/feature_windows.py.
 -- Parameters: $first DATE, $seed BOOLEAN, $seed_end TIMESTAMPTZ, $buckets INTEGER.
 SELECT CAST(hash(p.account_id) % $buckets::UBIGINT AS INTEGER) AS bucket, p.*
 FROM (

@@ -1,6 +1,6 @@
 -- The daily rows the windows of the ends $first..$last read ($first - 89 .. $last), every key with its hash
 -- bucket (of $buckets), sorted by bucket, key and day: one scan and one sort per batch, streamed a bucket at a
--- time (a scan per bucket read the batch's days again for each). Input of pipelines/feature_windows.py.
+-- time (a scan per bucket read the batch's days again for each). Input of pipelines/marts/feature_windows.py.
 -- Parameters: $first, $last DATE, $buckets INTEGER (cast to UBIGINT like hash(): untyped, DuckDB casts every
 -- hash to HUGEINT).
 SELECT CAST(hash(d.account_id) % $buckets::UBIGINT AS INTEGER) AS bucket, d.account_id, d.currency, d.day,

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.events import EventStore
-from pipelines.webhooks import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, WEBHOOK_PATH, WebhookReceiver, start_site, url_host
+from pipelines.webhooks.receiver import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY_BYTES,
+    WEBHOOK_PATH,
+    WebhookReceiver,
+    start_site,
+    url_host,
+)
 
 
 @dataclass

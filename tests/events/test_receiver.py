@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.webhooks import SignatureError, verify_signature
+from pipelines.webhooks.receiver import SignatureError, verify_signature
 from tests.events.helpers import SECRET, T0, account, event, signed
 from tests.events.receiver import ReceiverHandle, start_receiver
 

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from pipelines.tables import INGEST_TABLES, TABLES
+from pipelines.contract.tables import INGEST_TABLES, TABLES
 from stripe_sandbox import Sandbox, SandboxConfig, start_sandbox
 from tests.warehouse_contract import warehouse_problems
 

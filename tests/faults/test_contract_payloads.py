@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pipelines.normalize import (
+from pipelines.normalize.normalizer import (
     AMOUNT_NOT_INTEGER,
     AMOUNT_OUT_OF_RANGE,
     BALANCE_NOT_OBJECT,

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from assets.balances import stripe_fc_ingest
-from pipelines.contract import check_warehouse
+from pipelines.contract.check import check_warehouse
 from pipelines.resources import WarehouseResource
 from tests.integration.helpers import query, stripe_resource
 from tests.integration.test_streaming import fixtures

@@ -14,10 +14,10 @@ import dagster as dg
 import duckdb
 
 from assets.events import fc_events
+from pipelines.contract.tables import TABLES
 from pipelines.events import EVENT_STORE_RELATIVE, EventsCursor, EventStore, poll_events
 from pipelines.resources import WarehouseResource
 from pipelines.stripe_fc.client import ClientSettings, StripeFCClient
-from pipelines.tables import TABLES
 from tests.integration.helpers import run_ingest
 
 FC_BALANCES = str(Path(sys.executable).with_name("fc-balances"))

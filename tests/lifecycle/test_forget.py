@@ -219,7 +219,7 @@ def test_and_disconnect_without_a_key_deletes_and_says_so(warehouse: Path) -> No
 def test_funds_check_skips_a_forgotten_account(warehouse: Path) -> None:
     import duckdb
 
-    from pipelines.funds import sufficient_funds
+    from pipelines.funds.macro import sufficient_funds
 
     account = query(warehouse, "SELECT account_id FROM fc_latest_balances WHERE available_minor IS NOT NULL "
                                "ORDER BY 1 LIMIT 1")[0][0]

@@ -38,7 +38,7 @@ def hook(name):
     if name == sys.argv[1]:
         os.kill(os.getpid(), signal.SIGKILL)
 forget.STEP_HOOK = hook
-from pipelines.cli import main
+from pipelines.cli.main import main
 sys.exit(main(["forget", "--customer", sys.argv[2]]))
 """
 STEPS = ("recorded", "event_store", "duckdb", "parquet")

@@ -15,7 +15,7 @@ from pipelines.events import EVENT_STORE_RELATIVE, EventStore, drain_store
 from pipelines.lifecycle.eventstore import forget_in_store, prune
 from pipelines.lifecycle.subjects import ensure_salt, subject_hash
 from pipelines.warehouse import Warehouse
-from pipelines.webhooks import SignatureError, verify_signature
+from pipelines.webhooks.receiver import SignatureError, verify_signature
 from tests.events.helpers import SECRET, T0, account, event, query, signed
 from tests.events.receiver import start_receiver
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.currencies import minor_unit_exponent
-from pipelines.marts import HistorySettings
-from pipelines.migrations import migrate
+from pipelines.contract.migrations import migrate
+from pipelines.marts.build import HistorySettings
+from pipelines.normalize.currencies import minor_unit_exponent
 
 BUILD_AT = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
 BUILD_DAY = date(2025, 3, 31)

@@ -16,9 +16,9 @@ import pytest
 from assets.checks import CHECKS, CURRENCIES_VALID
 from assets.marts import MART_ASSETS, marts_job
 from assets.marts_launch import out_of_date_range, range_tags
-from pipelines.marts import MART_TABLES
+from pipelines.contract.tables import TABLES
+from pipelines.marts.build import MART_TABLES
 from pipelines.resources import WarehouseResource
-from pipelines.tables import TABLES
 from pipelines.warehouse import DIRTY_MARKER_NAME
 from tests.marts.conftest import SETTINGS, create_warehouse
 

@@ -27,7 +27,7 @@ from assets.checks import (
     resolve_thresholds,
     table_check_results,
 )
-from pipelines.marts import build_marts
+from pipelines.marts.build import build_marts
 from pipelines.resources import WarehouseResource
 from pipelines.settings import SettingsError
 from tests.marts.conftest import BUILD_AT, create_warehouse

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.marts import build_marts
+from pipelines.marts.build import build_marts
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
 from pipelines.warehouse import export as export_module
 from tests.marts.conftest import BUILD_AT, SETTINGS, create_warehouse

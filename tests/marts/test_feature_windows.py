@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipelines import feature_windows
+from pipelines.marts import feature_windows
 from pipelines.warehouse.base import memory_limit_lowered
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.funds import FundsCheck, sufficient_funds
-from pipelines.marts import install_macros
+from pipelines.funds.macro import FundsCheck, sufficient_funds
+from pipelines.marts.build import install_macros
 from tests.marts.conftest import BUILD_AT, create_warehouse, insert_balances, ts
 
 

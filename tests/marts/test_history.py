@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.marts import HistorySettings, build_marts, build_partition, ensure_mart_tables, out_of_date_start
+from pipelines.marts.build import HistorySettings, build_marts, build_partition, ensure_mart_tables, out_of_date_start
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
 from tests.marts.conftest import BUILD_AT, BUILD_DAY, SETTINGS, create_warehouse, fetch_dicts, insert_balances
 from tests.schema.helpers import table_rows, unpack_0_1_0

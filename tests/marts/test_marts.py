@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pytest
 
-from pipelines import marts
-from pipelines.marts import MART_TABLES, MartBuildError, build_marts
+from pipelines.marts import build as marts
+from pipelines.marts.build import MART_TABLES, MartBuildError, build_marts
 from tests.marts.conftest import BUILD_AT, BUILD_DAY, SETTINGS, days, fetch_dicts, quantile_linear, ts
 
 D = date.fromisoformat

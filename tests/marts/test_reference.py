@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import feature_windows, marts
-from pipelines.marts import HistorySettings, build_marts, build_partition
-from pipelines.migrations import migrate
+from pipelines.contract.migrations import migrate
+from pipelines.marts import build as marts
+from pipelines.marts import feature_windows
+from pipelines.marts.build import HistorySettings, build_marts, build_partition
 from tests.marts.conftest import days, quantile_linear
 
 START = date(2025, 1, 1)

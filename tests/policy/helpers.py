@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.normalize import normalize_accounts, normalize_balances
+from pipelines.normalize.normalizer import normalize_accounts, normalize_balances
 from pipelines.warehouse import NormalizedBatch, Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def fc_balances_cli(args: list[str], env: dict[str, str],
                     check_no_dagster: bool = False) -> subprocess.CompletedProcess:
     """The real command in a fresh process; optionally proves Dagster was never imported on its path."""
     code = (
-        "import sys\nfrom pipelines.cli import main\nrc = main(sys.argv[1:])\n"
+        "import sys\nfrom pipelines.cli.main import main\nrc = main(sys.argv[1:])\n"
         + ("assert 'dagster' not in sys.modules, 'dagster was imported'\n"
            "print('NO_DAGSTER', file=sys.stderr)\n" if check_no_dagster else "")
         + "sys.exit(rc)\n"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from pipelines.funds_check import StripeAccess
-from pipelines.funds_refresh import _client
-from pipelines.policy_env import check_reserve_rps, policy_env
+from pipelines.funds.check import StripeAccess
+from pipelines.funds.refresh import _client
 from pipelines.settings import SettingsError
+from pipelines.stripe_fc.policy_settings import check_reserve_rps, policy_env
 from tests.integration.helpers import run_ingest
 from tests.policy.helpers import account, fc_balances_cli, seed_warehouse
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.currencies import minor_unit_exponent
-from pipelines.marts import build_marts
-from pipelines.migrations import migrate
+from pipelines.contract.migrations import migrate
+from pipelines.marts.build import build_marts
+from pipelines.normalize.currencies import minor_unit_exponent
 
 BUILD_AT = datetime(2025, 6, 30, 7, 0, tzinfo=UTC)
 LAST_DAY = date(2025, 6, 30)

@@ -1,4 +1,4 @@
-"""Money in reports: the currency's exponent from pipelines.currencies, Stripe's sign, exact digits."""
+"""Money in reports: the currency's exponent from pipelines.normalize.currencies, Stripe's sign, exact digits."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ import pytest
 
 from assets.marts import MART_ASSETS
 from assets.marts_launch import range_tags
-from pipelines.currencies import minor_unit_exponent
-from pipelines.marts import MART_TABLES
+from pipelines.marts.build import MART_TABLES
+from pipelines.normalize.currencies import minor_unit_exponent
 from pipelines.report.previews import PREVIEW_ROWS, PreviewError, mart_preview
 from pipelines.resources import WarehouseResource
 from tests.report.conftest import ACCOUNTS, BALANCES

@@ -9,8 +9,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines import migrations
-from pipelines.tables import TABLES, Column
+from pipelines.contract import migrations
+from pipelines.contract.tables import TABLES, Column
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "warehouse_0_1_0.tar.gz"
 NEW_COLUMN = Column("risk_tier", "VARCHAR", "a column a later release adds (test only)")

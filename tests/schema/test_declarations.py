@@ -10,12 +10,12 @@ import pyarrow as pa
 import pytest
 
 from assets.schemas import column_schema
-from pipelines import migrations
-from pipelines.migrations import current_version, migrate, warehouse_version
-from pipelines.schema import arrow_schema, arrow_type, create_table_sql, live_columns, readme_tables
+from pipelines.contract import migrations
+from pipelines.contract.migrations import current_version, migrate, warehouse_version
+from pipelines.contract.schema import arrow_schema, arrow_type, create_table_sql, live_columns, readme_tables
+from pipelines.contract.tables import REFRESH_OUTCOMES, TABLES
 from pipelines.sql import load_sql
 from pipelines.stripe_fc.engine import OUTCOMES
-from pipelines.tables import REFRESH_OUTCOMES, TABLES
 from tests.schema.helpers import NEW_COLUMN, add_column_release
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -107,4 +107,4 @@ def test_the_readme_table_reference_is_generated_from_the_declarations() -> None
     text = README.read_text(encoding="utf-8")
     match = re.search(r"<!-- tables:begin -->\n(.*?)<!-- tables:end -->", text, re.S)
     assert match, "README lacks the <!-- tables:begin --> ... <!-- tables:end --> block"
-    assert match.group(1) == readme_tables(), "README tables are stale: run `python -m pipelines.schema readme`"
+    assert match.group(1) == readme_tables(), "README tables are stale: run `make docs`"

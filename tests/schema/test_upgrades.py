@@ -12,9 +12,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import migrations
-from pipelines.migrations import current_version, warehouse_version
-from pipelines.tables import TABLES
+from pipelines.contract import migrations
+from pipelines.contract.migrations import current_version, warehouse_version
+from pipelines.contract.tables import TABLES
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse, WarehouseError
 from tests.schema.helpers import add_column_release, table_rows, unpack_0_1_0
 from tests.warehouse_contract import warehouse_problems
@@ -81,7 +81,7 @@ def test_a_warehouse_newer_than_the_code_is_refused_untouched(tmp_path: Path) ->
 _OPEN = """
 import os, signal, sys
 sys.path.insert(0, {repo!r})
-from pipelines import migrations
+from pipelines.contract import migrations
 from pipelines.warehouse import Warehouse
 from tests.schema.helpers import add_column_release
 if {add_column}:

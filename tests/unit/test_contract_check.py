@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.contract import check_warehouse
+from pipelines.contract.check import check_warehouse
 from pipelines.warehouse import Warehouse
 from tests.unit.test_warehouse import make_batch, sample_accounts
 

@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.currencies import ISO_4217_CODES, minor_unit_exponent
-from pipelines.normalize import (
+from pipelines.normalize.currencies import ISO_4217_CODES, minor_unit_exponent
+from pipelines.normalize.normalizer import (
     FC_ACCOUNTS_SCHEMA,
     FC_BALANCE_REFRESHES_SCHEMA,
     FC_BALANCES_SCHEMA,

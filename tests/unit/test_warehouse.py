@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines.normalize import normalize_accounts, normalize_balances, refreshes_table
-from pipelines.schema import create_table_sql
-from pipelines.tables import INGEST_TABLES as CONTRACT_TABLES
+from pipelines.contract.schema import create_table_sql
+from pipelines.contract.tables import INGEST_TABLES as CONTRACT_TABLES
+from pipelines.normalize.normalizer import normalize_accounts, normalize_balances, refreshes_table
 from pipelines.warehouse import NormalizedBatch, Warehouse, WarehouseBusyError, WarehouseError
 from tests.warehouse_contract import warehouse_problems
 

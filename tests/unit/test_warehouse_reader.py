@@ -11,7 +11,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines.marts import build_marts
+from pipelines.marts.build import build_marts
 from pipelines.warehouse import (
     DIRTY_MARKER_NAME,
     LOCK_FILE_NAME,

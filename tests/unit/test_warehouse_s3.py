@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 import pytest
 from moto.server import ThreadedMotoServer
 
-from pipelines.tables import INGEST_TABLES as CONTRACT_TABLES
+from pipelines.contract.tables import INGEST_TABLES as CONTRACT_TABLES
 from pipelines.warehouse import Warehouse, WarehouseError
 from tests.unit.test_warehouse import DAY2, acct, cash, make_batch, sample_accounts
 

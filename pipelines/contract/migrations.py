@@ -10,9 +10,9 @@ from importlib import resources
 
 import duckdb
 
-from pipelines.schema import column_problems, create_table_sql, live_columns
+from pipelines.contract.schema import column_problems, create_table_sql, live_columns
+from pipelines.contract.tables import TABLES
 from pipelines.sql import load_sql
-from pipelines.tables import TABLES
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 BASELINE_VERSION = 1  # release 0.1.0: a warehouse with fc_balances and no fc_schema_migrations

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.normalize import normalize_accounts, normalize_balances, refreshes_table
+from pipelines.normalize.normalizer import normalize_accounts, normalize_balances, refreshes_table
 from pipelines.stripe_fc.engine import RefreshRecord
 from pipelines.warehouse import NormalizedBatch, Warehouse
 

@@ -316,7 +316,7 @@ def _day(text: str) -> date:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Print every breach of the table contract; exit 1 when there is one."""
-    from pipelines.contract import check_warehouse
+    from pipelines.contract.check import check_warehouse
 
     directory = args.warehouse or warehouse_dir()
     problems = check_warehouse(directory, os.environ.get("FC_BALANCES_PARQUET_URI", "").strip() or None)
@@ -415,11 +415,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "sandbox":
         return cmd_sandbox(argv[1:])
     if argv and argv[0] == "webhooks":
-        from pipelines.webhooks import main as webhooks_main
+        from pipelines.webhooks.receiver import main as webhooks_main
 
         return webhooks_main(argv[1:])
     if argv and argv[0] == "funds-check":  # before anything heavy: the check never imports Dagster
-        from pipelines.funds_cli import main as funds_check_main
+        from pipelines.cli.funds import main as funds_check_main
 
         return funds_check_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -11,9 +11,9 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.currencies import ISO_4217_CODES, minor_unit_exponent
-from pipelines.schema import arrow_schema
-from pipelines.tables import BALANCE_TYPES, INGEST_TABLES, REFRESH_OUTCOMES
+from pipelines.contract.schema import arrow_schema
+from pipelines.contract.tables import BALANCE_TYPES, INGEST_TABLES, REFRESH_OUTCOMES
+from pipelines.normalize.currencies import ISO_4217_CODES, minor_unit_exponent
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 AMOUNT_DECIMAL = pa.decimal128(38, 4)

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from pipelines.migrations import current_version, warehouse_version
-from pipelines.schema import column_problems, live_columns, quote
+from pipelines.contract.migrations import current_version, warehouse_version
+from pipelines.contract.schema import column_problems, live_columns, quote
+from pipelines.contract.tables import BALANCE_TYPES, TABLES
 from pipelines.sql import load_sql
-from pipelines.tables import BALANCE_TYPES, TABLES
 
 
 def _parquet_rows(parquet_uri: str, table: str) -> int | None:

@@ -15,7 +15,7 @@ from pipelines.stripe_fc.client import ClientSettings, StripeFCClient, StripeFCE
 from pipelines.stripe_fc.engine import INACTIVE_CODE, classify
 
 if TYPE_CHECKING:
-    from pipelines.funds_check import StripeAccess
+    from pipelines.funds.check import StripeAccess
 
 _WHY = {
     "skipped_inactive": "the account is not active",
@@ -44,7 +44,7 @@ def _client(access: StripeAccess) -> StripeFCClient:
 
 async def refresh_account(access: StripeAccess, account_id: str, timeout: float) -> RefreshResult:
     """Refresh one account if it can be refreshed now and await the result, at most `timeout` seconds."""
-    from pipelines.funds_check import FundsCheckError
+    from pipelines.funds.check import FundsCheckError
 
     client = _client(access)
     try:

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from pipelines.funds_check import FundsCheckError, check_funds
+from pipelines.funds.check import FundsCheckError, check_funds
 from pipelines.redact import redact
 
 

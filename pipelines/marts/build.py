@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
-from pipelines import feature_windows
+from pipelines.marts import feature_windows
 from pipelines.sql import load_sql
 
 # In build order: a mart comes after the marts it reads.
@@ -42,7 +42,7 @@ RANGE_SQL: dict[str, str] = {
     "fc_daily_balances": "marts/fc_daily_balances",
     "fc_underwriting_features": "marts/fc_underwriting_features_range",
 }
-# Rows per bucket: a features bucket becomes numpy matrices (pipelines/feature_windows.py, or 18 windowed aggregates
+# Rows per bucket: a features bucket becomes numpy matrices (marts/feature_windows.py, or 18 windowed aggregates
 # in the SQL statement that takes over past float64's exact integers), so its buckets are smaller. At 500,000 rows,
 # with the slices computed ahead in a thread, a 100,000-account batch builds as fast as the earlier code did at
 # 1,000,000, and the features phase peaks about 150 MiB lower (as measured).

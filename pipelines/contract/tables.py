@@ -1,7 +1,7 @@
 """Every warehouse table declared once: columns, types, keys, partitions, owners and closed value sets (data only).
 
 DDL, Arrow schemas, Dagster column schemas, the contract check, the asset checks' keys and the README's table
-sections are all generated from these declarations (see pipelines/schema.py). A shape change is one edit here
+sections are all generated from these declarations (see pipelines/contract/schema.py). A shape change is one edit here
 plus one numbered migration under sql/migrations/.
 """
 

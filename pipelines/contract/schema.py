@@ -1,4 +1,4 @@
-"""Generates DDL, Arrow schemas and README tables from the declarations in pipelines/tables.py, and diffs a live DB."""
+"""Generates DDL, Arrow schemas and README tables from the declarations in contract/tables.py, and diffs a live DB."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import duckdb
 import pyarrow as pa
 
+from pipelines.contract.tables import TABLES, Table
 from pipelines.sql import load_sql
-from pipelines.tables import TABLES, Table
 
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 _SCALARS: dict[str, pa.DataType] = {
@@ -127,9 +127,9 @@ def write_readme(path: str = "README.md") -> bool:
     return updated != text
 
 
-if __name__ == "__main__":  # `python -m pipelines.schema readme` (or `make docs`)
+if __name__ == "__main__":  # `python -m pipelines.contract.schema readme` (or `make docs`)
     import sys
 
     if sys.argv[1:] != ["readme"]:
-        raise SystemExit("usage: python -m pipelines.schema readme")
+        raise SystemExit("usage: python -m pipelines.contract.schema readme")
     print("README.md tables " + ("updated" if write_readme() else "already up to date"))

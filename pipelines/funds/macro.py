@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lifecycle.subjects import forgotten_in
-from pipelines.marts import install_macros
+from pipelines.marts.build import install_macros
 from pipelines.sql import load_sql
 
 BASES = ("available", "current_fallback", "no_balance")
@@ -77,7 +77,7 @@ def sufficient_funds(
 def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str | float | timedelta = "1h",
                 **options: Any) -> Any:
     """A fresh answer for one account, refreshing it first when its balance is older than `max_age` (see
-    pipelines/funds_check.py: options refresh, timeout, warehouse, stripe, env). No Dagster on this path."""
-    from pipelines.funds_check import check_funds as _check_funds
+    pipelines/funds/check.py: options refresh, timeout, warehouse, stripe, env). No Dagster on this path."""
+    from pipelines.funds.check import check_funds as _check_funds
 
     return _check_funds(account_id, amount_minor, currency, max_age=max_age, **options)

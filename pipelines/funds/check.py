@@ -16,9 +16,9 @@ from typing import Any
 
 import duckdb
 
-from pipelines.currencies import ISO_4217_CODES
-from pipelines.funds import FundsCheck
-from pipelines.known import KnownStateError, pending_accounts, read_only_warehouse
+from pipelines.contract.known import KnownStateError, pending_accounts, read_only_warehouse
+from pipelines.funds.macro import FundsCheck
+from pipelines.normalize.currencies import ISO_4217_CODES
 from pipelines.sql import load_sql
 
 REFRESHED_BALANCE_EVENT = "financial_connections.account.refreshed_balance"
@@ -250,7 +250,7 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
         stripe = stripe_access_from_env(environ)
     import asyncio
 
-    from pipelines.funds_refresh import refresh_account  # the Stripe SDK is imported only when a refresh is needed
+    from pipelines.funds.refresh import refresh_account  # the Stripe SDK is imported only when a refresh is needed
 
     result = asyncio.run(refresh_account(stripe, account_id, timeout))
     if result.account is not None and result.account.get("balance") is not None:
@@ -281,8 +281,8 @@ def _no_balance(outcome: str, reason: str | None) -> FundsAnswer:
 
 
 def stripe_access_from_env(env: Mapping[str, str]) -> StripeAccess:
-    from pipelines.policy_env import DEFAULT_CHECK_RESERVE_RPS, check_reserve_rps
     from pipelines.settings import SettingsError
+    from pipelines.stripe_fc.policy_settings import DEFAULT_CHECK_RESERVE_RPS, check_reserve_rps
 
     key = env.get("STRIPE_API_KEY", "").strip()
     if not key:
