@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipelines.cli import jobs as cli_jobs
 from pipelines.cli import main as cli
 from pipelines.definitions import build_definitions
 from pipelines.warehouse import DIRTY_MARKER_NAME, DUCKDB_FILE_NAME
@@ -82,7 +83,7 @@ def test_the_same_definitions_see_a_changed_setting_on_the_next_run(
     monkeypatch.setenv("FC_BALANCES_LOCK_TIMEOUT", "soon")
     result = _run_events_job(defs)
     assert not result.success
-    assert cli._failure_message(result) == "FC_BALANCES_LOCK_TIMEOUT must be a number, got 'soon'"
+    assert cli_jobs.failure_message(result) == "FC_BALANCES_LOCK_TIMEOUT must be a number, got 'soon'"
 
 
 def test_cli_run_sets_no_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -72,12 +71,3 @@ def sufficient_funds(
     assert row is not None  # the macro always returns exactly one row
     sufficient, basis, balance_minor, as_of, staleness_hours = row
     return FundsCheck(sufficient, basis, balance_minor, as_of, staleness_hours)
-
-
-def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str | float | timedelta = "1h",
-                **options: Any) -> Any:
-    """A fresh answer for one account, refreshing it first when its balance is older than `max_age` (see
-    pipelines/funds/check.py: options refresh, timeout, warehouse, stripe, env). No Dagster on this path."""
-    from pipelines.funds.check import check_funds as _check_funds
-
-    return _check_funds(account_id, amount_minor, currency, max_age=max_age, **options)

@@ -6,16 +6,14 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import stripe as stripe_sdk
 
+from pipelines.funds.answer import FundsCheckError, StripeAccess
 from pipelines.redact import redact
 from pipelines.stripe_fc.client import ClientSettings, StripeFCClient, StripeFCError
-from pipelines.stripe_fc.engine import INACTIVE_CODE, classify
-
-if TYPE_CHECKING:
-    from pipelines.funds.check import StripeAccess
+from pipelines.stripe_fc.records import INACTIVE_CODE, classify
 
 _WHY = {
     "skipped_inactive": "the account is not active",
@@ -44,8 +42,6 @@ def _client(access: StripeAccess) -> StripeFCClient:
 
 async def refresh_account(access: StripeAccess, account_id: str, timeout: float) -> RefreshResult:
     """Refresh one account if it can be refreshed now and await the result, at most `timeout` seconds."""
-    from pipelines.funds.check import FundsCheckError
-
     client = _client(access)
     try:
         try:

@@ -14,7 +14,8 @@ import pytest
 
 from assets.events import fc_events
 from pipelines.events import EVENT_STORE_RELATIVE, EventStore
-from pipelines.funds.macro import check_funds, sufficient_funds
+from pipelines.funds.check import check_funds
+from pipelines.funds.macro import sufficient_funds
 from pipelines.resources import WarehouseResource
 from tests.policy.helpers import account, cash, fc_balances_cli, seed_warehouse
 

@@ -1,0 +1,88 @@
+"""What the refresh engine works with: its settings, a refresh record, the sink it writes to, its progress."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pipelines.contract.tables import REFRESH_OUTCOMES
+
+DiscoveryMode = Literal["per_customer", "all"]
+OUTCOMES = REFRESH_OUTCOMES
+INACTIVE_CODE = "financial_connections_account_inactive"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    discovery: DiscoveryMode = "per_customer"
+    refresh_timeout: float = 600.0  # seconds an account may stay pending before it is recorded timed_out
+    event_grace: float = 20.0  # seconds without an event before the account is retrieved directly
+    poll_interval: float = 1.0  # seconds between reads of the events API while refreshes are pending
+    listing_concurrency: int = 32
+    refresh_concurrency: int = 48
+    retrieve_concurrency: int = 16
+    queue_size: int = 2000  # bounds memory: listing pauses while this many accounts wait for a refresh
+    progress_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """One row of fc_balance_refreshes; times are unix seconds as Stripe gives them (our clock where noted)."""
+
+    run_id: str
+    account_id: str
+    outcome: str
+    requested_at: float | None = None
+    completed_at: float | None = None
+    status: str | None = None
+    next_refresh_available_at: float | None = None
+    error_code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class RunSink(Protocol):
+    """Where the engine hands what it observed; the warehouse writer implements it (the engine never writes)."""
+
+    async def account_observed(self, account: Mapping[str, Any], final: bool) -> None: ...
+
+    async def refresh_recorded(self, record: RefreshRecord) -> None: ...
+
+
+@dataclass
+class Progress:
+    customers_listed: int = 0
+    accounts_listed: int = 0
+    listing_done: bool = False
+    refresh_requested: int = 0
+    pending: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    events_read: int = 0
+    event_poll_errors: int = 0
+    retrieves: int = 0
+    skipped_forgotten: int = 0  # customers and accounts skipped because they were forgotten (never written)
+    budget_started_early: int = 0  # refreshes the budget let start before the listing ended
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def classify(account: Mapping[str, Any], now: float) -> str:
+    """`refresh`, `await` (a refresh is already pending) or the skip outcome, from the account as listed."""
+    if account.get("status") != "active":
+        return "skipped_inactive"
+    if "balances" not in (account.get("permissions") or []):
+        return "skipped_no_permission"
+    refresh = account.get("balance_refresh") or {}
+    if refresh.get("status") == "pending":
+        return "await"
+    next_at = refresh.get("next_refresh_available_at")
+    if isinstance(next_at, int | float) and next_at > now:
+        return "skipped_cooldown"
+    return "refresh"
