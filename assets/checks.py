@@ -14,7 +14,7 @@ from pipelines.contract.tables import BALANCE_TYPES, TABLES
 from pipelines.marts.day_runs import day_runs
 from pipelines.normalize.currencies import ISO_4217_CODES
 from pipelines.resources import WarehouseResource
-from pipelines.settings import SettingsError, env_float
+from pipelines.settings import SETTINGS
 from pipelines.sql import load_sql
 
 UNIQUE_KEY = "unique_key"
@@ -24,51 +24,38 @@ AMOUNTS_MATCH_TYPE = "amounts_match_balance_type"
 BALANCES_FRESH = "balances_fresh"
 REFRESH_FAILURE_RATE = "refresh_failure_rate"
 
-STALENESS_ENV, STALENESS_DEFAULT = "FC_BALANCES_STALENESS_HOURS", 48.0
-FAILURE_RATE_ENV, FAILURE_RATE_DEFAULT = "FC_BALANCES_MAX_FAILURE_RATE", 0.25
-CLOCK_SKEW_ENV, CLOCK_SKEW_DEFAULT = "FC_BALANCES_CLOCK_SKEW_SECONDS", 300.0
+# Their defaults and bounds are declared with the other settings (pipelines/settings.py).
+STALENESS_ENV, FAILURE_RATE_ENV, CLOCK_SKEW_ENV = (
+    "FC_BALANCES_STALENESS_HOURS", "FC_BALANCES_MAX_FAILURE_RATE", "FC_BALANCES_CLOCK_SKEW_SECONDS")
+
+
+def _config_field(variable: str) -> Any:
+    setting = SETTINGS[variable]
+    return Field(default=None, description=f"{setting.meaning} ({variable}; {setting.readme_default()}).")
 
 
 class DataQualityConfig(dg.Config):
     """Thresholds; a value left unset comes from its environment variable, then the default."""
 
-    staleness_hours: float | None = Field(
-        default=None, description=f"Warn when an active account's newest balance is older ({STALENESS_ENV}; 48)."
-    )
-    max_failure_rate: float | None = Field(
-        default=None, description=f"Warn above this refresh failure rate of the last run ({FAILURE_RATE_ENV}; 0.25)."
-    )
-    clock_skew_seconds: float | None = Field(
-        default=None, description=f"How far past now an as_of may lie and not count as future ({CLOCK_SKEW_ENV}; 300)."
-    )
+    staleness_hours: float | None = _config_field(STALENESS_ENV)
+    max_failure_rate: float | None = _config_field(FAILURE_RATE_ENV)
+    clock_skew_seconds: float | None = _config_field(CLOCK_SKEW_ENV)
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    staleness_hours: float = STALENESS_DEFAULT
-    max_failure_rate: float = FAILURE_RATE_DEFAULT
-    clock_skew_seconds: float = CLOCK_SKEW_DEFAULT
+    staleness_hours: float = SETTINGS[STALENESS_ENV].default
+    max_failure_rate: float = SETTINGS[FAILURE_RATE_ENV].default
+    clock_skew_seconds: float = SETTINGS[CLOCK_SKEW_ENV].default
 
 
 def resolve_thresholds(config: DataQualityConfig) -> Thresholds:
     """Every threshold, checked before any SQL runs, so a bad value fails with one line and no half results."""
     return Thresholds(
-        staleness_hours=_threshold(config.staleness_hours, STALENESS_ENV, STALENESS_DEFAULT, 0.0),
-        max_failure_rate=_threshold(config.max_failure_rate, FAILURE_RATE_ENV, FAILURE_RATE_DEFAULT, 0.0, 1.0),
-        clock_skew_seconds=_threshold(config.clock_skew_seconds, CLOCK_SKEW_ENV, CLOCK_SKEW_DEFAULT, 0.0),
+        staleness_hours=SETTINGS[STALENESS_ENV].resolve(config.staleness_hours),
+        max_failure_rate=SETTINGS[FAILURE_RATE_ENV].resolve(config.max_failure_rate),
+        clock_skew_seconds=SETTINGS[CLOCK_SKEW_ENV].resolve(config.clock_skew_seconds),
     )
-
-
-def _threshold(value: float | None, env: str, default: float, low: float, high: float | None = None) -> float:
-    """The configured value, else the environment's, else the default; one clear line when out of range."""
-    source = f"check config value for {env}"
-    if value is None:
-        value, source = env_float(env, default, minimum=None), env
-    assert value is not None
-    if not (value >= low and (high is None or value <= high)):  # also refuses NaN
-        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise SettingsError(f"{source} must be {bound}, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)

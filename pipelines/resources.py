@@ -3,180 +3,157 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
 from pipelines.marts.build import HistorySettings
-from pipelines.settings import SettingsError, env_choice, env_float, env_text, warehouse_dir
-from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
+from pipelines.settings import EARLIEST_HISTORY_START, SETTINGS, parse_price
+from pipelines.stripe_fc.client import ClientSettings, StripeFCClient
 from pipelines.stripe_fc.engine import EngineSettings
-from pipelines.stripe_fc.policy import PolicySettings, parse_price
-from pipelines.stripe_fc.policy_settings import check_reserve_rps, policy_env
+from pipelines.stripe_fc.policy import PolicySettings
 from pipelines.warehouse import Warehouse, open_reader
 
-# A field left at None means "from this environment variable when the run starts, else the default". The
-# environment is read inside the run, never at import, so `dagster dev` sees a changed setting on the next run.
+__all__ = ["EARLIEST_HISTORY_START", "StripeResource", "WarehouseResource", "default_resources"]
+
+# A field left at None means "from this environment variable when the run starts, else the default" (declared
+# once, in pipelines/settings.py). The environment is read inside the run, never at import, so `dagster dev` sees
+# a changed setting on the next run. A field set to 0 means 0: only None falls back.
 
 
-def _number(value: float | None, env: str, default: float | None) -> float | None:
-    if value is not None:
-        return value
-    return env_float(env, default)
+def _resolve(variable: str, given: Any = None) -> Any:
+    return SETTINGS[variable].resolve(given)
+
+
+def _from(variable: str) -> Any:
+    """A resource field backed by a declared setting: None (read when the run starts), described from the setting."""
+    setting = SETTINGS[variable]
+    return Field(default=None, description=f"{setting.meaning} ({variable}; {setting.readme_default()}).")
 
 
 class StripeResource(dg.ConfigurableResource):
     """A Stripe API key (restricted keys welcome) and how hard the pipeline may use it."""
 
     api_key: str = Field(description="Secret or restricted key: dg.EnvVar('STRIPE_API_KEY'), never a literal.")
-    api_base: str | None = Field(default=None, description="API base address (STRIPE_API_BASE; Stripe's).")
-    max_rps: float | None = Field(default=None, description="Global requests/s (FC_BALANCES_MAX_RPS).")
-    max_rps_per_endpoint: float | None = Field(
-        default=None, description="Requests/s per endpoint (FC_BALANCES_MAX_RPS_PER_ENDPOINT; 25)."
-    )
-    discovery: str | None = Field(default=None, description="per_customer or all (FC_BALANCES_DISCOVERY).")
-    refresh_timeout_seconds: float | None = Field(
-        default=None, description="How long a refresh may stay pending (FC_BALANCES_REFRESH_TIMEOUT; 600)."
-    )
-    event_grace_seconds: float | None = Field(
-        default=None, description="Wait for an event before retrieving directly (FC_BALANCES_EVENT_GRACE; 20)."
-    )
-    poll_interval_seconds: float | None = Field(
-        default=None, description="Seconds between reads of the events API (FC_BALANCES_POLL_INTERVAL; 1)."
-    )
+    api_base: str | None = _from("STRIPE_API_BASE")
+    max_rps: float | None = _from("FC_BALANCES_MAX_RPS")
+    max_rps_per_endpoint: float | None = _from("FC_BALANCES_MAX_RPS_PER_ENDPOINT")
+    discovery: str | None = _from("FC_BALANCES_DISCOVERY")
+    refresh_timeout_seconds: float | None = _from("FC_BALANCES_REFRESH_TIMEOUT")
+    event_grace_seconds: float | None = _from("FC_BALANCES_EVENT_GRACE")
+    poll_interval_seconds: float | None = _from("FC_BALANCES_POLL_INTERVAL")
 
-    # The refresh policy (issue 13); None: from FC_BALANCES_MAX_AGE_HOURS / _MAX_REFRESHES / _REFRESH_PRICE /
-    # _CHECK_RESERVE_RPS when the run starts.
-    max_age_hours: float | None = Field(default=None, description="Skip accounts with a newer balance (skipped_fresh).")
-    max_refreshes: int | None = Field(default=None, description="Refresh requests per run at most (skipped_budget).")
-    refresh_price: str | None = Field(default=None, description="Price of one refresh (decimal), for cost metadata.")
-    check_reserve_rps: float | None = Field(default=None, description="Requests/s of each limit left to funds checks.")
+    # The refresh policy (issue 13).
+    max_age_hours: float | None = _from("FC_BALANCES_MAX_AGE_HOURS")
+    max_refreshes: int | None = _from("FC_BALANCES_MAX_REFRESHES")
+    refresh_price: str | None = _from("FC_BALANCES_REFRESH_PRICE")
+    check_reserve_rps: float | None = _from("FC_BALANCES_CHECK_RESERVE_RPS")
 
     def resolved_api_base(self) -> str:
-        return self.api_base or env_text("STRIPE_API_BASE") or STRIPE_API_BASE
+        return str(_resolve("STRIPE_API_BASE", self.api_base))
 
     def client(self) -> StripeFCClient:
         return StripeFCClient(ClientSettings(
             api_key=self.api_key, api_base=self.resolved_api_base(),
-            max_rps=_number(self.max_rps, "FC_BALANCES_MAX_RPS", None),
-            max_rps_per_endpoint=_number(self.max_rps_per_endpoint, "FC_BALANCES_MAX_RPS_PER_ENDPOINT", None),
-            reserve_rps=self.check_reserve_rps if self.check_reserve_rps is not None else check_reserve_rps(),
+            max_rps=_resolve("FC_BALANCES_MAX_RPS", self.max_rps),
+            max_rps_per_endpoint=_resolve("FC_BALANCES_MAX_RPS_PER_ENDPOINT", self.max_rps_per_endpoint),
+            reserve_rps=_resolve("FC_BALANCES_CHECK_RESERVE_RPS", self.check_reserve_rps),
         ))
 
     def policy_settings(self) -> PolicySettings:
-        env = policy_env()
-        price = self.refresh_price if self.refresh_price is not None else env["refresh_price"]
+        price = _resolve("FC_BALANCES_REFRESH_PRICE", self.refresh_price)
         return PolicySettings(
-            max_age_hours=self.max_age_hours if self.max_age_hours is not None else env["max_age_hours"],
-            max_refreshes=self.max_refreshes if self.max_refreshes is not None else env["max_refreshes"],
+            max_age_hours=_resolve("FC_BALANCES_MAX_AGE_HOURS", self.max_age_hours),
+            max_refreshes=_resolve("FC_BALANCES_MAX_REFRESHES", self.max_refreshes),
             refresh_price=parse_price(price) if price else None,
         )
 
     def engine_settings(self) -> EngineSettings:
-        discovery = self.discovery or env_choice("FC_BALANCES_DISCOVERY", "per_customer", ("per_customer", "all"))
-        if discovery not in ("per_customer", "all"):
-            raise ValueError(f"discovery must be per_customer or all, got {discovery!r}")
         return EngineSettings(
-            discovery=discovery,  # type: ignore[arg-type]
-            refresh_timeout=_number(self.refresh_timeout_seconds, "FC_BALANCES_REFRESH_TIMEOUT", 600.0) or 600.0,
-            event_grace=_number(self.event_grace_seconds, "FC_BALANCES_EVENT_GRACE", 20.0) or 20.0,
-            poll_interval=_number(self.poll_interval_seconds, "FC_BALANCES_POLL_INTERVAL", 1.0) or 1.0,
+            discovery=_resolve("FC_BALANCES_DISCOVERY", self.discovery),
+            refresh_timeout=_resolve("FC_BALANCES_REFRESH_TIMEOUT", self.refresh_timeout_seconds),
+            event_grace=_resolve("FC_BALANCES_EVENT_GRACE", self.event_grace_seconds),
+            poll_interval=_resolve("FC_BALANCES_POLL_INTERVAL", self.poll_interval_seconds),
         )
 
-
-# The first Dagster daily partition: fixed when the definitions load, before any setting is read.
-EARLIEST_HISTORY_START = date(2024, 1, 1)
+    def validate(self) -> None:
+        """Every setting this resource gives a run, read now: a bad one fails with its line before any request."""
+        self.resolved_api_base()
+        for variable, given in (("FC_BALANCES_MAX_RPS", self.max_rps),
+                                ("FC_BALANCES_MAX_RPS_PER_ENDPOINT", self.max_rps_per_endpoint),
+                                ("FC_BALANCES_CHECK_RESERVE_RPS", self.check_reserve_rps)):
+            _resolve(variable, given)
+        self.policy_settings()
+        self.engine_settings()
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The folder holding fc_balances.duckdb and, unless parquet_uri says otherwise, parquet/."""
 
-    directory: str | None = Field(default=None, description="Warehouse folder (FC_BALANCES_WAREHOUSE; ./warehouse).")
-    parquet_uri: str | None = Field(
-        default=None, description="A folder or s3://bucket/prefix (FC_BALANCES_PARQUET_URI; <warehouse>/parquet)."
-    )
-    event_store: str | None = Field(
-        default=None, description="The webhook event store file (FC_BALANCES_EVENT_STORE; <warehouse>/events/...)."
-    )
-    lock_timeout_seconds: float | None = Field(
-        default=None, description="How long to wait for another writer (FC_BALANCES_LOCK_TIMEOUT; 60)."
-    )
-    batch_size: int | None = Field(default=None, description="Rows buffered before a write (FC_BALANCES_BATCH_SIZE).")
+    directory: str | None = _from("FC_BALANCES_WAREHOUSE")
+    parquet_uri: str | None = _from("FC_BALANCES_PARQUET_URI")
+    event_store: str | None = _from("FC_BALANCES_EVENT_STORE")
+    lock_timeout_seconds: float | None = _from("FC_BALANCES_LOCK_TIMEOUT")
+    batch_size: int | None = _from("FC_BALANCES_BATCH_SIZE")
     flush_seconds: float = Field(default=5.0, description="Longest a row waits in the buffer before a write.")
-    duckdb_memory_limit: str | None = Field(
-        default=None, description="Memory limit of every DuckDB connection (FC_BALANCES_DUCKDB_MEMORY_LIMIT; 1GB)."
-    )
-    history_start: str | None = Field(
-        default=None, description="First UTC day of the daily marts (FC_BALANCES_HISTORY_START; 2024-01-01)."
-    )
-    carry_forward_days: int | None = Field(
-        default=None, description="Days a balance is carried after its observation (FC_BALANCES_CARRY_FORWARD_DAYS)."
-    )
-    event_retention_days: float | None = Field(
-        default=None, description="Days applied events stay in the event store (FC_BALANCES_EVENT_RETENTION_DAYS; 35).",
-    )
+    duckdb_memory_limit: str | None = _from("FC_BALANCES_DUCKDB_MEMORY_LIMIT")
+    history_start: str | None = _from("FC_BALANCES_HISTORY_START")
+    carry_forward_days: int | None = _from("FC_BALANCES_CARRY_FORWARD_DAYS")
+    event_retention_days: float | None = _from("FC_BALANCES_EVENT_RETENTION_DAYS")
 
     def folder(self) -> str:
-        return self.directory or warehouse_dir()
+        return str(_resolve("FC_BALANCES_WAREHOUSE", self.directory))
 
     def rows_per_batch(self) -> int:
-        if self.batch_size is not None:
-            return self.batch_size
-        return int(env_float("FC_BALANCES_BATCH_SIZE", 2000.0) or 2000)
+        return int(_resolve("FC_BALANCES_BATCH_SIZE", self.batch_size))
 
     def retention_days(self) -> float:
-        return _number(self.event_retention_days, "FC_BALANCES_EVENT_RETENTION_DAYS", 35.0) or 35.0
+        return float(_resolve("FC_BALANCES_EVENT_RETENTION_DAYS", self.event_retention_days))
 
     def event_store_path(self) -> Path:
         """The event store's file: the field, else FC_BALANCES_EVENT_STORE, else under the warehouse folder."""
         from pipelines.events import event_store_path
 
-        if self.event_store:
-            return Path(self.event_store).expanduser().absolute()
+        explicit = _resolve("FC_BALANCES_EVENT_STORE", self.event_store)
+        if explicit:
+            return Path(explicit).expanduser().absolute()
         return event_store_path(self.folder())
 
     def memory_limit(self) -> str:
-        return self.duckdb_memory_limit or env_text("FC_BALANCES_DUCKDB_MEMORY_LIMIT") or "1GB"
+        return str(_resolve("FC_BALANCES_DUCKDB_MEMORY_LIMIT", self.duckdb_memory_limit))
+
+    def lock_timeout(self) -> float:
+        return float(_resolve("FC_BALANCES_LOCK_TIMEOUT", self.lock_timeout_seconds))
+
+    def resolved_parquet_uri(self) -> str | None:
+        return _resolve("FC_BALANCES_PARQUET_URI", self.parquet_uri)
 
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A read-only connection (UTC) for checks and other reads: no writer lock, no export marker, no repair."""
-        return open_reader(
-            self.folder(), _number(self.lock_timeout_seconds, "FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0,
-            memory_limit=self.memory_limit(),
-        )
+        return open_reader(self.folder(), self.lock_timeout(), memory_limit=self.memory_limit())
 
     def open(self) -> Warehouse:
         """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock)."""
         return Warehouse(
-            self.folder(), parquet_uri=self.parquet_uri or env_text("FC_BALANCES_PARQUET_URI"),
-            lock_timeout=_number(self.lock_timeout_seconds, "FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0,
+            self.folder(), parquet_uri=self.resolved_parquet_uri(), lock_timeout=self.lock_timeout(),
             memory_limit=self.memory_limit(),
         )
 
     def history(self) -> HistorySettings:
         """The history settings, read when a run uses them: a bad value fails with one line naming it."""
-        raw_start = self.history_start or env_text("FC_BALANCES_HISTORY_START") or "2024-01-01"
-        try:
-            start = date.fromisoformat(raw_start)
-        except ValueError:
-            raise SettingsError(
-                f"FC_BALANCES_HISTORY_START must be a date like 2024-01-01, got {raw_start!r}"
-            ) from None
-        if start < EARLIEST_HISTORY_START:
-            # The Dagster partitions start there (fixed when the definitions load, before settings exist).
-            raise SettingsError(f"FC_BALANCES_HISTORY_START must be {EARLIEST_HISTORY_START} or later, got {start}")
-        days = self.carry_forward_days
-        if days is None:
-            raw_days = env_text("FC_BALANCES_CARRY_FORWARD_DAYS") or "31"
-            if not raw_days.isdigit():
-                raise SettingsError(f"FC_BALANCES_CARRY_FORWARD_DAYS must be a whole number of days, got {raw_days!r}")
-            days = int(raw_days)
-        if days < 0:
-            raise SettingsError(f"FC_BALANCES_CARRY_FORWARD_DAYS must be 0 or more, got {days}")
-        return HistorySettings(history_start=start, carry_forward_days=days)
+        return HistorySettings(
+            history_start=_resolve("FC_BALANCES_HISTORY_START", self.history_start),
+            carry_forward_days=_resolve("FC_BALANCES_CARRY_FORWARD_DAYS", self.carry_forward_days),
+        )
+
+    def validate(self) -> None:
+        """Every setting this resource gives a run, read now: a bad one fails with its line before any work."""
+        for read in (self.folder, self.rows_per_batch, self.retention_days, self.event_store_path, self.memory_limit,
+                     self.lock_timeout, self.resolved_parquet_uri, self.history):
+            read()
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:

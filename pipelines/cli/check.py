@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from pipelines.cli.common import say
-from pipelines.settings import warehouse_dir
+from pipelines.settings import read, warehouse_dir
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -14,7 +13,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pipelines.contract.check import check_warehouse
 
     directory = args.warehouse or warehouse_dir()
-    problems = check_warehouse(directory, os.environ.get("FC_BALANCES_PARQUET_URI", "").strip() or None)
+    problems = check_warehouse(directory, read("FC_BALANCES_PARQUET_URI"))
     for problem in problems:
         print(f"fc-balances: {problem}")
     say(f"{directory}: {len(problems)} problems" if problems else f"{directory} keeps the table contract")

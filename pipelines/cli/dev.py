@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipelines.cli.common import say
 from pipelines.cli.sandbox import SANDBOX_KEY, built_in_sandbox
+from pipelines.settings import read
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     command = [dagster, "dev", "-w", "workspace.yaml", "--host", args.host, "--port", str(args.port)]
-    if os.environ.get("STRIPE_API_KEY", "").strip():
+    if read("STRIPE_API_KEY"):
         return subprocess.call(command, env=env)  # noqa: S603
     with built_in_sandbox(args.demo_customers, args.seed) as url:
         say(f"no STRIPE_API_KEY set: the Dagster UI will use the built-in sandbox at {url}")

@@ -23,6 +23,7 @@ from pipelines.report.data import (
     open_warehouse,
 )
 from pipelines.report.render import render_customer, render_index
+from pipelines.settings import warehouse_dir
 
 DEFAULT_DAYS = 90
 MAX_DAYS = 3660
@@ -114,7 +115,7 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         _validate(args)
         # Read here, when the command runs, never at import.
-        warehouse = args.warehouse or os.environ.get("FC_BALANCES_WAREHOUSE", "").strip() or "warehouse"
+        warehouse = args.warehouse or warehouse_dir()
         customers = [args.customer] if args.customer else read_customers_file(args.customers)
         if args.customer:
             out = Path(args.out or f"{args.customer}.html")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from pipelines.cli.common import CliError, check_warehouse_writable, say
 from pipelines.cli.jobs import execute_job, execute_marts
 from pipelines.cli.sandbox import SANDBOX_KEY, advance_sandbox_clock, built_in_sandbox
-from pipelines.settings import warehouse_dir
+from pipelines.settings import read, warehouse_dir
 
 
 def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
@@ -86,10 +85,10 @@ def run_resources(warehouse: Path, discovery: str | None, sandbox_url: str | Non
 
 def cmd_run(args: argparse.Namespace) -> int:
     warehouse = check_warehouse_writable(args.warehouse or warehouse_dir())
-    if os.environ.get("STRIPE_API_KEY", "").strip():
+    if read("STRIPE_API_KEY"):
         if args.history_days:
             raise CliError("--history-days drives the built-in sandbox's clock: unset STRIPE_API_KEY to use it")
-        say(f"using the Stripe API at {os.environ.get('STRIPE_API_BASE') or 'https://api.stripe.com'}")
+        say(f"using the Stripe API at {read('STRIPE_API_BASE')}")
         print_summary(run_with_marts(run_resources(warehouse, args.discovery), args.quiet), warehouse)
         return 0
     extra = ["--refresh-latency", args.sandbox_latency]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from pipelines.events import EventStore, EventStoreError, event_store_path
 from pipelines.redact import redact
+from pipelines.settings import read
 from pipelines.webhooks.receiver import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"--port must be 0..65535, got {args.port}", 2)
     if args.max_body_bytes < 1:
         return _fail(f"--max-body-bytes must be at least 1, got {args.max_body_bytes}", 2)
-    secret = os.environ.get(SECRET_ENV, "").strip()
+    secret = read(SECRET_ENV) or ""
     if not split_secrets(secret):
         return _fail(f"{SECRET_ENV} is not set: give the endpoint's signing secret (whsec_...)", 2)
     logging.basicConfig(level=logging.INFO, format="fc-balances webhooks: %(message)s", stream=sys.stderr)

@@ -111,16 +111,26 @@ def readme_tables(groups: tuple[str, ...] | None = None) -> str:
     return "\n\n".join(sections) + "\n"
 
 
-_README_BLOCK = re.compile(r"(<!-- tables:begin -->\n)(.*?)(<!-- tables:end -->)", re.S)
+def readme_block(name: str) -> re.Pattern[str]:
+    """The README's generated block `name` (tables, settings): its begin marker, body and end marker."""
+    return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)(<!-- {name}:end -->)", re.S)
+
+
+_README_BLOCK = readme_block("tables")
 
 
 def write_readme(path: str = "README.md") -> bool:
-    """Rewrite the README's generated table block; True when it changed."""
+    """Rewrite the README's generated blocks (the table reference, the settings table); True when one changed."""
+    from pipelines.settings import readme_settings
+
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
-    if not _README_BLOCK.search(text):
-        raise SystemExit(f"{path} has no <!-- tables:begin --> ... <!-- tables:end --> block")
-    updated = _README_BLOCK.sub(lambda m: m.group(1) + readme_tables() + m.group(3), text)
+    updated = text
+    for name, body in (("tables", readme_tables()), ("settings", readme_settings())):
+        block = readme_block(name)
+        if not block.search(updated):
+            raise SystemExit(f"{path} has no <!-- {name}:begin --> ... <!-- {name}:end --> block")
+        updated = block.sub(lambda m, body=body: m.group(1) + body + m.group(3), updated)
     if updated != text:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(updated)
@@ -132,4 +142,4 @@ if __name__ == "__main__":  # `python -m pipelines.contract.schema readme` (or `
 
     if sys.argv[1:] != ["readme"]:
         raise SystemExit("usage: python -m pipelines.contract.schema readme")
-    print("README.md tables " + ("updated" if write_readme() else "already up to date"))
+    print("README.md tables and settings " + ("updated" if write_readme() else "already up to date"))

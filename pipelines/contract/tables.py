@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.settings import default
+
 # ------------------------------------------------------------------------------------------- closed value sets
 
 REFRESH_OUTCOMES: tuple[str, ...] = (
@@ -231,7 +233,8 @@ FC_DAILY_BALANCES = Table(
     description=(
         "Daily partitions (UTC). Per (account_id, currency, day): the values of the last row with as_of on or "
         "before the end of that UTC day, carried forward over days without rows for at most "
-        "FC_BALANCES_CARRY_FORWARD_DAYS (31) days after the last observation, then no row until the next one; "
+        f"FC_BALANCES_CARRY_FORWARD_DAYS ({default('FC_BALANCES_CARRY_FORWARD_DAYS')}) days after the last "
+        "observation, then no row until the next one; "
         "observed says whether the day had a row of its own. A day is built from the previous day's partition "
         "and that day's balances."
     ),

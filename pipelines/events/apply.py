@@ -13,8 +13,11 @@ import pyarrow as pa
 from pipelines.contract.schema import arrow_schema
 from pipelines.events.store import EventStore, StoredEvent, account_of, is_account_event
 from pipelines.normalize.normalizer import UTC_TIMESTAMP, normalize_accounts, normalize_balances
+from pipelines.settings import default
 from pipelines.sql import load_sql
 from pipelines.warehouse import NormalizedBatch, Warehouse
+
+DEFAULT_BATCH_SIZE: int = default("FC_BALANCES_BATCH_SIZE")
 
 FC_EVENTS_BATCH_VIEW = "fc_events_batch"  # the fixed name sql/events/insert_fc_events.sql reads from
 
@@ -114,7 +117,7 @@ class DrainResult:
     batches: int
 
 
-def drain_store(store: EventStore, warehouse: Warehouse, batch_size: int = 2000) -> DrainResult:
+def drain_store(store: EventStore, warehouse: Warehouse, batch_size: int = DEFAULT_BATCH_SIZE) -> DrainResult:
     """Land every event pending at the start (later arrivals wait for the next drain), batch by batch."""
     max_seq = store.stats().max_seq
     totals: Counter[str] = Counter()

@@ -17,11 +17,10 @@ from typing import Any
 
 from pipelines.lifecycle.eventstore import load_forgotten
 from pipelines.redact import redact
-from pipelines.settings import warehouse_dir
+from pipelines.settings import EVENT_STORE_RELATIVE, read, warehouse_dir
 from pipelines.sql import load_sql
 
 EVENT_STORE_ENV = "FC_BALANCES_EVENT_STORE"
-EVENT_STORE_RELATIVE = Path("events") / "webhook_events.sqlite"
 ACCOUNT_EVENT_PREFIX = "financial_connections.account."
 ACCOUNT_EVENT_PATTERN = "financial_connections.account.*"
 ACCOUNT_OBJECT = "financial_connections.account"
@@ -39,11 +38,10 @@ class InvalidEventError(ValueError):
 def event_store_path(warehouse_directory: str | os.PathLike[str] | None = None,
                      env: Mapping[str, str] | None = None) -> Path:
     """FC_BALANCES_EVENT_STORE if set, else `<warehouse>/events/webhook_events.sqlite`."""
-    environ = env if env is not None else os.environ
-    explicit = environ.get(EVENT_STORE_ENV, "").strip()
+    explicit = read(EVENT_STORE_ENV, env)
     if explicit:
         return Path(explicit).expanduser().absolute()
-    directory = warehouse_directory if warehouse_directory is not None else warehouse_dir(environ)
+    directory = warehouse_directory if warehouse_directory is not None else warehouse_dir(env)
     return (Path(directory).expanduser() / EVENT_STORE_RELATIVE).absolute()
 
 

@@ -18,11 +18,11 @@ import duckdb
 from pipelines.contract.known import KnownStateError, pending_accounts, read_only_warehouse
 from pipelines.funds.answer import FundsAnswer, FundsCheckError, StripeAccess, parse_max_age, validate
 from pipelines.funds.macro import FundsCheck
+from pipelines.settings import EVENT_STORE_RELATIVE, SETTINGS, SettingsError, read
 from pipelines.sql import load_sql
 
 REFRESHED_BALANCE_EVENT = "financial_connections.account.refreshed_balance"
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
-EVENT_STORE_RELATIVE = Path("events") / "webhook_events.sqlite"
 # --------------------------------------------------------------------------------------------- the local answer
 
 
@@ -144,7 +144,7 @@ def land_account(store_path: Path, account: Mapping[str, Any], completed_at: int
 
 
 def store_path_for(warehouse_dir: Path, env: Mapping[str, str]) -> Path:
-    explicit = env.get("FC_BALANCES_EVENT_STORE", "").strip()
+    explicit = _setting("FC_BALANCES_EVENT_STORE", env)
     return Path(explicit).expanduser().absolute() if explicit else (warehouse_dir / EVENT_STORE_RELATIVE).absolute()
 
 
@@ -158,7 +158,7 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
     age = parse_max_age(max_age)
     if timeout <= 0:
         raise FundsCheckError("timeout must be more than 0 seconds")
-    directory = Path(warehouse or environ.get("FC_BALANCES_WAREHOUSE", "").strip() or "warehouse").expanduser()
+    directory = Path(warehouse or _setting("FC_BALANCES_WAREHOUSE", environ)).expanduser()
     store = store_path_for(directory.absolute(), environ)
     local = answer_locally(directory, store, account_id, amount_minor, currency)
     staleness = local.check.staleness_hours
@@ -205,16 +205,19 @@ def _no_balance(outcome: str, reason: str | None) -> FundsAnswer:
     return FundsAnswer(None, "no_balance", None, None, None, False, outcome, reason)
 
 
-def stripe_access_from_env(env: Mapping[str, str]) -> StripeAccess:
-    from pipelines.settings import SettingsError
-    from pipelines.stripe_fc.policy_settings import DEFAULT_CHECK_RESERVE_RPS, check_reserve_rps
-
-    key = env.get("STRIPE_API_KEY", "").strip()
-    if not key:
-        raise FundsCheckError("no Stripe API key: set STRIPE_API_KEY (and STRIPE_API_BASE for a sandbox)")
+def _setting(variable: str, env: Mapping[str, str]) -> Any:
+    """A declared setting (pipelines/settings.py) as the funds path reads it: a bad value is a FundsCheckError."""
     try:
-        reserve = check_reserve_rps(env)
+        return read(variable, env)
     except SettingsError as exc:
         raise FundsCheckError(str(exc)) from None
-    base = env.get("STRIPE_API_BASE", "").strip() or "https://api.stripe.com"
-    return StripeAccess(key, base, reserve if reserve > 0 else DEFAULT_CHECK_RESERVE_RPS)
+
+
+def stripe_access_from_env(env: Mapping[str, str]) -> StripeAccess:
+    key = _setting("STRIPE_API_KEY", env)
+    if not key:
+        raise FundsCheckError("no Stripe API key: set STRIPE_API_KEY (and STRIPE_API_BASE for a sandbox)")
+    reserve = _setting("FC_BALANCES_CHECK_RESERVE_RPS", env)
+    # A run given the whole limit (reserve 0) still leaves checks to pace at the declared default share.
+    fallback = SETTINGS["FC_BALANCES_CHECK_RESERVE_RPS"].default
+    return StripeAccess(key, _setting("STRIPE_API_BASE", env), reserve if reserve > 0 else fallback)

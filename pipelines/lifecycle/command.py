@@ -56,9 +56,9 @@ def _disconnect(subjects: list[str], say: Callable[[str], None]) -> int:
     import stripe
 
     from pipelines.resources import StripeResource
-    from pipelines.settings import env_text
+    from pipelines.settings import read
 
-    api_key = env_text("STRIPE_API_KEY")
+    api_key = read("STRIPE_API_KEY")
     if not api_key:
         say("error: --and-disconnect needs STRIPE_API_KEY; the data was deleted, nothing was disconnected")
         return 1

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pipelines.lifecycle.subjects import Forgotten, subject_hash
 from pipelines.sql import load_sql
 
-DEFAULT_RETENTION_DAYS = 35.0
-
 
 @contextmanager
 def _immediate(connection: sqlite3.Connection) -> Iterator[None]:

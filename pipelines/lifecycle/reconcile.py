@@ -64,9 +64,9 @@ def stripe_client_from_environment() -> StripeFCClient | None:
     """A client as the code location's Stripe resource would build it (every setting from its variable), or None
     when STRIPE_API_KEY is unset. For fc_events, which needs no key unless a gap waits."""
     from pipelines.resources import StripeResource
-    from pipelines.settings import env_text
+    from pipelines.settings import read
 
-    api_key = env_text("STRIPE_API_KEY")
+    api_key = read("STRIPE_API_KEY")
     return StripeResource(api_key=api_key).client() if api_key else None
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import duckdb
 
 from pipelines.marts import feature_windows
+from pipelines.settings import default
 from pipelines.sql import load_sql
 
 # In build order: a mart comes after the marts it reads.
@@ -54,6 +55,8 @@ MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
 CURRENT_FEATURES_VIEW = "fc_current_underwriting_features"
 # "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).
 _FIRST_DAY = datetime.min.replace(tzinfo=UTC)
+_HISTORY_START: date = default("FC_BALANCES_HISTORY_START")  # both declared in pipelines/settings.py
+_CARRY_FORWARD_DAYS: int = default("FC_BALANCES_CARRY_FORWARD_DAYS")
 
 
 class MartBuildError(ValueError):
@@ -64,8 +67,8 @@ class MartBuildError(ValueError):
 class HistorySettings:
     """How history is cut into days: the first partition and how long a balance is carried forward."""
 
-    history_start: date = date(2024, 1, 1)
-    carry_forward_days: int = 31
+    history_start: date = _HISTORY_START
+    carry_forward_days: int = _CARRY_FORWARD_DAYS
 
     def __post_init__(self) -> None:
         if self.carry_forward_days < 0:

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.settings import SettingsError, env_float
+from pipelines.settings import SettingsError, read
 from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME, WarehouseError, open_reader
 
@@ -88,7 +88,8 @@ def open_warehouse(directory: str | Path) -> Iterator[duckdb.DuckDBPyConnection]
         raise ReportError(f"no warehouse at {Path(directory).expanduser()}: {DUCKDB_FILE_NAME} does not exist "
                           "(run `fc-balances run` first, or pass --warehouse)")
     try:
-        with open_reader(path.parent, env_float("FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0) as con:
+        timeout, memory_limit = read("FC_BALANCES_LOCK_TIMEOUT"), read("FC_BALANCES_DUCKDB_MEMORY_LIMIT")
+        with open_reader(path.parent, timeout, memory_limit) as con:
             yield con
     except (WarehouseError, SettingsError) as exc:
         raise ReportError(str(exc)) from None

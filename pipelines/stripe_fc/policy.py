@@ -6,7 +6,7 @@ import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 # An account's rank when the budget binds: accounts with a priority first (higher first), then the stalest
@@ -117,11 +117,3 @@ class BudgetPlanner:
         return [key[3] for key in chosen], [key[3] for key in over]
 
 
-def parse_price(raw: str, name: str = "FC_BALANCES_REFRESH_PRICE") -> Decimal:
-    try:
-        price = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValueError(f"{name} must be a decimal number, got {raw!r}") from None
-    if not price.is_finite() or price < 0:
-        raise ValueError(f"{name} must be a finite decimal of 0 or more, got {raw!r}")
-    return price

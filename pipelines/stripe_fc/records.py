@@ -9,18 +9,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pipelines.contract.tables import REFRESH_OUTCOMES
+from pipelines.settings import default
 
 DiscoveryMode = Literal["per_customer", "all"]
 OUTCOMES = REFRESH_OUTCOMES
 INACTIVE_CODE = "financial_connections_account_inactive"
+_DISCOVERY, _REFRESH_TIMEOUT, _EVENT_GRACE, _POLL_INTERVAL = (default(f"FC_BALANCES_{name}") for name in (
+    "DISCOVERY", "REFRESH_TIMEOUT", "EVENT_GRACE", "POLL_INTERVAL"))  # declared in pipelines/settings.py
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    discovery: DiscoveryMode = "per_customer"
-    refresh_timeout: float = 600.0  # seconds an account may stay pending before it is recorded timed_out
-    event_grace: float = 20.0  # seconds without an event before the account is retrieved directly
-    poll_interval: float = 1.0  # seconds between reads of the events API while refreshes are pending
+    discovery: DiscoveryMode = _DISCOVERY
+    refresh_timeout: float = _REFRESH_TIMEOUT  # seconds an account may stay pending before it is recorded timed_out
+    event_grace: float = _EVENT_GRACE  # seconds without an event before the account is retrieved directly
+    poll_interval: float = _POLL_INTERVAL  # seconds between reads of the events API while refreshes are pending
     listing_concurrency: int = 32
     refresh_concurrency: int = 48
     retrieve_concurrency: int = 16

@@ -10,15 +10,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 
+from pipelines.settings import SETTINGS, SettingsError, default
 from pipelines.sql import load_sql
 
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
 LOCK_FILE_NAME = ".fc_balances.lock"
 DIRTY_MARKER_NAME = ".parquet_export_pending"
 SPILL_DIR_NAME = ".duckdb_spill"  # where DuckDB spills past its memory limit, inside the warehouse folder
-DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_MEMORY_LIMIT: str = default("FC_BALANCES_DUCKDB_MEMORY_LIMIT")
+DEFAULT_LOCK_TIMEOUT: float = default("FC_BALANCES_LOCK_TIMEOUT")
 TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 class WarehouseError(Exception):
@@ -51,9 +52,10 @@ def redacted(uri: str) -> str:
 
 def checked_memory_limit(value: str) -> str:
     """A DuckDB memory limit such as 1GB or 512MB, or a one-line error naming the setting."""
-    if not _MEMORY_LIMIT.match(value.strip()):
-        raise WarehouseError(f"FC_BALANCES_DUCKDB_MEMORY_LIMIT must look like 1GB or 512MB, got {value!r}")
-    return value.strip()
+    try:
+        return str(SETTINGS["FC_BALANCES_DUCKDB_MEMORY_LIMIT"].parse(value.strip()))
+    except SettingsError as exc:
+        raise WarehouseError(str(exc)) from None
 
 
 def configure(connection: duckdb.DuckDBPyConnection, directory: Path, memory_limit: str) -> None:

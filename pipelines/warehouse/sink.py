@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.normalize.normalizer import normalize_accounts, normalize_balances, refreshes_table
+from pipelines.settings import default
 from pipelines.stripe_fc.engine import RefreshRecord
 from pipelines.warehouse import NormalizedBatch, Warehouse
+
+DEFAULT_BATCH_SIZE: int = default("FC_BALANCES_BATCH_SIZE")
 
 
 class WarehouseSink:
@@ -21,7 +24,7 @@ class WarehouseSink:
     event loop keeps requests flowing. Memory is bounded by the batch, never by the run.
     """
 
-    def __init__(self, warehouse: Warehouse, batch_size: int = 2000, flush_seconds: float = 5.0) -> None:
+    def __init__(self, warehouse: Warehouse, batch_size: int = DEFAULT_BATCH_SIZE, flush_seconds: float = 5.0) -> None:
         self.warehouse = warehouse
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds

@@ -22,6 +22,7 @@ from pipelines.contract.schema import arrow_schema
 from pipelines.contract.tables import INGEST_TABLES
 from pipelines.sql import load_sql
 from pipelines.warehouse.base import (
+    DEFAULT_LOCK_TIMEOUT,
     DEFAULT_MEMORY_LIMIT,
     DIRTY_MARKER_NAME,
     DUCKDB_FILE_NAME,
@@ -62,7 +63,8 @@ class Warehouse:
     """The DuckDB file and its Parquet projection, used as a context manager holding the writer lock."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], parquet_uri: str | None = None, lock_timeout: float = 60.0,
+        self, directory: str | os.PathLike[str], parquet_uri: str | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
     ) -> None:
         self.memory_limit = checked_memory_limit(memory_limit)
@@ -287,7 +289,8 @@ def _connect_waiting(path: Path, read_only: bool, timeout: float) -> duckdb.Duck
 
 @contextmanager
 def open_reader(
-    directory: str | os.PathLike[str], timeout: float = 60.0, memory_limit: str = DEFAULT_MEMORY_LIMIT
+    directory: str | os.PathLike[str], timeout: float = DEFAULT_LOCK_TIMEOUT,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the warehouse's DuckDB file, in UTC: no writer lock, no marker, no repair.
 

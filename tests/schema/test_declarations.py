@@ -14,6 +14,7 @@ from pipelines.contract import migrations
 from pipelines.contract.migrations import current_version, migrate, warehouse_version
 from pipelines.contract.schema import arrow_schema, arrow_type, create_table_sql, live_columns, readme_tables
 from pipelines.contract.tables import REFRESH_OUTCOMES, TABLES
+from pipelines.settings import SETTINGS, readme_settings
 from pipelines.sql import load_sql
 from pipelines.stripe_fc.engine import OUTCOMES
 from tests.schema.helpers import NEW_COLUMN, add_column_release
@@ -108,3 +109,13 @@ def test_the_readme_table_reference_is_generated_from_the_declarations() -> None
     match = re.search(r"<!-- tables:begin -->\n(.*?)<!-- tables:end -->", text, re.S)
     assert match, "README lacks the <!-- tables:begin --> ... <!-- tables:end --> block"
     assert match.group(1) == readme_tables(), "README tables are stale: run `make docs`"
+
+
+def test_the_readme_settings_table_is_generated_from_the_settings() -> None:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"<!-- settings:begin -->\n(.*?)<!-- settings:end -->", text, re.S)
+    assert match, "README lacks the <!-- settings:begin --> ... <!-- settings:end --> block"
+    assert match.group(1) == readme_settings(), "README settings are stale: run `make docs`"
+    # Every declared variable has its row, and no row names a variable that is not declared.
+    rows = re.findall(r"^\| `([A-Z_]+)` \|", match.group(1), re.M)
+    assert rows == list(SETTINGS)
