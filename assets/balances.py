@@ -43,6 +43,9 @@ def _spec(table: str) -> dg.AssetSpec:
 def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, warehouse: WarehouseResource):
     started = time.monotonic()
     run_id = context.run.run_id
+    # Every setting this step reads, before the first request: a bad one fails with its line, nothing written.
+    stripe.validate()
+    warehouse.validate()
     client = stripe.client()
 
     def log_progress(progress: Progress, progress_client: StripeFCClient) -> None:

@@ -77,8 +77,9 @@ class Setting:
         return raw
 
     def _low(self) -> str:
-        if self.above_minimum:
-            return f"more than {self.minimum:g}"
+        assert isinstance(self.minimum, (int, float))
+        if self.above_minimum:  # a whole number above n is n + 1 or more
+            return f"{self.minimum + 1:g} or more" if self.kind == "whole" else f"more than {self.minimum:g}"
         return f"{self.minimum:g} or more"
 
     def _bounded(self, value: float, shown: str, source: str | None = None) -> Any:

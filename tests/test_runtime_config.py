@@ -101,3 +101,27 @@ def test_cli_run_sets_no_environment_variable(tmp_path: Path, monkeypatch: pytes
     assert written == [] and dict(os.environ) == before
     assert (warehouse / DUCKDB_FILE_NAME).is_file()
     assert not (warehouse / DIRTY_MARKER_NAME).exists()
+
+
+def test_a_scheduled_run_names_a_bad_setting_before_its_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingest step reads every setting it uses before calling Stripe, so an unreachable API is never the
+    error a bad batch size hides behind."""
+    import socket
+
+    from pipelines.definitions import INGEST_JOB_NAME
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_x")
+    monkeypatch.setenv("STRIPE_API_BASE", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("FC_BALANCES_WAREHOUSE", str(tmp_path / "wh"))
+    monkeypatch.setenv("FC_BALANCES_BATCH_SIZE", "lots")
+    result = build_definitions().resolve_job_def(INGEST_JOB_NAME).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    message = cli_jobs.failure_message(result)
+    assert message == "FC_BALANCES_BATCH_SIZE must be a whole number of 1 or more, got 'lots'"
+    assert not (tmp_path / "wh").exists()

@@ -83,9 +83,24 @@ def run_resources(warehouse: Path, discovery: str | None, sandbox_url: str | Non
     return {"stripe": StripeResource(**stripe), "warehouse": WarehouseResource(directory=str(warehouse))}
 
 
+def check_run_settings(resources: dict[str, Any]) -> None:
+    """Read every setting the run will read (its resources' and the checks' thresholds) now, so a bad one fails with
+    the line naming it before the warehouse folder is made or Stripe is called."""
+    from assets.checks import DataQualityConfig, resolve_thresholds
+
+    resources["stripe"].validate()
+    resources["warehouse"].validate()
+    resolve_thresholds(DataQualityConfig())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    keyed = bool(read("STRIPE_API_KEY"))
+    # The sandbox's address is not known yet; any address stands in for it, since no address is read as a setting.
+    stand_in = None if keyed else "http://127.0.0.1"
+    check_run_settings(run_resources(Path(args.warehouse or warehouse_dir()).expanduser().absolute(),
+                                     args.discovery, stand_in, history=bool(args.history_days)))
     warehouse = check_warehouse_writable(args.warehouse or warehouse_dir())
-    if read("STRIPE_API_KEY"):
+    if keyed:
         if args.history_days:
             raise CliError("--history-days drives the built-in sandbox's clock: unset STRIPE_API_KEY to use it")
         say(f"using the Stripe API at {read('STRIPE_API_BASE')}")

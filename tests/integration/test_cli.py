@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipelines.warehouse import DIRTY_MARKER_NAME
 from tests.integration.helpers import query
 
@@ -92,3 +94,30 @@ def test_run_without_a_key_uses_the_built_in_sandbox(tmp_path: Path) -> None:
     assert "built-in sandbox" in done.stdout
     assert query(warehouse, "select count(*) from fc_balances")[0][0] > 0
     assert not (warehouse / DIRTY_MARKER_NAME).exists()
+
+
+@pytest.mark.parametrize(("variable", "bad"), [
+    ("FC_BALANCES_BATCH_SIZE", "lots"),  # read by the ingest only after its first request, before #22
+    ("FC_BALANCES_EVENT_RETENTION_DAYS", "-1"),
+    ("FC_BALANCES_HISTORY_START", "yesterday"),  # read by the marts, after the whole ingest
+    ("FC_BALANCES_STALENESS_HOURS", "lots"),  # read by the checks, after the ingest
+])
+def test_a_bad_setting_is_named_before_any_request(variable: str, bad: str, tmp_path: Path) -> None:
+    """With an unreachable API, a request would fail with "cannot reach": the line names the variable instead."""
+    base = f"http://127.0.0.1:{free_port()}"
+    warehouse = tmp_path / "wh"
+    done = run_cli(["run"], {"STRIPE_API_KEY": "sk_test_x", "STRIPE_API_BASE": base,
+                             "FC_BALANCES_WAREHOUSE": str(warehouse), variable: bad})
+    assert done.returncode == 1
+    line = one_error_line(done)
+    assert variable in line and repr(bad) in line and "cannot reach" not in line
+    assert not warehouse.exists()  # nothing written, not even the folder
+
+
+def test_a_bad_setting_without_a_key_is_named_before_the_sandbox_starts(tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh"
+    done = run_cli(["run", "--demo-customers", "2"], {"FC_BALANCES_WAREHOUSE": str(warehouse),
+                                                      "FC_BALANCES_BATCH_SIZE": "lots"})
+    assert done.returncode == 1
+    assert "FC_BALANCES_BATCH_SIZE" in one_error_line(done) and "built-in sandbox" not in done.stdout
+    assert not warehouse.exists()
