@@ -9,9 +9,7 @@ import dagster as dg
 from assets.schemas import table_metadata
 from pipelines.contract.known import read_known_state
 from pipelines.contract.tables import INGEST_TABLES, TABLES
-from pipelines.events import EventStore
-from pipelines.lifecycle.forget import Forgetter, load_forgotten
-from pipelines.lifecycle.reconcile import ReconcileResult, reconcile_gaps
+from pipelines.lifecycle.landing import Landed, Landing, land
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import StripeFCClient
 from pipelines.stripe_fc.engine import Progress, RefreshEngine, format_progress
@@ -54,31 +52,30 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
     policy = stripe.policy_settings()
     engine = RefreshEngine(client, None, run_id, stripe.engine_settings(), on_progress=log_progress, policy=policy)
 
-    store_path = str(warehouse.event_store_path())
+    store_path = warehouse.event_store_path()
 
-    async def ingest() -> tuple[Progress, WarehouseSink, dict[str, int], dict[str, int], str, ReconcileResult]:
+    async def refresh(landing: Landing) -> tuple[Progress, WarehouseSink]:
+        engine.is_forgotten = landing.forgotten.matches
+        if policy.active:  # one read-only query before listing, so refreshes can start as accounts are listed
+            engine.known = await asyncio.to_thread(read_known_state, landing.warehouse.duckdb_path, store_path)
+        engine.sink = sink = WarehouseSink(landing.warehouse, warehouse.rows_per_batch(), warehouse.flush_seconds)
+        try:
+            return await engine.run(), sink
+        finally:
+            await sink.flush()  # whatever was observed before a failure is kept
+
+    async def ingest() -> Landed[tuple[Progress, WarehouseSink]]:
         try:
             await engine.prepare()  # a bad key or address fails here, before the warehouse is touched
-            with warehouse.open() as wh:
-                Forgetter(wh, store_path).finish_pending()  # a deletion a crash left half done goes first
-                forgotten = load_forgotten(wh)
-                engine.is_forgotten = forgotten.matches
-                if policy.active:  # one read-only query before listing, so refreshes can start as accounts are listed
-                    engine.known = await asyncio.to_thread(
-                        read_known_state, wh.duckdb_path, warehouse.event_store_path())
-                engine.sink = sink = WarehouseSink(wh, warehouse.rows_per_batch(), warehouse.flush_seconds)
-                try:
-                    progress = await engine.run()
-                finally:
-                    await sink.flush()  # whatever was observed before a failure is kept
-                with EventStore(store_path) as store:  # an outage the events sensor saw: reconcile the rest
-                    gaps = await reconcile_gaps(store, wh, client, forgotten, already_seen=sink.seen)
-                exported = await asyncio.to_thread(wh.export_parquet, INGEST_TABLES)
-                return progress, sink, exported, wh.row_counts(), wh.parquet_uri, gaps
+            # An outage the events sensor saw is reconciled after the refreshes, skipping the accounts just seen.
+            return await land(warehouse.open, store_path, refresh, INGEST_TABLES, gap_client=lambda: client,
+                              already_seen=lambda done: done[1].seen)
         finally:
             await client.aclose()
 
-    progress, sink, exported, totals, parquet_uri, gaps = asyncio.run(ingest())
+    landed = asyncio.run(ingest())
+    (progress, sink), gaps, exported, totals = landed.result, landed.gaps, landed.exported, landed.totals
+    parquet_uri = landed.parquet_uri
     if gaps.gaps:
         context.log.warning(
             f"reconciled {gaps.gaps} gap(s) in the Stripe events longer than Stripe keeps them: "

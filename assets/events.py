@@ -13,6 +13,7 @@ import dagster as dg
 from assets.schemas import table_metadata
 from pipelines.events import (
     ACCOUNT_EVENT_PATTERN,
+    DrainResult,
     EventsCursor,
     EventStore,
     PollResult,
@@ -20,8 +21,8 @@ from pipelines.events import (
     poll_events,
 )
 from pipelines.lifecycle.eventstore import pending_gaps, prune, record_gap
-from pipelines.lifecycle.forget import Forgetter, load_forgotten
-from pipelines.lifecycle.reconcile import reconcile_gaps, stripe_client_from_environment
+from pipelines.lifecycle.landing import Landing, land
+from pipelines.lifecycle.reconcile import stripe_client_from_environment
 from pipelines.lifecycle.retry import RetryState, next_request
 from pipelines.resources import StripeResource, WarehouseResource
 
@@ -57,34 +58,24 @@ def _shown_uri(uri: str) -> str:
 )
 def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     started = time.monotonic()
+    warehouse.validate()  # every setting this step reads, before it writes
     store_path = warehouse.event_store_path()
-    with EventStore(store_path) as store, warehouse.open() as wh:
-        Forgetter(wh, str(store_path)).finish_pending()  # a deletion a crash left half done goes first
-        drained = drain_store(store, wh)
-        with store.locked() as connection:
-            gaps_waiting = bool(pending_gaps(connection))
-        gaps = None
-        # The sensor found its cursor expired: land the tracked accounts as Stripe has them now. The job needs no
-        # key otherwise (webhooks alone feed it), so the key is looked up only here; without one, the next ingest
-        # run reconciles instead.
-        client = stripe_client_from_environment() if gaps_waiting else None
-        if gaps_waiting and client is None:
-            context.log.warning("an events gap waits: STRIPE_API_KEY is not set here, the next ingest reconciles it")
-        if client is not None:
 
-            async def reconcile():
-                try:
-                    return await reconcile_gaps(store, wh, client, load_forgotten(wh))
-                finally:
-                    await client.aclose()
+    async def drain(landing: Landing) -> DrainResult:
+        return drain_store(landing.store, landing.warehouse)
 
-            gaps = asyncio.run(reconcile())
-        exported = wh.export_parquet(EXPORTED_TABLES)
-        totals = wh.row_counts()
+    # The sensor found its cursor expired: land the tracked accounts as Stripe has them now. The job needs no key
+    # otherwise (webhooks alone feed it), so the key is looked up only when a gap waits; without one, the next
+    # ingest run reconciles instead.
+    landed = asyncio.run(land(warehouse.open, store_path, drain, EXPORTED_TABLES, stripe_client_from_environment))
+    if landed.gap_waits:
+        context.log.warning("an events gap waits: STRIPE_API_KEY is not set here, the next ingest reconciles it")
+    drained, gaps, exported, totals, parquet_uri = (
+        landed.result, landed.gaps if landed.gaps.gaps else None, landed.exported, landed.totals, landed.parquet_uri)
+    with EventStore(store_path) as store:
         with store.locked() as connection:
             pruned = prune(connection, warehouse.retention_days())
         left = store.stats().pending
-        parquet_uri = wh.parquet_uri
     counts = drained.counts
     if gaps is not None:
         counts["fc_accounts"] = counts.get("fc_accounts", 0) + gaps.accounts_reconciled

@@ -1,0 +1,70 @@
+"""The sequence every step that lands rows follows (the ingest, fc_events): finish a deletion a crash left half done,
+the step's own work, reconcile the events gaps, publish Parquet, read the totals. No Dagster: the assets call it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pipelines.events.store import EventStore
+from pipelines.lifecycle.eventstore import pending_gaps
+from pipelines.lifecycle.forget import Forgetter, load_forgotten
+from pipelines.lifecycle.reconcile import ReconcileResult, reconcile_gaps
+from pipelines.lifecycle.subjects import Forgotten
+from pipelines.stripe_fc.client import StripeFCClient
+from pipelines.warehouse import Warehouse
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Landing:
+    """What the step's work may use: the open warehouse (writer lock held), the event store, the forgotten subjects."""
+
+    warehouse: Warehouse
+    store: EventStore
+    forgotten: Forgotten
+
+
+@dataclass(frozen=True)
+class Landed(Generic[T]):
+    """What a landing step did: its work's result, the gaps reconciled, the Parquet rows rewritten, the totals."""
+
+    result: T
+    gaps: ReconcileResult
+    gap_waits: bool  # a gap waits that no client could reconcile (no key here): the next run with a key does
+    exported: dict[str, int]
+    totals: dict[str, int]
+    parquet_uri: str
+
+
+async def land(
+    open_warehouse: Callable[[], Warehouse],
+    store_path: str | Path,
+    work: Callable[[Landing], Awaitable[T]],
+    tables: Sequence[str],
+    gap_client: Callable[[], StripeFCClient | None],
+    already_seen: Callable[[T], Iterable[str]] = lambda _result: (),
+) -> Landed[T]:
+    """Open the warehouse and the event store, then: finish a pending deletion (before anything else is written),
+    run `work`, reconcile the gaps the store records with the client `gap_client` gives (asked for only when a gap
+    waits; closed when done), export `tables` to Parquet and count every table's rows."""
+    with EventStore(store_path) as store, open_warehouse() as wh:
+        Forgetter(wh, str(store_path)).finish_pending()
+        forgotten = load_forgotten(wh)
+        result = await work(Landing(wh, store, forgotten))
+        gaps, gap_waits = ReconcileResult(), False
+        with store.locked() as connection:
+            waiting = bool(pending_gaps(connection))
+        client = gap_client() if waiting else None
+        if client is not None:
+            try:
+                gaps = await reconcile_gaps(store, wh, client, forgotten, already_seen=already_seen(result))
+            finally:
+                await client.aclose()
+        gap_waits = waiting and client is None
+        exported = await asyncio.to_thread(wh.export_parquet, tuple(tables))
+        return Landed(result, gaps, gap_waits, exported, wh.row_counts(), wh.parquet_uri)
