@@ -12,6 +12,7 @@ from pydantic import Field
 from pipelines.contract.schema import quote
 from pipelines.contract.tables import BALANCE_TYPES, TABLES
 from pipelines.marts.day_runs import day_runs
+from pipelines.marts.specs import MARTS
 from pipelines.normalize.currencies import ISO_4217_CODES
 from pipelines.resources import WarehouseResource
 from pipelines.settings import SETTINGS
@@ -68,18 +69,16 @@ class TableChecks:
     freshness: bool = False
 
 
-# The fixed allow-list of tables the check SQL templates are filled from; keys come from the declarations.
+# The fixed allow-list of tables the check SQL templates are filled from; keys come from the declarations, the
+# marts' checks from their specs (pipelines/marts/specs.py).
 CHECKED_TABLES: dict[str, TableChecks] = {
     "fc_balances": TableChecks(as_of=True, amounts=True, freshness=True),
-    "fc_latest_balances": TableChecks(as_of=True, amounts=True),
-    "fc_daily_balances": TableChecks(as_of=True, amounts=True),
-    "fc_underwriting_features": TableChecks(),
-    "fc_customer_liquidity": TableChecks(),
+    **{spec.name: TableChecks(as_of="as_of" in spec.checks, amounts="amounts" in spec.checks) for spec in MARTS},
 }
 
 
 # Partitioned marts: their checks look at the days a run rebuilt, not all history.
-PARTITIONED_CHECKS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
+PARTITIONED_CHECKS: dict[str, str] = {s.name: s.partition_column for s in MARTS if s.partition_column is not None}
 Days = tuple[Any, Any] | None  # a partitioned mart's (first, last) day a check reads; None: the whole table
 # Rows one unique-key grouping holds at most: its hash table stays a small part of DuckDB's memory limit.
 UNIQUE_KEY_CHUNK_ROWS = 3_000_000

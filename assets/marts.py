@@ -11,20 +11,18 @@ from assets.schemas import table_metadata
 from pipelines.contract.tables import TABLES
 from pipelines.marts.build import (
     MART_TABLES,
-    PARTITION_COLUMNS,
-    build_customer_liquidity,
     build_partitions,
+    build_table,
     ensure_mart_tables,
     install_macros,
     out_of_date_start,
     set_watermark,
-    update_latest_balances,
 )
+from pipelines.marts.specs import MART_SPECS, MARTS, MartSpec
 from pipelines.report.previews import mart_preview
 from pipelines.resources import EARLIEST_HISTORY_START, WarehouseResource
 
 MARTS_GROUP = "marts"
-CONTRACT_INPUTS = ("fc_balances", "fc_accounts")
 PARTITIONS_UP_TO_DATE = "partitions_up_to_date"
 # Dagster needs the first partition when the definitions load, before any setting is resolved, so it is fixed
 # here; FC_BALANCES_HISTORY_START (read when a run starts) may only move the first built day later.
@@ -34,7 +32,6 @@ DAILY_PARTITIONS = dg.DailyPartitionsDefinition(
     start_date=PARTITIONS_START.isoformat(), timezone="UTC", end_offset=1
 )
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
-LONGEST_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-89)
 
 
 def _run_range(context: dg.AssetExecutionContext, first_allowed: date) -> tuple[date, date]:
@@ -44,9 +41,26 @@ def _run_range(context: dg.AssetExecutionContext, first_allowed: date) -> tuple[
     return max(first, first_allowed), last
 
 
-def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
+def _deps(spec: MartSpec) -> list[Any]:
+    """What a mart reads, as Dagster deps: a partitioned mart reads a partitioned input's days back to its lookback
+    (features: the 89 days before, for the 90-day window) and its own previous day."""
+    deps: list[Any] = []
+    for name in spec.reads:
+        read = MART_SPECS.get(name)
+        if spec.partitioned and read is not None and read.partitioned:
+            deps.append(dg.AssetDep(name, partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-spec.lookback_days)))
+        else:
+            deps.append(name)
+    if spec.partitioned:
+        deps.append(dg.AssetDep(spec.name, partition_mapping=PREVIOUS_DAY))
+    return deps
+
+
+def _partitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
+    table = spec.name
     checks = mart_check_specs(table)
-    if table == "fc_underwriting_features":
+    if "up_to_date" in spec.checks:
         checks.append(dg.AssetCheckSpec(
             PARTITIONS_UP_TO_DATE, asset=table, blocking=False,
             description="after the build, no day up to today is out of date (warn)"))
@@ -55,12 +69,12 @@ def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
         name=table,
         group_name=MARTS_GROUP,
         kinds={"duckdb", "parquet"},
-        deps=[*deps, dg.AssetDep(table, partition_mapping=PREVIOUS_DAY)],
+        deps=_deps(spec),
         partitions_def=DAILY_PARTITIONS,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=checks,
         description=TABLES[table].description,
-        metadata={**table_metadata(table), "partition_column": PARTITION_COLUMNS[table]},
+        metadata={**table_metadata(table), "partition_column": spec.partition_column},
     )
     def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
         settings = warehouse.history()
@@ -85,7 +99,7 @@ def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
                         set_watermark(con, table, build_at)
                 results = list(table_check_results(con, table, thresholds, build_at, days=(first, last)))
                 preview = mart_preview(con, table, days=(first, last))  # the run's days, for the asset page
-                if table == "fc_underwriting_features":
+                if "up_to_date" in spec.checks:
                     behind = out_of_date_start(con, today, settings)
                     results.append(dg.AssetCheckResult(
                         check_name=PARTITIONS_UP_TO_DATE, asset_key=table, passed=behind is None,
@@ -112,13 +126,14 @@ def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
     return mart
 
 
-def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
+def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
+    table = spec.name
 
     @dg.asset(
         name=table,
         group_name=MARTS_GROUP,
         kinds={"duckdb", "parquet"},
-        deps=deps,
+        deps=_deps(spec),
         description=TABLES[table].description,
         metadata=table_metadata(table),
     )
@@ -131,10 +146,7 @@ def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
             with wh.connection() as con:
                 ensure_mart_tables(con)
                 install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
-                if table == "fc_latest_balances":
-                    rows = update_latest_balances(con, build_at)
-                else:
-                    rows = build_customer_liquidity(con, build_at)
+                rows = build_table(con, table, build_at)
                 preview = mart_preview(con, table)
             built_seconds = time.monotonic() - started
             parquet_rows = wh.export_parquet([table])[table]
@@ -151,12 +163,9 @@ def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
     return mart
 
 
+# One asset per declared mart (pipelines/marts/specs.py), in build order.
 MART_ASSETS: list[dg.AssetsDefinition] = [
-    _unpartitioned_mart("fc_latest_balances", list(CONTRACT_INPUTS)),
-    _partitioned_mart("fc_daily_balances", ["fc_balances"]),
-    _partitioned_mart("fc_underwriting_features", [
-        "fc_balances", dg.AssetDep("fc_daily_balances", partition_mapping=LONGEST_WINDOW)]),
-    _unpartitioned_mart("fc_customer_liquidity", ["fc_latest_balances"]),
+    _partitioned_mart(spec) if spec.partitioned else _unpartitioned_mart(spec) for spec in MARTS
 ]
 assert [next(iter(a.keys)).to_user_string() for a in MART_ASSETS] == list(MART_TABLES)
 

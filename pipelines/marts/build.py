@@ -4,57 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 
-from pipelines.marts import feature_windows
+from pipelines.marts.specs import FIRST_DAY, MART_SPECS, MARTS, MartSpec, utc
 from pipelines.settings import default
 from pipelines.sql import load_sql
 
-# In build order: a mart comes after the marts it reads.
-MART_TABLES: tuple[str, ...] = (
-    "fc_latest_balances",
-    "fc_daily_balances",
-    "fc_underwriting_features",
-    "fc_customer_liquidity",
-)
-# The tables each mart reads: contract tables and other marts (a partitioned mart also reads itself: the
-# previous day's partition).
-MART_INPUTS: dict[str, tuple[str, ...]] = {
-    "fc_latest_balances": ("fc_balances", "fc_accounts"),
-    "fc_daily_balances": ("fc_balances",),
-    "fc_underwriting_features": ("fc_balances", "fc_daily_balances"),
-    "fc_customer_liquidity": ("fc_latest_balances",),
-}
-# Partitioned marts and the DATE column naming each partition (`day=YYYY-MM-DD/` in Parquet).
-PARTITION_COLUMNS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
-FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
-# A range of partitions is built this many days per transaction, the accounts split into hash buckets of about
+# Derived from the specs (pipelines/marts/specs.py), the one place each mart is declared.
+MART_TABLES: tuple[str, ...] = tuple(spec.name for spec in MARTS)  # in build order
+MART_INPUTS: dict[str, tuple[str, ...]] = {spec.name: spec.reads for spec in MARTS}
+PARTITION_COLUMNS: dict[str, str] = {s.name: s.partition_column for s in MARTS if s.partition_column is not None}
+# A range of partitions is built batch_days per transaction, the accounts split into hash buckets of about
 # BUCKET_ROWS rows each (days of the batch plus the days before it the batch reads), so one statement's memory
 # stays bounded whatever the number of accounts.
-RANGE_BATCH_DAYS: dict[str, int] = {
-    "fc_daily_balances": 31,
-    # Each batch also computes its windows over the 89 days before it, so longer batches waste less.
-    "fc_underwriting_features": 365,
-}
-RANGE_LOOKBACK_DAYS: dict[str, int] = {"fc_daily_balances": 0, "fc_underwriting_features": max(FEATURE_WINDOWS) - 1}
-RANGE_SQL: dict[str, str] = {
-    "fc_daily_balances": "marts/fc_daily_balances",
-    "fc_underwriting_features": "marts/fc_underwriting_features_range",
-}
-# Rows per bucket: a features bucket becomes numpy matrices (marts/feature_windows.py, or 18 windowed aggregates
-# in the SQL statement that takes over past float64's exact integers), so its buckets are smaller. At 500,000 rows,
-# with the slices computed ahead in a thread, a 100,000-account batch builds as fast as the earlier code did at
-# 1,000,000, and the features phase peaks about 150 MiB lower (as measured).
-BUCKET_ROWS: dict[str, int] = {"fc_daily_balances": 2_000_000, "fc_underwriting_features": 500_000}
-# The one-day features statement groups a bucket's 90 days (no window frames, no window function): lighter per row.
-# At 3,000,000 the daily run at 100,000 accounts peaks at 0.80 GiB and takes 0.6 s less than at 1,500,000 (0.74 GiB).
-ONE_DAY_BUCKET_ROWS = 3_000_000
+BUCKET_ROWS: dict[str, int] = {name: MART_SPECS[name].bucket_rows for name in PARTITION_COLUMNS}
 MACROS: tuple[str, ...] = ("fc_sufficient_funds",)
 CURRENT_FEATURES_VIEW = "fc_current_underwriting_features"
-# "Before everything" for a watermark that does not exist yet (bound as a parameter, unlike -infinity).
-_FIRST_DAY = datetime.min.replace(tzinfo=UTC)
 _HISTORY_START: date = default("FC_BALANCES_HISTORY_START")  # both declared in pipelines/settings.py
 _CARRY_FORWARD_DAYS: int = default("FC_BALANCES_CARRY_FORWARD_DAYS")
 
@@ -73,10 +40,6 @@ class HistorySettings:
     def __post_init__(self) -> None:
         if self.carry_forward_days < 0:
             raise MartBuildError(f"carry_forward_days must be 0 or more, got {self.carry_forward_days}")
-
-
-def _utc(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -168,22 +131,23 @@ def _buckets(con: duckdb.DuckDBPyConnection, days_per_key: int, bucket_rows: int
     return max(1, -(-keys * days_per_key // bucket_rows))
 
 
-def _build_feature_day(
-    con: duckdb.DuckDBPyConnection, day: date, build_at: datetime, settings: HistorySettings
+def _build_one_day(
+    con: duckdb.DuckDBPyConnection, spec: MartSpec, day: date, build_at: datetime, settings: HistorySettings
 ) -> int:
-    """One window end by the grouped one-day SQL (sql/marts/fc_underwriting_features.sql, the reference the range
-    builds are tested against): a grouped pass over its 90 days beats a window pass over every key's dense days."""
-    table, column = "fc_underwriting_features", "window_end"
+    """One day by the mart's one-day SQL (features: sql/marts/fc_underwriting_features.sql, the reference the range
+    builds are tested against): a grouped pass over its window's days beats a window pass over every key's days."""
+    table, column, sql = spec.name, spec.partition_column, spec.day_sql
+    assert column is not None and sql is not None
     seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
-    day_end = _utc(day + timedelta(days=1))
-    params = {"day": day, "day_end": day_end, "seed": seed, "seed_end": day_end if seed else _FIRST_DAY,
+    day_end = utc(day + timedelta(days=1))
+    params = {"day": day, "day_end": day_end, "seed": seed, "seed_end": day_end if seed else FIRST_DAY,
               "built_at": build_at}
-    buckets = _buckets(con, max(FEATURE_WINDOWS), ONE_DAY_BUCKET_ROWS)
+    buckets = _buckets(con, spec.lookback_days + 1, spec.day_bucket_rows)
 
     def work() -> int:
         con.execute(load_sql("marts/delete_partition").format(table=table, column=column), {"day": day})
         for bucket in range(buckets):
-            con.execute(load_sql(f"marts/{table}"), params | {"bucket": bucket, "buckets": buckets})
+            con.execute(load_sql(sql), params | {"bucket": bucket, "buckets": buckets})
         rows = _partition_rows(con, table, day)
         _record(con, table, day, build_at, rows)
         return rows
@@ -200,36 +164,39 @@ def build_partitions(
     settings: HistorySettings,
     on_batch: Callable[[date, date, int], None] | None = None,
 ) -> int:
-    """Rebuild the days first..last of a partitioned mart, RANGE_BATCH_DAYS[table] days per transaction; total rows.
+    """Rebuild the days first..last of a partitioned mart, its spec's batch_days per transaction; total rows.
 
-    Each batch reads its own days (plus, for features, the 89 days before) and the partition before it, in
-    hash buckets of accounts sized so one statement holds about BUCKET_ROWS[table] rows: memory follows the batch,
-    not history, and a crash loses at most the batch in progress (the next run rebuilds it).
+    Each batch reads its own days (plus its spec's lookback days before) and the partition before it, in hash
+    buckets of accounts sized so one statement holds about BUCKET_ROWS[table] rows: memory follows the batch, not
+    history, and a crash loses at most the batch in progress (the next run rebuilds it).
     """
     if table not in PARTITION_COLUMNS:
         raise MartBuildError(f"{table} is not a partitioned mart; partitioned: {', '.join(PARTITION_COLUMNS)}")
     if last < first:
         raise MartBuildError(f"empty range {first}..{last}")
     _check_build_at(build_at)
+    spec = MART_SPECS[table]
     column = PARTITION_COLUMNS[table]
     total = 0
-    for batch_first, batch_last in day_batches(first, last, RANGE_BATCH_DAYS[table]):
-        if table == "fc_underwriting_features" and batch_first == batch_last:
-            rows = _build_feature_day(con, batch_first, build_at, settings)
+    for batch_first, batch_last in day_batches(first, last, spec.batch_days):
+        if spec.day_sql is not None and batch_first == batch_last:
+            rows = _build_one_day(con, spec, batch_first, build_at, settings)
         else:
-            span = (batch_last - batch_first).days + 1 + RANGE_LOOKBACK_DAYS[table]
+            span = (batch_last - batch_first).days + 1 + spec.lookback_days
             buckets = _buckets(con, span, BUCKET_ROWS[table])
             seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
-            params = _range_params(table, batch_first, batch_last, seed, build_at, settings)
+            params = {"first": batch_first, "last": batch_last, "seed": seed, "built_at": build_at}
+            if spec.range_params is not None:
+                params |= spec.range_params(batch_first, batch_last, seed, settings)
             bounds = {"first": batch_first, "last": batch_last}
 
             def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params
                      ) -> int:
                 con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
-                sql_buckets = (feature_windows.build_range(con, params, buckets)
-                               if table == "fc_underwriting_features" else range(buckets))
+                sql_buckets = (spec.range_engine(con, params, buckets) if spec.range_engine is not None
+                               else range(buckets))
                 for bucket in sql_buckets:
-                    con.execute(load_sql(RANGE_SQL[table]), params | {"bucket": bucket, "buckets": buckets})
+                    con.execute(load_sql(spec.sql), params | {"bucket": bucket, "buckets": buckets})
                 counts = dict(con.execute(
                     load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
                 for day in _days(bounds["first"], bounds["last"]):
@@ -243,52 +210,35 @@ def build_partitions(
     return total
 
 
-def _range_params(
-    table: str, first: date, last: date, seed: bool, build_at: datetime, settings: HistorySettings
-) -> dict[str, object]:
-    params: dict[str, object] = {"first": first, "last": last, "seed": seed, "built_at": build_at}
-    if table == "fc_daily_balances":
-        seed_start = _utc(first - timedelta(days=settings.carry_forward_days))
-        params |= {"first_start": _utc(first), "last_end": _utc(last + timedelta(days=1)),
-                   "carry_days": settings.carry_forward_days,
-                   "seed_start": seed_start, "seed_end": _utc(first) if seed else seed_start}
-    else:
-        params["seed_end"] = _utc(first) if seed else _FIRST_DAY
-    return params
-
-
 def set_watermark(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime) -> None:
     """Record that every partition of `table` up to today is up to date with balances fetched before build_at."""
     _in_transaction(con, lambda: _record(con, table, None, build_at, 0) or 0)
 
 
-def update_latest_balances(con: duckdb.DuckDBPyConnection, build_at: datetime, full: bool = False) -> int:
-    """Bring fc_latest_balances up to date from the balances fetched since its last build; its rows."""
+def build_table(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime, full: bool = False) -> int:
+    """Build an unpartitioned mart as its spec says, in one transaction; its rows.
+
+    refill: empty it and run its SQL (one row per key, not history). since_watermark: run its SQL over the balances
+    fetched since its last build (all of them with `full` or on the first build), then its publishing SQL.
+    """
     _check_build_at(build_at)
-    _require_inputs(con, ["fc_latest_balances"])
-    since = con.execute(load_sql("marts/watermark"), {"mart": "fc_latest_balances"}).fetchone()[0]
-    full = full or since is None
+    spec = MART_SPECS[table]
+    if spec.partitioned:
+        raise MartBuildError(f"{table} is a partitioned mart: build it by days")
+    _require_inputs(con, [table])
+    params: dict[str, object] = {"build_at": build_at}
+    if spec.build == "since_watermark":
+        since = con.execute(load_sql("marts/watermark"), {"mart": table}).fetchone()[0]
+        params = {"since": since or FIRST_DAY, "built_at": build_at, "full": full or since is None}
 
     def work() -> int:
-        con.execute(load_sql("marts/fc_latest_balances"),
-                    {"since": since or _FIRST_DAY, "built_at": build_at, "full": full})
-        con.execute(load_sql("marts/replace_latest_balances"))
-        rows = _count(con, "fc_latest_balances")
-        _record(con, "fc_latest_balances", None, build_at, rows)
-        return rows
-
-    return _in_transaction(con, work)
-
-
-def build_customer_liquidity(con: duckdb.DuckDBPyConnection, build_at: datetime) -> int:
-    """Refill fc_customer_liquidity from fc_latest_balances (one row per key, not history); its rows."""
-    _check_build_at(build_at)
-
-    def work() -> int:
-        con.execute(load_sql("marts/clear_table").format(table="fc_customer_liquidity"))
-        con.execute(load_sql("marts/fc_customer_liquidity"), {"build_at": build_at})
-        rows = _count(con, "fc_customer_liquidity")
-        _record(con, "fc_customer_liquidity", None, build_at, rows)
+        if spec.build == "refill":
+            con.execute(load_sql("marts/clear_table").format(table=table))
+        con.execute(load_sql(spec.sql), params)
+        if spec.then_sql is not None:
+            con.execute(load_sql(spec.then_sql))
+        rows = _count(con, table)
+        _record(con, table, None, build_at, rows)
         return rows
 
     return _in_transaction(con, work)
@@ -301,7 +251,7 @@ def out_of_date_start(con: duckdb.DuckDBPyConnection, today: date, settings: His
     since = con.execute(load_sql("marts/since_watermark")).fetchone()[0]
     row = con.execute(load_sql("marts/out_of_date"), {
         "history_start": settings.history_start, "today": today, "carry_days": settings.carry_forward_days,
-        "since": since or _FIRST_DAY,
+        "since": since or FIRST_DAY,
     }).fetchone()
     return row[0] if row else None
 
@@ -329,15 +279,16 @@ def build_marts(
         first = out_of_date_start(con, today, settings)
         last = today
     counts = dict.fromkeys(MART_TABLES, 0)
-    counts["fc_latest_balances"] = update_latest_balances(con, build_at, full=full)
-    if first is not None and last is not None and first <= last:
-        complete = last >= today and (full or first <= (out_of_date_start(con, today, settings) or today))
-        for table in PARTITION_COLUMNS:
-            counts[table] = build_partitions(con, table, first, last, build_at, settings)
-        if complete:
-            for table in PARTITION_COLUMNS:
-                set_watermark(con, table, build_at)
-    counts["fc_customer_liquidity"] = build_customer_liquidity(con, build_at)
+    build_days = first is not None and last is not None and first <= last
+    # Decided before any build: a range that covers every out-of-date day up to today moves the watermarks.
+    complete = build_days and last >= today and (full or first <= (out_of_date_start(con, today, settings) or today))
+    for spec in MARTS:
+        if not spec.partitioned:
+            counts[spec.name] = build_table(con, spec.name, build_at, full=full)
+        elif build_days:
+            counts[spec.name] = build_partitions(con, spec.name, first, last, build_at, settings)
+            if complete:
+                set_watermark(con, spec.name, build_at)
     return counts
 
 

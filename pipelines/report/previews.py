@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.marts.build import PARTITION_COLUMNS
+from pipelines.marts.specs import MART_SPECS
 from pipelines.report import fmt
 from pipelines.sql import load_sql
 
@@ -32,28 +32,6 @@ class MartPreview:
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [name for (name,) in con.execute(load_sql("report/table_columns"), {"table": table}).fetchall()]
-
-
-def _negative_query(columns: set[str]) -> str | None:
-    if {"days_negative", "window_days", "window_end"} <= columns:
-        return "report/preview_negative_features"
-    if {"day", "balance_type", "current_minor"} <= columns:
-        return "report/preview_negative_daily"
-    if {"balance_type", "current_minor", "account_status"} <= columns:
-        return "report/preview_negative_latest"
-    return None
-
-
-def _cash_query(columns: set[str]) -> str | None:
-    if "cash_available_minor" in columns:
-        return "report/preview_cash_liquidity"
-    if {"latest_available_minor", "window_days", "window_end"} <= columns:
-        return "report/preview_cash_features"
-    if {"day", "balance_type", "available_minor"} <= columns:
-        return "report/preview_cash_daily"
-    if {"account_status", "balance_type", "available_minor"} <= columns:
-        return "report/preview_cash_latest"
-    return None
 
 
 def _shown_columns(columns: list[str]) -> list[str]:
@@ -107,10 +85,11 @@ def mart_preview(
     if not columns:
         raise PreviewError(f"no table {table} in the warehouse")
     # `table` is interpolated as a name only after the warehouse's catalog confirmed it exists; the partition
-    # column comes from the fixed list of partitioned marts, the days are bound.
+    # column comes from the mart's spec, the days are bound.
+    spec = MART_SPECS.get(table)
     source, scope = table, {}
-    if days is not None and table in PARTITION_COLUMNS:
-        source = f"(SELECT * FROM {table} WHERE {PARTITION_COLUMNS[table]} BETWEEN $scope_first AND $scope_last)"
+    if days is not None and spec is not None and spec.partition_column is not None:
+        source = f"(SELECT * FROM {table} WHERE {spec.partition_column} BETWEEN $scope_first AND $scope_last)"
         scope = {"scope_first": days[0], "scope_last": days[1]}
     (row_count,) = con.execute(load_sql("report/preview_count").format(table=source), scope).fetchone() or (0,)
     cursor = con.execute(load_sql("report/preview_rows").format(table=source), scope | {"limit": limit})
@@ -118,11 +97,11 @@ def mart_preview(
     markdown = _markdown(table, names, cursor.fetchall(), int(row_count))
 
     numbers: dict[str, float] = {}
-    negative = _negative_query(set(columns))
+    negative = spec.negative_preview if spec is not None else None
     if negative:
         (count,) = con.execute(load_sql(negative).format(table=source), scope).fetchone() or (0,)
         numbers["accounts_with_negative_days"] = float(count)
-    cash = _cash_query(set(columns))
+    cash = spec.cash_preview if spec is not None else None
     if cash:
         for currency, total in con.execute(load_sql(cash).format(table=source), scope).fetchall():
             numbers[f"cash_available_{currency}"] = float(fmt.major(total, currency))
