@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
+from pipelines.contract.tables import FEATURE_WINDOWS
 from pipelines.marts import feature_windows
 from pipelines.sql import load_sql
 
@@ -28,7 +29,6 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
 }
 # Partitioned marts and the DATE column naming each partition (`day=YYYY-MM-DD/` in Parquet).
 PARTITION_COLUMNS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
-FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
 # A range of partitions is built this many days per transaction, the accounts split into hash buckets of about
 # BUCKET_ROWS rows each (days of the batch plus the days before it the batch reads), so one statement's memory
 # stays bounded whatever the number of accounts.
@@ -38,12 +38,7 @@ RANGE_BATCH_DAYS: dict[str, int] = {
     "fc_underwriting_features": 365,
 }
 RANGE_LOOKBACK_DAYS: dict[str, int] = {"fc_daily_balances": 0, "fc_underwriting_features": max(FEATURE_WINDOWS) - 1}
-RANGE_SQL: dict[str, str] = {
-    "fc_daily_balances": "marts/fc_daily_balances",
-    "fc_underwriting_features": "marts/fc_underwriting_features_range",
-}
-# Rows per bucket: a features bucket becomes numpy matrices (marts/feature_windows.py, or 18 windowed aggregates
-# in the SQL statement that takes over past float64's exact integers), so its buckets are smaller. At 500,000 rows,
+# Rows per bucket: a features bucket becomes numpy matrices (marts/feature_windows.py), so its buckets are smaller. At 500,000 rows,
 # with the slices computed ahead in a thread, a 100,000-account batch builds as fast as the earlier code did at
 # 1,000,000, and the features phase peaks about 150 MiB lower (as measured).
 BUCKET_ROWS: dict[str, int] = {"fc_daily_balances": 2_000_000, "fc_underwriting_features": 500_000}
@@ -165,16 +160,22 @@ def _buckets(con: duckdb.DuckDBPyConnection, days_per_key: int, bucket_rows: int
     return max(1, -(-keys * days_per_key // bucket_rows))
 
 
+def _feature_day_params(day: date, seed: bool, build_at: datetime) -> dict[str, object]:
+    """The parameters of the one-day features SQL (sql/marts/fc_underwriting_features.sql) but its bucket."""
+    day_end = _utc(day + timedelta(days=1))
+    short_days, long_days = FEATURE_WINDOWS
+    return {"day": day, "day_end": day_end, "seed": seed, "seed_end": day_end if seed else _FIRST_DAY,
+            "short_days": short_days, "long_days": long_days, "built_at": build_at}
+
+
 def _build_feature_day(
     con: duckdb.DuckDBPyConnection, day: date, build_at: datetime, settings: HistorySettings
 ) -> int:
-    """One window end by the grouped one-day SQL (sql/marts/fc_underwriting_features.sql, the reference the range
-    builds are tested against): a grouped pass over its 90 days beats a window pass over every key's dense days."""
+    """One window end by the grouped one-day SQL (sql/marts/fc_underwriting_features.sql, the reference the numpy
+    range builds are tested against): a grouped pass over its 90 days beats laying out every key's days."""
     table, column = "fc_underwriting_features", "window_end"
     seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
-    day_end = _utc(day + timedelta(days=1))
-    params = {"day": day, "day_end": day_end, "seed": seed, "seed_end": day_end if seed else _FIRST_DAY,
-              "built_at": build_at}
+    params = _feature_day_params(day, seed, build_at)
     buckets = _buckets(con, max(FEATURE_WINDOWS), ONE_DAY_BUCKET_ROWS)
 
     def work() -> int:
@@ -223,10 +224,18 @@ def build_partitions(
             def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params
                      ) -> int:
                 con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
-                sql_buckets = (feature_windows.build_range(con, params, buckets)
-                               if table == "fc_underwriting_features" else range(buckets))
-                for bucket in sql_buckets:
-                    con.execute(load_sql(RANGE_SQL[table]), params | {"bucket": bucket, "buckets": buckets})
+                if table == "fc_underwriting_features":
+                    left = feature_windows.build_range(con, params, buckets)
+                    # Buckets past float64's exact integers: the one-day SQL, a day at a time, each day reading
+                    # the bucket's previous day just inserted.
+                    for day in _days(bounds["first"], bounds["last"]):
+                        day_params = _feature_day_params(day, params["seed"] and day == bounds["first"], build_at)
+                        for bucket in left:
+                            con.execute(load_sql("marts/fc_underwriting_features"),
+                                        day_params | {"bucket": bucket, "buckets": buckets})
+                else:
+                    for bucket in range(buckets):
+                        con.execute(load_sql("marts/fc_daily_balances"), params | {"bucket": bucket, "buckets": buckets})
                 counts = dict(con.execute(
                     load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
                 for day in _days(bounds["first"], bounds["last"]):
