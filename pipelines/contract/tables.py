@@ -1,4 +1,5 @@
-"""Every warehouse table declared once: columns, types, keys, partitions, owners and closed value sets (data only).
+"""Every warehouse table declared once: columns, types, keys, partitions and owners (data only;
+the closed value sets are in pipelines/contract/values.py).
 
 DDL, Arrow schemas, Dagster column schemas, the contract check, the asset checks' keys and the README's table
 sections are all generated from these declarations (see pipelines/contract/schema.py). A shape change is one edit here
@@ -9,19 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# ------------------------------------------------------------------------------------------- closed value sets
-
-REFRESH_OUTCOMES: tuple[str, ...] = (
-    "succeeded", "failed", "timed_out", "skipped_cooldown", "skipped_inactive", "skipped_no_permission", "error",
-    "skipped_fresh", "skipped_budget",
-)
-BALANCE_TYPES: tuple[str, ...] = ("cash", "credit")
-ACCOUNT_STATUSES: tuple[str, ...] = ("active", "inactive", "disconnected")
-SUBJECT_TYPES: tuple[str, ...] = ("customer", "account")
-DELETION_STATUSES: tuple[str, ...] = ("pending", "deleted", "done")
-# The feature rules: fc_underwriting_features has a row per window, (short, long) days ending on window_end, and a
-# key has rows for a window_end only while its long window holds a daily value. Passed to the SQL as parameters.
-FEATURE_WINDOWS: tuple[int, int] = (30, 90)
+from pipelines.contract.values import BALANCE_TYPES, DELETION_STATUSES, FEATURE_WINDOWS, REFRESH_OUTCOMES, SUBJECT_TYPES
 
 # ------------------------------------------------------------------------------------------- shapes
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
-from pipelines.contract.tables import FEATURE_WINDOWS
+from pipelines.contract.values import FEATURE_WINDOWS
 from pipelines.marts import feature_windows
 from pipelines.sql import load_sql
 
@@ -38,7 +38,8 @@ RANGE_BATCH_DAYS: dict[str, int] = {
     "fc_underwriting_features": 365,
 }
 RANGE_LOOKBACK_DAYS: dict[str, int] = {"fc_daily_balances": 0, "fc_underwriting_features": max(FEATURE_WINDOWS) - 1}
-# Rows per bucket: a features bucket becomes numpy matrices (marts/feature_windows.py), so its buckets are smaller. At 500,000 rows,
+# Rows per bucket: a features bucket becomes numpy matrices (marts/feature_windows.py), so its buckets are smaller.
+# At 500,000 rows,
 # with the slices computed ahead in a thread, a 100,000-account batch builds as fast as the earlier code did at
 # 1,000,000, and the features phase peaks about 150 MiB lower (as measured).
 BUCKET_ROWS: dict[str, int] = {"fc_daily_balances": 2_000_000, "fc_underwriting_features": 500_000}
@@ -235,7 +236,8 @@ def build_partitions(
                                         day_params | {"bucket": bucket, "buckets": buckets})
                 else:
                     for bucket in range(buckets):
-                        con.execute(load_sql("marts/fc_daily_balances"), params | {"bucket": bucket, "buckets": buckets})
+                        con.execute(load_sql("marts/fc_daily_balances"),
+                                    params | {"bucket": bucket, "buckets": buckets})
                 counts = dict(con.execute(
                     load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
                 for day in _days(bounds["first"], bounds["last"]):

@@ -2,9 +2,10 @@
 
 The fast path of the two implementations of the feature rules: sql/marts/fc_underwriting_features.sql (one window
 end) is the reference the tests hold it to, and builds the buckets holding an amount too large for exact float64
-arithmetic, a day at a time. The windows come from pipelines.contract.tables.FEATURE_WINDOWS. DuckDB's window operator spent most of a full rebuild on 18 windowed aggregates; here each
-key's days are one row of a matrix, counts and sums come from running sums, and min, max and both percentiles from
-one sorted copy of each window: several times faster on the same two cores. Knows nothing of Dagster.
+arithmetic, a day at a time. The windows come from pipelines.contract.tables.FEATURE_WINDOWS. DuckDB's window
+operator spent most of a full rebuild on 18 windowed aggregates; here each key's days are one row of a matrix,
+counts and sums come from running sums, and min, max and both percentiles from one sorted copy of each window:
+several times faster on the same two cores. Knows nothing of Dagster.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pipelines.contract.tables import FEATURE_WINDOWS
+from pipelines.contract.values import FEATURE_WINDOWS
 from pipelines.sql import load_sql
 from pipelines.warehouse.base import memory_limit_lowered
 
