@@ -70,28 +70,28 @@ def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
         today = build_at.date()
         started = time.monotonic()
         rows = 0
-        with warehouse.open() as wh:
-            with wh.connection() as con:
-                ensure_mart_tables(con)
-                install_macros(con)
-                if first <= last:
-                    dirty_from = out_of_date_start(con, today, settings)
-                    rows = build_partitions(
-                        con, table, first, last, build_at, settings,
-                        on_batch=lambda a, b, n: context.log.info(f"{table}: {a}..{b} built, {n} rows"),
-                    )
-                    # A run that covered every out-of-date day up to today moves the watermark.
-                    if last >= today and (dirty_from is None or first <= dirty_from):
-                        set_watermark(con, table, build_at)
-                results = list(table_check_results(con, table, thresholds, build_at, days=(first, last)))
-                preview = mart_preview(con, table, days=(first, last))  # the run's days, for the asset page
-                if table == "fc_underwriting_features":
-                    behind = out_of_date_start(con, today, settings)
-                    results.append(dg.AssetCheckResult(
-                        check_name=PARTITIONS_UP_TO_DATE, asset_key=table, passed=behind is None,
-                        severity=dg.AssetCheckSeverity.WARN,
-                        metadata={"out_of_date_from": behind.isoformat() if behind else ""}))
+        with warehouse.open() as wh, wh.connection() as con:
+            ensure_mart_tables(con)
+            install_macros(con)
+            if first <= last:
+                dirty_from = out_of_date_start(con, today, settings)
+                rows = build_partitions(
+                    con, table, first, last, build_at, settings,
+                    on_batch=lambda a, b, n: context.log.info(f"{table}: {a}..{b} built, {n} rows"),
+                )
+                # A run that covered every out-of-date day up to today moves the watermark.
+                if last >= today and (dirty_from is None or first <= dirty_from):
+                    set_watermark(con, table, build_at)
+            results = list(table_check_results(con, table, thresholds, build_at, days=(first, last)))
+            preview = mart_preview(con, table, days=(first, last))  # the run's days, for the asset page
+            if table == "fc_underwriting_features":
+                behind = out_of_date_start(con, today, settings)
+                results.append(dg.AssetCheckResult(
+                    check_name=PARTITIONS_UP_TO_DATE, asset_key=table, passed=behind is None,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"out_of_date_from": behind.isoformat() if behind else ""}))
             built_seconds = time.monotonic() - started
+            # Inside the connection's block: the export reads through it, the file is opened once per step.
             parquet_rows = wh.export_parquet([table], days=(first, last))[table] if first <= last else 0
         days_built = max((last - first).days + 1, 0)
         context.log.info(f"{table}: {days_built} days {first}..{last}, {rows} rows in {built_seconds:.2f}s")
@@ -127,15 +127,14 @@ def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
         # newer than the build (the run's start could be an hour before a large ingest ends).
         build_at = datetime.now(UTC)
         started = time.monotonic()
-        with warehouse.open() as wh:
-            with wh.connection() as con:
-                ensure_mart_tables(con)
-                install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
-                if table == "fc_latest_balances":
-                    rows = update_latest_balances(con, build_at)
-                else:
-                    rows = build_customer_liquidity(con, build_at)
-                preview = mart_preview(con, table)
+        with warehouse.open() as wh, wh.connection() as con:
+            ensure_mart_tables(con)
+            install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
+            if table == "fc_latest_balances":
+                rows = update_latest_balances(con, build_at)
+            else:
+                rows = build_customer_liquidity(con, build_at)
+            preview = mart_preview(con, table)
             built_seconds = time.monotonic() - started
             parquet_rows = wh.export_parquet([table])[table]
         context.log.info(f"{table}: {rows} rows as of {build_at.isoformat()} in {built_seconds:.2f}s")
