@@ -11,6 +11,7 @@ from pydantic import Field
 
 from pipelines.contract.schema import quote
 from pipelines.contract.tables import BALANCE_TYPES, TABLES
+from pipelines.contract.values import ATTEMPTED_OUTCOMES, FAILED_OUTCOMES
 from pipelines.marts.day_runs import day_runs
 from pipelines.marts.specs import MARTS
 from pipelines.normalize.currencies import ISO_4217_CODES
@@ -186,7 +187,8 @@ def check_freshness(con: duckdb.DuckDBPyConnection, now: datetime, staleness_hou
 
 
 def check_failure_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> dg.AssetCheckResult:
-    found = _one(con, load_sql("checks/last_run_refresh_failures"))
+    found = _one(con, load_sql("checks/last_run_refresh_failures"),
+                 {"attempted": list(ATTEMPTED_OUTCOMES), "failed": list(FAILED_OUTCOMES)})
     description = f"the last run's refresh failure rate is at most {max_rate:g}"
     if not found or not found["attempted"]:
         return dg.AssetCheckResult(

@@ -1,10 +1,14 @@
 """Runs `fc-balances run` against a separate sandbox process and prints wall time against the rate-limit bound.
 
 Usage: python bench/bench_pipeline.py [--accounts 1000] [--customers 500] [--latency 1] [--mode live]
-       [--no-rate-limit] [--discovery per_customer|all] [--pipeline-rps R] [--time-v]
+       [--no-rate-limit] [--discovery per_customer|all] [--pipeline-rps R] [--time-v] [--stale-days N]
+       [--timeline]
 
 The bound is what Stripe's limits force: the busiest limit's necessary requests divided by that limit, plus one
 refresh latency. With --time-v the pipeline runs under /usr/bin/time -v and its peak memory and CPU are printed.
+The whole command is timed from outside; its output lines are timestamped as they arrive, so the breakdown (start-up
+to the first line, the ingest to its last progress line, the marts, the end) is measured the same way.
+--stale-days N gives every refresh a balance computed N days ago (the 100,000-account memory case uses 365).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -25,9 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk_test_bench"
 
 
-def make_fixtures(accounts: int, customers: int) -> dict:
-    """`accounts` active accounts with the balances permission spread evenly over `customers`, all refreshable."""
+def make_fixtures(accounts: int, customers: int, stale_days: int = 0) -> dict:
+    """`accounts` active accounts with the balances permission spread evenly over `customers`, all refreshable; a
+    refresh's balance is computed `stale_days` days before the run (0: at completion)."""
     created = 1_764_000_000
+    as_of = {"as_of": int(time.time()) - stale_days * 86_400} if stale_days else {}
     custs = [{"id": f"cus_b{i:012d}", "email": f"c{i}@example.com", "created": created + i} for i in range(customers)]
     accts = []
     for i in range(accounts):
@@ -36,7 +43,7 @@ def make_fixtures(accounts: int, customers: int) -> dict:
             "id": f"fca_b{i:022d}", "customer": custs[i % customers]["id"], "institution_name": "Bench Bank",
             "category": "cash" if cash else "credit", "subcategory": "checking" if cash else "credit_card",
             "status": "active", "permissions": ["balances"], "created": created + i,
-            "refresh_outcomes": [{"status": "succeeded", "balance": (
+            "refresh_outcomes": [{"status": "succeeded", "balance": as_of | (
                 {"type": "cash", "current": {"usd": 10_000 + i}, "cash": {"available": {"usd": 9_000 + i}}}
                 if cash else {"type": "credit", "current": {"usd": -5_000 - i}, "credit": {"used": {"usd": 5_000 + i}}}
             )}],
@@ -50,6 +57,47 @@ def admin(base: str, path: str) -> dict:
         return json.loads(response.read())
 
 
+def run_timed(command: list[str], env: dict[str, str]) -> tuple[int, float, list[tuple[float, str]], str]:
+    """Run the command; its exit code, wall seconds, stdout lines with their arrival (seconds from start), stderr."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    lines: list[tuple[float, str]] = []
+    errors: list[str] = []
+
+    def drain_errors() -> None:
+        assert process.stderr is not None
+        errors.extend(process.stderr)
+
+    reader = threading.Thread(target=drain_errors, daemon=True)
+    reader.start()
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append((time.monotonic() - started, line.rstrip("\n")))
+    code = process.wait()
+    wall = time.monotonic() - started
+    reader.join()
+    return code, wall, lines, "".join(errors)
+
+
+def breakdown(lines: list[tuple[float, str]], wall: float) -> str:
+    """Where the seconds go, from the arrival of the command's own lines."""
+    def first(prefix: str) -> float | None:
+        return next((t for t, line in lines if line.startswith(prefix) or prefix in line), None)
+
+    start = lines[0][0] if lines else wall
+    progress = [t for t, line in lines if " | listed " in line]
+    marts = first("marts: rebuilding")
+    summary = first("done in ")
+    parts = [f"start-up to the first line {start:.1f}s"]
+    if progress:
+        parts.append(f"ingest progress until {progress[-1]:.1f}s")
+    if marts is not None:
+        parts.append(f"marts job launched at {marts:.1f}s")
+    if summary is not None:
+        parts.append(f"summary at {summary:.1f}s, exit at {wall:.1f}s")
+    return "; ".join(parts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1000)
@@ -60,11 +108,14 @@ def main() -> int:
     parser.add_argument("--pipeline-rps", type=float, help="pipeline limits (global and per endpoint)")
     parser.add_argument("--discovery", choices=["per_customer", "all"], default="per_customer")
     parser.add_argument("--time-v", action="store_true", help="measure peak RSS and CPU with /usr/bin/time -v")
+    parser.add_argument("--stale-days", type=int, default=0, help="balances computed this many days ago")
+    parser.add_argument("--timeline", action="store_true", help="print every output line with its arrival time")
+    parser.add_argument("--profile", metavar="PATH", help="run the command under cProfile, statistics to PATH")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fcb-bench-"))
     fixtures = work / "fixtures.json"
-    fixtures.write_text(json.dumps(make_fixtures(args.accounts, args.customers)))
+    fixtures.write_text(json.dumps(make_fixtures(args.accounts, args.customers, args.stale_days)))
     sandbox_args = [sys.executable, "-m", "stripe_sandbox", "--port", "0", "--api-key", KEY, "--mode", args.mode,
                     "--fixtures", str(fixtures), "--demo-customers", "0",
                     "--refresh-latency", str(args.latency), "--refresh-cooldown", "3600"]
@@ -85,18 +136,21 @@ def main() -> int:
             # The bench key looks like a test key; tell the pipeline the limits of the live-mode sandbox.
             env["FC_BALANCES_MAX_RPS"], env["FC_BALANCES_MAX_RPS_PER_ENDPOINT"] = "100", "25"
         command = [str(Path(sys.executable).with_name("fc-balances")), "run"]
+        if args.profile:  # the CLI's main, not the console script (which leaves without writing the statistics)
+            script = work / "profiled_run.py"
+            script.write_text("import sys\nfrom pipelines.cli.main import main\nsys.exit(main(['run']))\n")
+            command = [sys.executable, "-m", "cProfile", "-o", args.profile, str(script)]
         if args.time_v:
             command = ["/usr/bin/time", "-v", *command]
-        started = time.monotonic()
-        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
-        wall = time.monotonic() - started
+        code, wall, lines, errors = run_timed(command, env)
         stats = admin(base, "stats")
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
-    if done.returncode != 0:
-        print(done.stdout[-2000:], done.stderr[-2000:], sep="\n")
-        print(f"pipeline failed with exit {done.returncode}")
+    stdout = "\n".join(line for _, line in lines)
+    if code != 0:
+        print(stdout[-2000:], errors[-2000:], sep="\n")
+        print(f"pipeline failed with exit {code}")
         return 1
 
     global_limit = 100.0 if args.mode == "live" else 25.0
@@ -118,12 +172,16 @@ def main() -> int:
     print(f"requests {total}  by endpoint {json.dumps(stats.get('requests', {}))}")
     print(f"429 answered {n429} ({100 * n429 / max(total, 1):.2f}% of requests)  statuses {json.dumps(statuses)}")
     print(f"sandbox peak in flight {stats.get('peak_in_flight')}")
-    summary = [line for line in done.stdout.splitlines() if "done in" in line]
+    summary = [line for line in stdout.splitlines() if "done in" in line]
     print(summary[0] if summary else "(no summary line)")
+    print(f"breakdown: {breakdown(lines, wall)}")
+    if args.timeline:
+        for at, line in lines:
+            print(f"  {at:7.2f}s  {line}")
     if args.time_v:
-        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-        user = re.search(r"User time \(seconds\): ([\d.]+)", done.stderr)
-        system = re.search(r"System time \(seconds\): ([\d.]+)", done.stderr)
+        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", errors)
+        user = re.search(r"User time \(seconds\): ([\d.]+)", errors)
+        system = re.search(r"System time \(seconds\): ([\d.]+)", errors)
         if rss and user and system:
             cpu = float(user.group(1)) + float(system.group(1))
             print(f"pipeline peak RSS {int(rss.group(1)) / 1024:.0f} MiB  CPU {cpu:.1f}s "

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contract.migrations import migrate
+from pipelines.contract.values import RefreshOutcome
 from pipelines.marts.build import build_marts
 from pipelines.sql import load_sql
 
@@ -31,7 +32,9 @@ def build_warehouse(folder: Path, customers: int, days: int) -> list[str]:
     migrate(con, str(folder))
     con.execute(load_sql("marts/bench/fc_accounts"), {"last_day": LAST_DAY, "accounts": customers * 3})
     con.execute(load_sql("marts/bench/fc_balances"), {"last_day": LAST_DAY, "days": days})
-    con.execute(load_sql("report/bench/fc_balance_refreshes"), {"last_day": LAST_DAY, "days": days})
+    con.execute(load_sql("report/bench/fc_balance_refreshes"), {
+        "last_day": LAST_DAY, "days": days, "succeeded": RefreshOutcome.SUCCEEDED, "failed": RefreshOutcome.FAILED,
+        "skipped_inactive": RefreshOutcome.SKIPPED_INACTIVE})
     build_marts(con, LAST_DAY + timedelta(days=1, hours=6))
     ids = [row[0] for row in con.execute("SELECT DISTINCT customer_id FROM fc_accounts ORDER BY 1").fetchall()]
     counts = {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

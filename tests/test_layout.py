@@ -17,7 +17,8 @@ ASSETS_ALLOWED = ("pipelines.definitions", "pipelines.cli")
 # The engine and the normalizer know nothing of Dagster, DuckDB or the warehouse and what is built on it.
 PURE_PACKAGES = ("pipelines.stripe_fc", "pipelines.normalize")
 PURE_MAY_IMPORT = ("pipelines.stripe_fc", "pipelines.normalize", "pipelines.contract.tables",
-                   "pipelines.contract.schema", "pipelines.redact", "pipelines.settings", "pipelines.sql")
+                   "pipelines.contract.values", "pipelines.contract.schema", "pipelines.redact", "pipelines.settings",
+                   "pipelines.sql")
 PURE_FORBIDDEN_THIRD_PARTY = ("dagster", "duckdb")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -58,21 +60,36 @@ def failure_message(result: Any) -> str:
     return "the run failed"
 
 
+@contextmanager
+def run_instance() -> Iterator[Any]:
+    """The Dagster instance of one command's runs: DAGSTER_HOME's, or one ephemeral instance for all of them (its
+    start-up paid once), disposed when the command is done (its temporary folder goes with it)."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+
+
 def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: bool = False,
-                job_name: str | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
+                job_name: str | None = None, tags: dict[str, str] | None = None,
+                instance: Any | None = None) -> dict[str, Any]:
     """Execute the same Dagster job the schedule runs, in this process, with the given resources.
 
     Settings travel as resources, never as run config (Dagster stores run config) and never through os.environ.
-    `job_name` and `tags` pick another job (the marts) and a partition range.
+    `job_name` and `tags` pick another job (the marts) and a partition range; `instance` the Dagster instance of
+    the command's other runs (else one of its own).
     """
-    import dagster as dg
-
+    if instance is None:
+        with run_instance() as own:
+            return execute_job(resources, quiet, ingest_only, job_name, tags, own)
     from pipelines.definitions import INGEST_JOB_NAME, JOB_NAME, build_definitions
 
     defs = build_definitions(resources)
     name = job_name or (INGEST_JOB_NAME if ingest_only else JOB_NAME)
     job = defs.resolve_job_def(name).with_logger_defs(_cli_logger_defs())
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     # A logger runs only when the run config names it; none named would bring Dagster's console logger back.
     run_config = {"loggers": {"cli_progress": {"config": {"quiet": quiet}}}}
     result = job.execute_in_process(
@@ -89,7 +106,7 @@ def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: boo
 
 
 def execute_marts(resources: dict[str, Any], quiet: bool = False, first: date | None = None,
-                  last: date | None = None, full: bool = False) -> dict[str, Any]:
+                  last: date | None = None, full: bool = False, instance: Any | None = None) -> dict[str, Any]:
     """Run the marts job once over a range of days: given, every day (`full`), or what the data says is out of date.
 
     The out-of-date range always ends today, so the unpartitioned marts are brought up to date too.
@@ -113,4 +130,5 @@ def execute_marts(resources: dict[str, Any], quiet: bool = False, first: date | 
         first, last = found if found is not None else (today, today)
     if not quiet:
         say(f"marts: rebuilding {first}..{last} ({(last - first).days + 1} days)")
-    return execute_job(resources, quiet=quiet, job_name=marts_job.name, tags=range_tags(first, last))
+    return execute_job(resources, quiet=quiet, job_name=marts_job.name, tags=range_tags(first, last),
+                       instance=instance)

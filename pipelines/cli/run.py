@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cli.common import CliError, check_warehouse_writable, say
-from pipelines.cli.jobs import execute_job, execute_marts
+from pipelines.cli.jobs import execute_job, execute_marts, run_instance
 from pipelines.cli.sandbox import SANDBOX_KEY, advance_sandbox_clock, built_in_sandbox
 from pipelines.settings import read, warehouse_dir
 
@@ -46,7 +46,7 @@ def run_history(resources: dict[str, Any], base_url: str, days: int, quiet: bool
     """
     started = time.monotonic()
     for day in range(days, 0, -1):
-        metadata = execute_job(resources, quiet=True, ingest_only=True)
+        metadata = execute_job(resources, quiet=True, ingest_only=True)  # a run of its own, as on that day
         balances = metadata.get("fc_balances", {})
         if not quiet and (day % 10 == 0 or day == days):
             say(f"history: {day} days ago done, fc_balances {balances.get('dagster/row_count', 0)} rows "
@@ -56,9 +56,11 @@ def run_history(resources: dict[str, Any], base_url: str, days: int, quiet: bool
 
 
 def run_with_marts(resources: dict[str, Any], quiet: bool) -> dict[str, Any]:
-    """The daily job (ingest and checks), then the marts over the out-of-date days, as the schedule does."""
-    metadata = execute_job(resources, quiet=quiet)
-    return metadata | execute_marts(resources, quiet=quiet)
+    """The daily job (ingest and checks), then the marts over the out-of-date days, as the schedule does: two runs
+    on one Dagster instance."""
+    with run_instance() as instance:
+        metadata = execute_job(resources, quiet=quiet, instance=instance)
+        return metadata | execute_marts(resources, quiet=quiet, instance=instance)
 
 
 def run_resources(warehouse: Path, discovery: str | None, sandbox_url: str | None = None,

@@ -10,7 +10,7 @@ from importlib import resources
 
 import duckdb
 
-from pipelines.contract.schema import column_problems, create_table_sql, live_columns
+from pipelines.contract.schema import all_live_columns, column_problems, create_table_sql, live_columns
 from pipelines.contract.tables import TABLES
 from pipelines.sql import load_sql
 
@@ -83,7 +83,8 @@ def refuse_newer(version: int | None, where: str) -> None:
 
 
 def _shapes(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
-    return {name: live_columns(con, name) for name in TABLES}
+    live = all_live_columns(con)
+    return {name: live.get(name, {}) for name in TABLES}
 
 
 def _record(con: duckdb.DuckDBPyConnection, migration: Migration, now: datetime) -> None:
@@ -138,8 +139,9 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str) -> MigrationResult:
 
 def _problems(con: duckdb.DuckDBPyConnection) -> list[str]:
     problems: list[str] = []
+    shapes = _shapes(con)
     for name in TABLES:
-        live = live_columns(con, name)
+        live = shapes[name]
         problems += column_problems(name, live) if live else [f"{name}: missing"]
     return problems
 

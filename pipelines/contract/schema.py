@@ -70,6 +70,14 @@ def live_columns(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, str]:
     return dict(con.execute(load_sql("contract/columns"), [name]).fetchall())
 
 
+def all_live_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """live_columns of every table at once: table name -> column name -> DuckDB type."""
+    tables: dict[str, dict[str, str]] = {}
+    for table_name, column, kind in con.execute(load_sql("contract/all_columns")).fetchall():
+        tables.setdefault(table_name, {})[column] = kind
+    return tables
+
+
 def column_problems(name: str, live: dict[str, str]) -> list[str]:
     """How a live table's columns differ from its declaration, one line each."""
     declared = table(name)

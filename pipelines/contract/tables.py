@@ -1,4 +1,5 @@
-"""Every warehouse table declared once: columns, types, keys, partitions, owners and closed value sets (data only).
+"""Every warehouse table declared once: columns, types, keys, partitions and owners (data only;
+the closed value sets are in pipelines/contract/values.py).
 
 DDL, Arrow schemas, Dagster column schemas, the contract check, the asset checks' keys and the README's table
 sections are all generated from these declarations (see pipelines/contract/schema.py). A shape change is one edit here
@@ -9,18 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.contract.values import BALANCE_TYPES, DELETION_STATUSES, FEATURE_WINDOWS, REFRESH_OUTCOMES, SUBJECT_TYPES
 from pipelines.settings import default
-
-# ------------------------------------------------------------------------------------------- closed value sets
-
-REFRESH_OUTCOMES: tuple[str, ...] = (
-    "succeeded", "failed", "timed_out", "skipped_cooldown", "skipped_inactive", "skipped_no_permission", "error",
-    "skipped_fresh", "skipped_budget",
-)
-BALANCE_TYPES: tuple[str, ...] = ("cash", "credit")
-ACCOUNT_STATUSES: tuple[str, ...] = ("active", "inactive", "disconnected")
-SUBJECT_TYPES: tuple[str, ...] = ("customer", "account")
-DELETION_STATUSES: tuple[str, ...] = ("pending", "deleted", "done")
 
 # ------------------------------------------------------------------------------------------- shapes
 
@@ -256,11 +247,14 @@ FC_DAILY_BALANCES = Table(
 FC_UNDERWRITING_FEATURES = Table(
     name="fc_underwriting_features",
     description=(
-        "Daily partitions by window_end, point in time. Per (account_id, currency, window_days) for every key "
-        "with a balance on or before window_end, windows of 30 and 90 days ending on window_end: statistics of "
-        "the daily current balance over the window's days that have a value (null, with days_with_value 0, when "
-        "none), negative days and streaks for cash accounts, and the newest balance as of the end of window_end "
-        "(as of the build for today). The view fc_current_underwriting_features holds the newest window_end."
+        "Daily partitions by window_end, point in time. Per (account_id, currency, window_days), windows of "
+        f"{FEATURE_WINDOWS[0]} and {FEATURE_WINDOWS[1]} days ending on window_end: statistics of the daily current "
+        "balance over the window's days that have a value (null, with days_with_value 0, when none), negative days "
+        "and streaks for cash accounts, and the newest balance as of the end of window_end (as of the build for "
+        f"today). Bounded: a key has rows for a window_end only while its {FEATURE_WINDOWS[1]}-day window holds a "
+        f"daily value, at most FC_BALANCES_CARRY_FORWARD_DAYS + {FEATURE_WINDOWS[1] - 1} days after its last "
+        "balance, and again from the day it is observed again (its latest balance stays in fc_latest_balances). "
+        "The view fc_current_underwriting_features holds the newest window_end."
     ),
     group="marts",
     key=("account_id", "currency", "window_end", "window_days"),
@@ -270,7 +264,7 @@ FC_UNDERWRITING_FEATURES = Table(
         *_MART_ACCOUNT_KEY,
         Column("balance_type", "VARCHAR", "cash or credit, from the newest row as of window_end",
                values=BALANCE_TYPES),
-        Column("window_days", "INTEGER", "30 or 90"),
+        Column("window_days", "INTEGER", f"{FEATURE_WINDOWS[0]} or {FEATURE_WINDOWS[1]}"),
         Column("window_start", "DATE", "first day of the window (window_end - window_days + 1)"),
         Column("window_end", "DATE", "the window's last UTC day, included; the partition"),
         Column("days_with_value", "BIGINT", "days of the window with a daily current_minor"),

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from pipelines.contract.known import KnownStateError, pending_accounts, read_only_warehouse
+from pipelines.contract.values import FundsRefreshOutcome, RefreshOutcome
 from pipelines.funds.answer import FundsAnswer, FundsCheckError, StripeAccess, parse_max_age, validate
 from pipelines.funds.macro import FundsCheck
 from pipelines.settings import EVENT_STORE_RELATIVE, SETTINGS, SettingsError, read
@@ -163,14 +164,14 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
     local = answer_locally(directory, store, account_id, amount_minor, currency)
     staleness = local.check.staleness_hours
     if local.permissions is not None and "balances" not in local.permissions and not refresh:
-        return _no_balance("not_requested", "the account does not grant the balances permission")
+        return _no_balance(FundsRefreshOutcome.NOT_REQUESTED, "the account does not grant the balances permission")
     if staleness is not None and staleness * 3600 <= age.total_seconds() and _grants(local):
-        return _answer(local.check, False, "not_needed")
+        return _answer(local.check, False, FundsRefreshOutcome.NOT_NEEDED)
     if not refresh:
         if not local.known:
             raise FundsCheckError(f"unknown account {account_id}: neither the warehouse nor the event store has it")
         why = "no balance known" if staleness is None else f"the balance is {staleness:.2f} h old"
-        return _answer(local.check, False, "not_requested", f"{why}; --no-refresh given")
+        return _answer(local.check, False, FundsRefreshOutcome.NOT_REQUESTED, f"{why}; --no-refresh given")
     if stripe is None:
         stripe = stripe_access_from_env(environ)
     import asyncio
@@ -181,13 +182,13 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
     if result.account is not None and result.account.get("balance") is not None:
         newest_local = local.check.as_of.timestamp() if local.check.as_of else None
         as_of = (result.account.get("balance") or {}).get("as_of")
-        if result.outcome == "succeeded" or (newest_local is None or (as_of or 0) > newest_local):
+        if result.outcome == RefreshOutcome.SUCCEEDED or (newest_local is None or (as_of or 0) > newest_local):
             land_account(store, result.account, result.completed_at or int(time.time()))
-    if result.outcome == "skipped_no_permission":
+    if result.outcome == RefreshOutcome.SKIPPED_NO_PERMISSION:
         return _no_balance(result.outcome, result.reason)
     extra = (result.account,) if result.account is not None else ()
     answered = answer_locally(directory, store, account_id, amount_minor, currency, extra).check
-    return _answer(answered, result.outcome == "succeeded", result.outcome, result.reason)
+    return _answer(answered, result.outcome == RefreshOutcome.SUCCEEDED, result.outcome, result.reason)
 
 
 def _grants(local: LocalState) -> bool:

@@ -10,16 +10,18 @@ from typing import Any
 
 import stripe as stripe_sdk
 
+from pipelines.contract.values import FINISHED_REFRESH_OUTCOMES, FundsRefreshOutcome, RefreshOutcome, RefreshStatus
 from pipelines.funds.answer import FundsCheckError, StripeAccess
 from pipelines.redact import redact
 from pipelines.stripe_fc.client import ClientSettings, StripeFCClient, StripeFCError
 from pipelines.stripe_fc.records import INACTIVE_CODE, classify
 
 _WHY = {
-    "skipped_inactive": "the account is not active",
-    "skipped_no_permission": "the account does not grant the balances permission",
-    "skipped_cooldown": "Stripe does not accept another refresh yet (next_refresh_available_at not reached)",
-    "skipped_pending": "a refresh is already pending",
+    RefreshOutcome.SKIPPED_INACTIVE: "the account is not active",
+    RefreshOutcome.SKIPPED_NO_PERMISSION: "the account does not grant the balances permission",
+    RefreshOutcome.SKIPPED_COOLDOWN:
+        "Stripe does not accept another refresh yet (next_refresh_available_at not reached)",
+    FundsRefreshOutcome.SKIPPED_PENDING: "a refresh is already pending",
 }
 
 
@@ -65,15 +67,17 @@ async def _refresh(client: StripeFCClient, account_id: str, timeout: float, poll
     account = await client.retrieve_account(account_id)
     decision = classify(account, client.server_now())
     if decision != "refresh":
-        outcome = "skipped_pending" if decision == "await" else decision
+        outcome = FundsRefreshOutcome.SKIPPED_PENDING if decision == "await" else decision
         return RefreshResult(outcome, _WHY[outcome], account)
     try:
         refreshed = await client.refresh_account(account_id, idempotency_key=f"fcb-check-{uuid.uuid4().hex}")
     except stripe_sdk.InvalidRequestError as exc:
         code = exc.code or (exc.error.code if exc.error else None)
         if code == INACTIVE_CODE:
-            return RefreshResult("skipped_inactive", _WHY["skipped_inactive"], account)
-        return RefreshResult("error", f"the refresh request failed ({redact(str(code or exc.http_status))})", account)
+            inactive = RefreshOutcome.SKIPPED_INACTIVE
+            return RefreshResult(inactive, _WHY[inactive], account)
+        why = f"the refresh request failed ({redact(str(code or exc.http_status))})"
+        return RefreshResult(RefreshOutcome.ERROR, why, account)
     attempted = (refreshed.get("balance_refresh") or {}).get("last_attempted_at")
     current = refreshed
     asked = time.monotonic()
@@ -83,19 +87,20 @@ async def _refresh(client: StripeFCClient, account_id: str, timeout: float, poll
         # Polls at fixed steps from the request, within the check's share of the limits.
         wake = asked + step * poll
         if wake >= deadline:
-            return RefreshResult("timed_out", f"no result within {deadline - asked:.0f} s", current)
+            return RefreshResult(RefreshOutcome.TIMED_OUT, f"no result within {deadline - asked:.0f} s", current)
         await asyncio.sleep(max(0.0, wake - time.monotonic()))
         current = await client.retrieve_account(account_id)
     status = (current.get("balance_refresh") or {}).get("status")
     completed = int(client.server_now())
-    if status == "succeeded":
-        return RefreshResult("succeeded", None, current, completed)
-    return RefreshResult("failed", "the institution did not return a balance (refresh failed)", current, completed)
+    if status == RefreshStatus.SUCCEEDED:
+        return RefreshResult(RefreshOutcome.SUCCEEDED, None, current, completed)
+    return RefreshResult(RefreshOutcome.FAILED, "the institution did not return a balance (refresh failed)", current,
+                         completed)
 
 
 def _finished(account: dict[str, Any], attempted: Any) -> bool:
     refresh = account.get("balance_refresh") or {}
-    if refresh.get("status") not in ("succeeded", "failed"):
+    if refresh.get("status") not in FINISHED_REFRESH_OUTCOMES:
         return False
     last = refresh.get("last_attempted_at")
     return attempted is None or (isinstance(last, int | float) and last >= attempted)

@@ -49,10 +49,11 @@ async def land(
     gap_client: Callable[[], StripeFCClient | None],
     already_seen: Callable[[T], Iterable[str]] = lambda _result: (),
 ) -> Landed[T]:
-    """Open the warehouse and the event store, then: finish a pending deletion (before anything else is written),
+    """Open the warehouse, then the event store, then: finish a pending deletion (before anything else is written),
     run `work`, reconcile the gaps the store records with the client `gap_client` gives (asked for only when a gap
     waits; closed when done), export `tables` to Parquet and count every table's rows."""
-    with EventStore(store_path) as store, open_warehouse() as wh:
+    # The warehouse first: a warehouse that refuses to open (newer than the code) leaves no event store behind.
+    with open_warehouse() as wh, EventStore(store_path) as store:
         Forgetter(wh, str(store_path)).finish_pending()
         forgotten = load_forgotten(wh)
         result = await work(Landing(wh, store, forgotten))

@@ -131,6 +131,13 @@ def _buckets(con: duckdb.DuckDBPyConnection, days_per_key: int, bucket_rows: int
     return max(1, -(-keys * days_per_key // bucket_rows))
 
 
+def _day_params(spec: MartSpec, day: date, seed: bool, build_at: datetime) -> dict[str, object]:
+    """The parameters of a mart's one-day SQL, all but its bucket."""
+    day_end = utc(day + timedelta(days=1))
+    return {"day": day, "day_end": day_end, "seed": seed, "seed_end": day_end if seed else FIRST_DAY,
+            "built_at": build_at} | dict(spec.sql_constants)
+
+
 def _build_one_day(
     con: duckdb.DuckDBPyConnection, spec: MartSpec, day: date, build_at: datetime, settings: HistorySettings
 ) -> int:
@@ -139,9 +146,7 @@ def _build_one_day(
     table, column, sql = spec.name, spec.partition_column, spec.day_sql
     assert column is not None and sql is not None
     seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
-    day_end = utc(day + timedelta(days=1))
-    params = {"day": day, "day_end": day_end, "seed": seed, "seed_end": day_end if seed else FIRST_DAY,
-              "built_at": build_at}
+    params = _day_params(spec, day, seed, build_at)
     buckets = _buckets(con, spec.lookback_days + 1, spec.day_bucket_rows)
 
     def work() -> int:
@@ -185,7 +190,8 @@ def build_partitions(
             span = (batch_last - batch_first).days + 1 + spec.lookback_days
             buckets = _buckets(con, span, BUCKET_ROWS[table])
             seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
-            params = {"first": batch_first, "last": batch_last, "seed": seed, "built_at": build_at}
+            params = {"first": batch_first, "last": batch_last, "seed": seed, "built_at": build_at} | dict(
+                spec.sql_constants)
             if spec.range_params is not None:
                 params |= spec.range_params(batch_first, batch_last, seed, settings)
             bounds = {"first": batch_first, "last": batch_last}
@@ -193,10 +199,20 @@ def build_partitions(
             def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params
                      ) -> int:
                 con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
-                sql_buckets = (spec.range_engine(con, params, buckets) if spec.range_engine is not None
-                               else range(buckets))
-                for bucket in sql_buckets:
-                    con.execute(load_sql(spec.sql), params | {"bucket": bucket, "buckets": buckets})
+                left = (spec.range_engine(con, params, buckets) if spec.range_engine is not None
+                        else range(buckets))
+                if spec.sql is not None:
+                    for bucket in left:
+                        con.execute(load_sql(spec.sql), params | {"bucket": bucket, "buckets": buckets})
+                else:
+                    # No range statement (features: the buckets past float64's exact integers): the one-day SQL, a
+                    # day at a time, each day reading the bucket's previous day just inserted.
+                    assert spec.day_sql is not None
+                    left = list(left)
+                    for day in _days(bounds["first"], bounds["last"]):
+                        day_params = _day_params(spec, day, bool(params["seed"]) and day == bounds["first"], build_at)
+                        for bucket in left:
+                            con.execute(load_sql(spec.day_sql), day_params | {"bucket": bucket, "buckets": buckets})
                 counts = dict(con.execute(
                     load_sql("marts/count_partitions").format(table=table, column=column), bounds).fetchall())
                 for day in _days(bounds["first"], bounds["last"]):

@@ -1,10 +1,11 @@
 """fc_underwriting_features for a range of window ends, one hash bucket of keys at a time, computed with numpy.
 
-Same definitions as sql/marts/fc_underwriting_features.sql (one window end, the reference the tests hold both to)
-and fc_underwriting_features_range.sql (the same range in SQL, used where an amount is too large for exact
-float64 arithmetic). DuckDB's window operator spent most of a full rebuild on 18 windowed aggregates; here each
-key's days are one row of a matrix, counts and sums come from running sums, and min, max and both percentiles from
-one sorted copy of each window: several times faster on the same two cores. Knows nothing of Dagster.
+The fast path of the two implementations of the feature rules: sql/marts/fc_underwriting_features.sql (one window
+end) is the reference the tests hold it to, and builds the buckets holding an amount too large for exact float64
+arithmetic, a day at a time. The windows come from pipelines.contract.tables.FEATURE_WINDOWS. DuckDB's window
+operator spent most of a full rebuild on 18 windowed aggregates; here each key's days are one row of a matrix,
+counts and sums come from running sums, and min, max and both percentiles from one sorted copy of each window:
+several times faster on the same two cores. Knows nothing of Dagster.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 
+from pipelines.contract.values import FEATURE_WINDOWS
 from pipelines.sql import load_sql
 from pipelines.warehouse.base import memory_limit_lowered
 
-WINDOWS: tuple[int, ...] = (30, 90)
-LOOKBACK = max(WINDOWS) - 1
+WINDOWS: tuple[int, ...] = FEATURE_WINDOWS
+LOOKBACK = max(WINDOWS) - 1  # the days before $first the longest window of $first reads
 # float64 holds every integer below 2**53 exactly: min, max and percentiles stay exact; larger amounts take SQL.
 EXACT_LIMIT = 2**53
 SLICE_ENDS = 31  # window ends per inserted slice: bounds the output held at once
@@ -54,7 +56,6 @@ class _Bucket:
     counts: dict[str, np.ndarray]  # running counts (value, observed, negative), a leading 0 column
     runs: np.ndarray  # int32: consecutive negative days ending on each day
     latest: np.ndarray  # int32: payload row of the newest balance as of each day (the balance before the range: -1)
-    since: np.ndarray  # int64: first window end (index) a key has rows for; a huge value for none
     payload: pa.Table  # series rows, then one row per key for the balance before the range
     cash: np.ndarray  # bool per payload row: balance_type is cash
     as_of_us: np.ndarray  # int64 per payload row: as_of in microseconds since the epoch
@@ -62,16 +63,18 @@ class _Bucket:
 
 def build_range(con: duckdb.DuckDBPyConnection, params: dict[str, object], buckets: int) -> list[int]:
     """Insert the features of the ends $first..$last, bucket after bucket, in the caller's transaction; the buckets
-    left for the SQL statement (an amount too large for exact float64 arithmetic)."""
+    left for the one-day SQL (an amount too large for exact float64 arithmetic)."""
     previous = con.sql(load_sql("marts/features_previous"), params={
-        k: params[k] for k in ("first", "seed", "seed_end")} | {"buckets": buckets}).to_arrow_table()
+        k: params[k] for k in ("first", "seed", "seed_end")} | {"window_days": WINDOWS[0], "buckets": buckets}
+    ).to_arrow_table()
     previous_of = _split_by_bucket(previous, buckets)
     columns = con.table(TABLE).columns  # as the table stores them (insert_into is by position)
     left: list[int] = []
     # The daily rows stream from a cursor of their own (the inserts go through `con`), sorted by bucket: one scan.
     with memory_limit_lowered(con, NUMPY_MEMORY), con.cursor() as reader_con:
         reader = reader_con.sql(load_sql("marts/features_series"), params={
-            "first": params["first"], "last": params["last"], "buckets": buckets}).to_arrow_reader(READ_ROWS)
+            "first": params["first"], "last": params["last"], "lookback": LOOKBACK, "buckets": buckets,
+        }).to_arrow_reader(READ_ROWS)
 
         def slices() -> Iterator[pa.Table]:
             for bucket, series in _buckets_of(reader, buckets):
@@ -228,22 +231,16 @@ def _matrices(series: pa.Table, previous: pa.Table, first: date, last: date) -> 
     starts = np.flatnonzero(new_key)
     key_accounts, key_currencies = accounts.take(starts), currencies.take(starts)
     index = {key: i for i, key in enumerate(zip(key_accounts.to_pylist(), key_currencies.to_pylist(), strict=True))}
-    # Keys with only a balance before the range (dormant, disconnected) get empty rows: same path, no values.
+    # Keys with only a balance before the range (dormant, disconnected) have no daily value in any window of the
+    # range, so no rows (the bound): only the keys of the series are laid out.
     before: dict[int, int] = {}
-    extra_accounts: list[str] = []
-    extra_currencies: list[str] = []
     for position, key in enumerate(zip(previous.column("account_id").to_pylist(),
                                        previous.column("currency").to_pylist(), strict=True)):
-        if key not in index:
-            index[key] = len(index)
-            extra_accounts.append(key[0])
-            extra_currencies.append(key[1])
-        before[index[key]] = position
+        if (row := index.get(key)) is not None:
+            before[row] = position
     keys = len(index)
     if keys == 0:
         return None
-    key_accounts = pa.concat_arrays([key_accounts, pa.array(extra_accounts, pa.string())])
-    key_currencies = pa.concat_arrays([key_currencies, pa.array(extra_currencies, pa.string())])
 
     epoch_days = series.column("day").combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
     day = epoch_days - (base - date(1970, 1, 1)).days
@@ -284,10 +281,6 @@ def _matrices(series: pa.Table, previous: pa.Table, first: date, last: date) -> 
         fallback[key] = n + position
     latest = np.where(latest >= 0, latest, fallback[:, None])
 
-    # A key's rows start on its first window end with a balance: $first when it had one before, else its first
-    # observed day in the range.
-    never = np.iinfo(np.int64).max
-    first_seen = np.where((latest >= 0)[:, LOOKBACK:], np.arange(days - LOOKBACK), never).min(axis=1)
     payload_columns = ["customer_id", "balance_type", "current_minor", "available_minor", "as_of"]
     payload = pa.concat_tables([
         series.select(payload_columns),
@@ -306,7 +299,7 @@ def _matrices(series: pa.Table, previous: pa.Table, first: date, last: date) -> 
         sums=running(amounts, np.int64),  # 0 where a day has no value
         counts={"value": running(has_value, np.int32), "observed": running(observed_days, np.int32),
                 "negative": running(negative, np.int32)},
-        runs=runs, latest=latest, since=first_seen, payload=payload, cash=cash, as_of_us=as_of,
+        runs=runs, latest=latest, payload=payload, cash=cash, as_of_us=as_of,
     )
 
 
@@ -360,8 +353,10 @@ def _window_counts(running: np.ndarray, start: int, stop: int, window: int) -> n
 
 def _slice_rows(data: _Bucket, first: date, start: int, stop: int, built_at: datetime) -> pa.Table:
     """The rows of the ends start..stop-1 (indexes from $first) in (end, key, window) order: sorted by window end."""
-    end_index = np.arange(start, stop)
-    keep = end_index[:, None] >= data.since[None, :]  # (ends, keys): a key has rows once it has a balance
+    counts = {name: [_window_counts(running, start, stop, w) for w in WINDOWS] for name, running in data.counts.items()}
+    # (ends, keys): the bound, a key has rows while its longest window holds a daily value (and so a balance).
+    longest = counts["value"][WINDOWS.index(max(WINDOWS))]
+    keep = ((longest > 0) & (data.latest[:, LOOKBACK + start:LOOKBACK + stop] >= 0)).T
     end_of_row, key_of_row = np.nonzero(keep)
     pairs = len(key_of_row)
     if pairs == 0:
@@ -376,7 +371,6 @@ def _slice_rows(data: _Bucket, first: date, start: int, stop: int, built_at: dat
     def repeated(values: np.ndarray) -> np.ndarray:
         return np.repeat(values, windows)
 
-    counts = {name: [_window_counts(running, start, stop, w) for w in WINDOWS] for name, running in data.counts.items()}
     totals = [_window_counts(data.sums, start, stop, w) for w in WINDOWS]
     stats = [_window_statistics(data, start, stop, w, n, total)
              for w, n, total in zip(WINDOWS, counts["value"], totals, strict=True)]

@@ -6,13 +6,14 @@ MARTS; a new mart is one entry here (with its SQL under sql/marts/ and its table
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 import duckdb
 
+from pipelines.contract.values import FEATURE_WINDOWS
 from pipelines.marts import feature_windows
 
 # How a mart is built: "partitioned" rebuilds a range of daily partitions; "refill" empties the table and runs its
@@ -24,7 +25,6 @@ CheckName = Literal["as_of", "amounts", "up_to_date"]
 RangeParams = Callable[[date, date, bool, Any], dict[str, object]]  # (first, last, seed, HistorySettings)
 # Extra buckets of a range another engine builds first; returns the buckets left to the SQL (features: numpy).
 RangeEngine = Callable[[duckdb.DuckDBPyConnection, dict[str, object], int], Iterable[int]]
-FEATURE_WINDOWS: tuple[int, ...] = feature_windows.WINDOWS
 # "Before everything" for a watermark or seed that does not exist yet (bound as a parameter, unlike -infinity).
 FIRST_DAY = datetime.min.replace(tzinfo=UTC)
 
@@ -38,7 +38,9 @@ class MartSpec:
     name: str
     reads: tuple[str, ...]  # contract tables and other marts (a partitioned mart also reads its previous day)
     build: BuildKind
-    sql: str  # the statement that builds it (for a partitioned mart: a range of days, per hash bucket)
+    # The statement that builds it (for a partitioned mart: a range of days, per hash bucket). None for a partitioned
+    # mart whose range engine builds the range: the buckets it leaves are built a day at a time by day_sql.
+    sql: str | None
     then_sql: str | None = None  # since_watermark: the statement that publishes what `sql` staged
     partition_column: str | None = None  # the DATE column naming each daily partition (`day=YYYY-MM-DD/` in Parquet)
     # Partitioned: days per transaction; days before the range its statement reads (its windows); rows per hash
@@ -51,6 +53,7 @@ class MartSpec:
     # A statement for one day that beats the range one there (features: grouped, no window frames).
     day_sql: str | None = None
     day_bucket_rows: int = 0
+    sql_constants: Mapping[str, object] = field(default_factory=dict)  # declared constants every statement binds
     checks: frozenset[CheckName] = frozenset()
     negative_preview: str | None = None  # SQL counting accounts with negative days, for the asset page
     cash_preview: str | None = None  # SQL summing cash available per currency, for the asset page
@@ -87,17 +90,18 @@ MARTS: tuple[MartSpec, ...] = (
     ),
     MartSpec(
         # Each batch also computes its windows over the 89 days before it, so longer batches waste less. Its
-        # buckets are smaller: a bucket becomes numpy matrices (marts/feature_windows.py, or 18 windowed aggregates
-        # in the SQL statement that takes over past float64's exact integers). At 500,000 rows, with the slices
+        # buckets are smaller: a bucket becomes numpy matrices (marts/feature_windows.py; past float64's exact
+        # integers the one-day statement takes over, a day at a time). At 500,000 rows, with the slices
         # computed ahead in a thread, a 100,000-account batch builds as fast as the earlier code did at 1,000,000,
         # and the features phase peaks about 150 MiB lower (as measured). The one-day statement groups a bucket's
         # 90 days (no window frames): at 3,000,000 rows the daily run at 100,000 accounts peaks at 0.80 GiB and
         # takes 0.6 s less than at 1,500,000 (0.74 GiB).
         "fc_underwriting_features", reads=("fc_balances", "fc_daily_balances"), build="partitioned",
-        sql="marts/fc_underwriting_features_range", partition_column="window_end", batch_days=365,
+        sql=None, partition_column="window_end", batch_days=365,
         lookback_days=max(FEATURE_WINDOWS) - 1, bucket_rows=500_000, range_params=_feature_params,
         range_engine=feature_windows.build_range, day_sql="marts/fc_underwriting_features",
         day_bucket_rows=3_000_000, checks=frozenset({"up_to_date"}),
+        sql_constants={"short_days": FEATURE_WINDOWS[0], "long_days": FEATURE_WINDOWS[1]},
         negative_preview="report/preview_negative_features", cash_preview="report/preview_cash_features",
     ),
     MartSpec(

@@ -9,6 +9,7 @@ from typing import Any
 
 import stripe
 
+from pipelines.contract.values import FINISHED_REFRESH_OUTCOMES, RefreshOutcome, RefreshStatus
 from pipelines.stripe_fc.client import REFRESHED_BALANCE_EVENT
 from pipelines.stripe_fc.records import RefreshRecord
 from pipelines.stripe_fc.state import EngineState, Pending
@@ -50,7 +51,7 @@ class AwaitingStage(EngineState):
     @staticmethod
     def _is_completion_of(account: Mapping[str, Any], pending: Pending) -> bool:
         refresh = account.get("balance_refresh") or {}
-        if refresh.get("status") not in ("succeeded", "failed"):
+        if refresh.get("status") not in FINISHED_REFRESH_OUTCOMES:
             return False
         attempted = refresh.get("last_attempted_at")
         if pending.attempted_at is None:
@@ -86,8 +87,8 @@ class AwaitingStage(EngineState):
         expired = [aid for aid, p in self._pending.items() if now - p.waiting_since >= self.settings.refresh_timeout]
         for account_id in expired:
             pending = self._pending.pop(account_id)
-            await self._record(RefreshRecord(self.run_id, account_id, "timed_out",
-                                             requested_at=pending.requested_at, status="pending"))
+            await self._record(RefreshRecord(self.run_id, account_id, RefreshOutcome.TIMED_OUT,
+                                             requested_at=pending.requested_at, status=RefreshStatus.PENDING))
         self.progress.pending = len(self._pending)
 
     async def _resolve(self, account_id: str, account: Mapping[str, Any], requested_at: float | None,
@@ -96,10 +97,10 @@ class AwaitingStage(EngineState):
         self.progress.pending = len(self._pending)
         refresh = account.get("balance_refresh") or {}
         status = refresh.get("status")
-        outcome = status if status in ("succeeded", "failed") else "error"
+        outcome = FINISHED_REFRESH_OUTCOMES.get(status, RefreshOutcome.ERROR)
         await self.sink.account_observed(account, final=True)
         await self._record(RefreshRecord(
             self.run_id, account_id, outcome, requested_at=requested_at, completed_at=completed_at,
             status=status, next_refresh_available_at=refresh.get("next_refresh_available_at"),
-            error_code=None if outcome != "error" else "unexpected_refresh_status",
+            error_code=None if outcome != RefreshOutcome.ERROR else "unexpected_refresh_status",
         ))

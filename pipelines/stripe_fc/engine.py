@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pipelines.contract.values import RefreshOutcome
 from pipelines.stripe_fc.awaiting import AwaitingStage
 from pipelines.stripe_fc.client import REFRESHED_BALANCE_EVENT, StripeFCClient
 from pipelines.stripe_fc.listing import ListingStage
@@ -113,7 +114,7 @@ class RefreshEngine(ListingStage, RefreshingStage, AwaitingStage):
             chosen, over = self.planner.finish()
             for account_id in over:
                 status, next_at = self._held.pop(account_id)
-                await self._record(RefreshRecord(self.run_id, account_id, "skipped_budget", status=status,
+                await self._record(RefreshRecord(self.run_id, account_id, RefreshOutcome.SKIPPED_BUDGET, status=status,
                                                  next_refresh_available_at=next_at))
             await self._start(chosen)
         self.progress.listing_done = True

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pipelines.contract.values import RefreshOutcome
 from pipelines.stripe_fc.policy import balance_as_of, newest_of
 from pipelines.stripe_fc.records import RefreshRecord, classify
 from pipelines.stripe_fc.state import EngineState, Pending
@@ -86,7 +87,7 @@ class ListingStage(EngineState):
         if max_age is not None and newest is not None and now - newest < max_age * 3600:
             if self.planner is not None:
                 await self._start(self.planner.listed(account_id))
-            return "skipped_fresh"
+            return RefreshOutcome.SKIPPED_FRESH
         if self.planner is None:
             return "refresh"
         await self.sink.account_observed(account, final=False)

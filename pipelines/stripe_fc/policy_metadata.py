@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.contract.values import SAVED_OUTCOMES
 from pipelines.stripe_fc.engine import Progress
 from pipelines.stripe_fc.policy import PolicySettings, estimated_cost
-
-SAVED_OUTCOMES = ("skipped_fresh", "skipped_budget")
 
 
 def policy_metadata(progress: Progress, policy: PolicySettings) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.contract.values import SKIPPED_OUTCOMES, RefreshOutcome
 from pipelines.stripe_fc.client import StripeFCClient
 from pipelines.stripe_fc.records import Progress
 
@@ -21,14 +22,14 @@ def format_progress(progress: Progress, client: StripeFCClient) -> str:
     elapsed = max(progress.elapsed, 1e-9)
     global_rps, endpoint_rps = client.limiter.global_rps, client.limiter.endpoint_rps
     o = progress.outcomes
-    skipped = sum(count for name, count in o.items() if name.startswith("skipped_"))
+    skipped = sum(o[name] for name in SKIPPED_OUTCOMES)
     eta = eta_seconds(progress, endpoint_rps or 0)
     parts = [
         f"{progress.elapsed:6.1f}s",
         f"listed {progress.accounts_listed} accounts" + ("" if progress.listing_done else " (listing)"),
         f"refresh requested {progress.refresh_requested}",
-        f"succeeded {o['succeeded']} failed {o['failed']} pending {progress.pending}",
-        f"timed out {o['timed_out']} skipped {skipped} errors {o['error']}",
+        f"succeeded {o[RefreshOutcome.SUCCEEDED]} failed {o[RefreshOutcome.FAILED]} pending {progress.pending}",
+        f"timed out {o[RefreshOutcome.TIMED_OUT]} skipped {skipped} errors {o[RefreshOutcome.ERROR]}",
         f"{stats.total / elapsed:.1f} req/s (limit {global_rps or 'none'}/s, {endpoint_rps or 'none'}/s per endpoint)",
         f"429s {stats.rate_limited}",
     ]

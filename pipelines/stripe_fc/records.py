@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pipelines.contract.tables import REFRESH_OUTCOMES
+from pipelines.contract.values import REFRESH_OUTCOMES, RefreshOutcome, RefreshStatus
 from pipelines.settings import default
 
 DiscoveryMode = Literal["per_customer", "all"]
@@ -79,13 +79,13 @@ class Progress:
 def classify(account: Mapping[str, Any], now: float) -> str:
     """`refresh`, `await` (a refresh is already pending) or the skip outcome, from the account as listed."""
     if account.get("status") != "active":
-        return "skipped_inactive"
+        return RefreshOutcome.SKIPPED_INACTIVE
     if "balances" not in (account.get("permissions") or []):
-        return "skipped_no_permission"
+        return RefreshOutcome.SKIPPED_NO_PERMISSION
     refresh = account.get("balance_refresh") or {}
-    if refresh.get("status") == "pending":
+    if refresh.get("status") == RefreshStatus.PENDING:
         return "await"
     next_at = refresh.get("next_refresh_available_at")
     if isinstance(next_at, int | float) and next_at > now:
-        return "skipped_cooldown"
+        return RefreshOutcome.SKIPPED_COOLDOWN
     return "refresh"

@@ -6,6 +6,7 @@ import time
 
 import stripe
 
+from pipelines.contract.values import RefreshOutcome, RefreshStatus
 from pipelines.redact import redact
 from pipelines.stripe_fc.records import INACTIVE_CODE, RefreshRecord
 from pipelines.stripe_fc.state import EngineState, Pending
@@ -32,21 +33,21 @@ class RefreshingStage(EngineState):
             account = await self.client.refresh_account(account_id, idempotency_key=f"fcb-{self.run_id}-{account_id}")
         except stripe.InvalidRequestError as exc:
             code = exc.code or (exc.error.code if exc.error else None)
-            outcome = "skipped_inactive" if code == INACTIVE_CODE else "error"
+            outcome = RefreshOutcome.SKIPPED_INACTIVE if code == INACTIVE_CODE else RefreshOutcome.ERROR
             await self._record(RefreshRecord(self.run_id, account_id, outcome, requested_at=requested_at,
                                              error_code=code or f"http_{exc.http_status}"))
             return
         except stripe.StripeError as exc:
             # Exhausted retries on 5xx/429 for this one account: record it and let the run go on.
             code = (exc.error.code if exc.error else None) or f"http_{exc.http_status}"
-            await self._record(RefreshRecord(self.run_id, account_id, "error", requested_at=requested_at,
+            await self._record(RefreshRecord(self.run_id, account_id, RefreshOutcome.ERROR, requested_at=requested_at,
                                              error_code=redact(str(code))))
             return
         finally:
             self._requesting.discard(account_id)
             early = self._early.pop(account_id, None)
         refresh = account.get("balance_refresh") or {}
-        if refresh.get("status") == "pending":
+        if refresh.get("status") == RefreshStatus.PENDING:
             now = time.monotonic()
             pending = Pending(refresh.get("last_attempted_at"), requested_at, now, now)
             if early is not None and self._is_completion_of(early[0], pending):

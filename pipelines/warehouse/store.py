@@ -77,6 +77,9 @@ class Warehouse:
         # Written since the last export: the marker file says so on disk too, so a crash is noticed on next open.
         self._dirty_marker = self.directory / DIRTY_MARKER_NAME
         self._dirty = False
+        # The connection a `connection()` block holds: calls inside the block (the export after a mart build) use
+        # a cursor of it instead of opening and checkpointing the file again.
+        self._held: duckdb.DuckDBPyConnection | None = None
 
     # -------------------------------------------------------------------- lifecycle
 
@@ -153,6 +156,11 @@ class Warehouse:
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the DuckDB file for one call, waiting up to lock_timeout for a reader that holds it."""
+        if self._held is not None:
+            with self._held.cursor() as cursor:
+                configure(cursor, self.directory, self.memory_limit)
+                yield cursor
+            return
         connection = _connect_waiting(self.duckdb_path, read_only=False, timeout=self.lock_timeout)
         try:
             configure(connection, self.directory, self.memory_limit)
@@ -164,12 +172,17 @@ class Warehouse:
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection for SQL that writes (the marts), closed when the block ends.
 
-        It marks the warehouse dirty until an export follows; for reads use `open_reader` instead.
+        It marks the warehouse dirty until an export follows; for reads use `open_reader` instead. The file stays
+        open for the block: the warehouse's other calls inside it use the same connection.
         """
         self._require_open()
         self._mark_dirty()
         with self._connect() as connection:
-            yield connection
+            outer, self._held = self._held, connection
+            try:
+                yield connection
+            finally:
+                self._held = outer
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:

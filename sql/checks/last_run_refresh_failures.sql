@@ -1,5 +1,6 @@
 -- The last run in fc_balance_refreshes (by its newest requested/completed time) and its refresh outcomes:
--- attempted = succeeded + failed + timed_out + error; failed = failed + timed_out + error (skips are neither).
+-- attempted and failed count the outcomes in $attempted / $failed (VARCHAR[]: ATTEMPTED_OUTCOMES and
+-- FAILED_OUTCOMES in pipelines/contract/tables.py; skips are neither).
 -- No row when no run has a time.
 WITH runs AS (
     SELECT r.run_id, max(greatest(r.requested_at, r.completed_at)) AS ran_at
@@ -17,8 +18,8 @@ SELECT
     last_run.run_id,
     last_run.ran_at,
     count(*) AS accounts,
-    count(*) FILTER (WHERE r.outcome IN ('succeeded', 'failed', 'timed_out', 'error')) AS attempted,
-    count(*) FILTER (WHERE r.outcome IN ('failed', 'timed_out', 'error')) AS failed
+    count(*) FILTER (WHERE list_contains($attempted::VARCHAR[], r.outcome)) AS attempted,
+    count(*) FILTER (WHERE list_contains($failed::VARCHAR[], r.outcome)) AS failed
 FROM last_run
 JOIN fc_balance_refreshes AS r ON r.run_id = last_run.run_id
 GROUP BY last_run.run_id, last_run.ran_at

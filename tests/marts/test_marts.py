@@ -80,9 +80,10 @@ def test_build_returns_row_counts_of_every_mart(warehouse_con: duckdb.DuckDBPyCo
     assert counts["fc_daily_balances"] == sum(len(s) for s in EXPECTED_DAILY.values())
     for table, count in counts.items():
         assert warehouse_con.execute(f"SELECT count(*) FROM {table}").fetchone() == (count,)
-    # Every key with a balance on or before a day has its two windows that day.
-    seen = {key: min(series) for key, series in EXPECTED_DAILY.items()}
-    expected_features = sum(2 * len(days(max(first, SETTINGS.history_start), BUILD_DAY)) for first in seen.values())
+    # A key has its two windows on a day while its 90-day window holds a daily value (fca_old: to the build day).
+    expected_features = sum(
+        2 for series in EXPECTED_DAILY.values() for end in days(SETTINGS.history_start, BUILD_DAY)
+        if any(end - timedelta(days=89) <= day <= end and value[0] is not None for day, value in series.items()))
     assert counts["fc_underwriting_features"] == expected_features
     current = fetch_dicts(warehouse_con, "SELECT * FROM fc_current_underwriting_features")
     assert {r["window_end"] for r in current} == {BUILD_DAY} and len(current) == 2 * len(EXPECTED_DAILY)

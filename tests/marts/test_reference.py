@@ -24,7 +24,7 @@ START = date(2025, 1, 1)
 TODAY = date(2025, 7, 20)  # 201 days: seven daily batches and two feature batches
 BUILD_AT = datetime.combine(TODAY, time(15, 30), tzinfo=UTC)
 SETTINGS = HistorySettings(history_start=START, carry_forward_days=5)
-WINDOWS = (30, 90)
+WINDOWS = (30, 90)  # written out, not imported: the declaration is what this test checks
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class Balance:
 
 def random_history(seed: int) -> list[Balance]:
     """Twelve keys with gaps longer and shorter than the carry limit, several rows a day, negative runs, keys that
-    start late or stop early, and balances from before the first partition."""
+    start late or stop early, keys dormant past the features' bound that are observed again, and balances from
+    before the first partition."""
     rng = random.Random(seed)
     balances: list[Balance] = []
     for n in range(12):
@@ -49,9 +50,15 @@ def random_history(seed: int) -> list[Balance]:
         first = START - timedelta(days=rng.choice([40, 3, 0])) + timedelta(days=rng.choice([0, 0, 25, 120]))
         # Some stop early: dormant for the whole second batch of window ends, with no daily row to read.
         last = TODAY if n % 3 else TODAY - timedelta(days=rng.choice([10, 60, 170]))
+        # Some sleep longer than the carry limit plus the longest window (a batch boundary inside), then wake up.
+        dormant = (first + timedelta(days=rng.choice([20, 50])), timedelta(days=rng.choice([96, 110, 130]))) \
+            if n % 4 == 1 else None
         for currency in currencies:
             day, level = first, rng.randint(-500, 2_000)
             while day <= last:
+                if dormant and dormant[0] <= day < dormant[0] + dormant[1]:
+                    day = dormant[0] + dormant[1]
+                    continue
                 for _ in range(rng.choice([1, 1, 1, 2, 3])):
                     level += rng.randint(-400, 380)
                     stamp = datetime.combine(day, time(0), tzinfo=UTC) + timedelta(seconds=rng.randint(0, 86_399))
@@ -122,13 +129,14 @@ def reference_features(balances: list[Balance], daily: dict) -> dict[tuple[str, 
                 continue
             latest = max(known, key=lambda b: b.as_of)
             cash = latest.balance_type == "cash"
+            rows = {}
             for window in WINDOWS:
                 span = [end - timedelta(days=n) for n in range(window - 1, -1, -1)]
                 cells = [daily.get((account, currency, d)) for d in span]
                 values = [c[1].current_minor for c in cells if c is not None]
                 negative = [c is not None and c[1].current_minor < 0 for c in cells]
                 mean = sum(values) / len(values) if values else None
-                out[(account, currency, end, window)] = {
+                rows[(account, currency, end, window)] = {
                     "customer_id": latest.customer_id, "balance_type": latest.balance_type,
                     "window_start": span[0], "days_with_value": len(values),
                     "days_observed": sum(1 for c in cells if c is not None and c[0]),
@@ -147,6 +155,9 @@ def reference_features(balances: list[Balance], daily: dict) -> dict[tuple[str, 
                     "latest_as_of": latest.as_of,
                     "staleness_hours": (min(end_at, BUILD_AT) - latest.as_of).total_seconds() / 3600,
                 }
+            # The bound: a key has rows for an end only while one of its windows holds a daily value.
+            if any(row["days_with_value"] for row in rows.values()):
+                out |= rows
     return out
 
 
@@ -185,7 +196,13 @@ def assert_features(con: duckdb.DuckDBPyConnection, expected: dict) -> None:
 def history() -> tuple[list[Balance], dict, dict]:
     balances = random_history(seed=20261129)
     daily = reference_daily(balances)
-    return balances, daily, reference_features(balances, daily)
+    features = reference_features(balances, daily)
+    ends: dict[tuple[str, str], set[date]] = defaultdict(set)
+    for account, currency, end, _ in features:
+        ends[(account, currency)].add(end)
+    # The history holds what the bound is about: a key that stops having rows and starts again.
+    assert any(len(e) < (max(e) - min(e)).days + 1 for e in ends.values())
+    return balances, daily, features
 
 
 @pytest.mark.parametrize("engine", ["numpy", "sql"])

@@ -13,13 +13,23 @@ from assets.schemas import column_schema
 from pipelines.contract import migrations
 from pipelines.contract.migrations import current_version, migrate, warehouse_version
 from pipelines.contract.schema import arrow_schema, arrow_type, create_table_sql, live_columns, readme_tables
-from pipelines.contract.tables import REFRESH_OUTCOMES, TABLES
+from pipelines.contract.tables import TABLES
+from pipelines.contract.values import (
+    ATTEMPTED_OUTCOMES,
+    FAILED_OUTCOMES,
+    REFRESH_OUTCOMES,
+    SAVED_OUTCOMES,
+    SKIPPED_OUTCOMES,
+    FundsRefreshOutcome,
+    RefreshStatus,
+)
 from pipelines.settings import SETTINGS, readme_settings
 from pipelines.sql import load_sql
 from pipelines.stripe_fc.engine import OUTCOMES
 from tests.schema.helpers import NEW_COLUMN, add_column_release
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
 
 
 def _information_schema(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, str]]:
@@ -102,6 +112,27 @@ def test_a_declaration_edit_without_its_migration_is_refused(monkeypatch: pytest
 def test_closed_value_sets_have_one_definition() -> None:
     assert OUTCOMES is REFRESH_OUTCOMES
     assert TABLES["fc_balance_refreshes"].column("outcome").values == REFRESH_OUTCOMES
+    # The groups are made of declared outcomes; every outcome is attempted or skipped, never both.
+    assert set(FAILED_OUTCOMES) < set(ATTEMPTED_OUTCOMES) and set(SAVED_OUTCOMES) <= set(SKIPPED_OUTCOMES)
+    assert sorted(ATTEMPTED_OUTCOMES + SKIPPED_OUTCOMES) == sorted(REFRESH_OUTCOMES)
+
+
+def _names(holder: type) -> set[str]:
+    return {value for name, value in vars(holder).items() if name.isupper()}
+
+
+def test_no_outcome_literal_outside_the_declarations() -> None:
+    # Where outcomes and refresh statuses are produced or counted (webhook counters and the check's metadata keys
+    # have words of their own).
+    places = [*(REPO / "pipelines" / part for part in ("stripe_fc", "funds", "normalize", "report")),
+              REPO / "assets" / "balances.py", REPO / "sql" / "checks", REPO / "sql" / "report"]
+    files = [f for place in places for f in ([place] if place.is_file() else sorted(place.rglob("*.*")))
+             if f.suffix in (".py", ".sql")]
+    words = set(REFRESH_OUTCOMES) | _names(FundsRefreshOutcome) | _names(RefreshStatus)
+    literal = re.compile(r"""(['"])(""" + "|".join(sorted(words)) + r""")\1""")
+    found = [f"{f.relative_to(REPO)}: {m.group(0)}" for f in files
+             for m in literal.finditer(f.read_text(encoding="utf-8"))]
+    assert len(files) > 20 and found == []
 
 
 def test_the_readme_table_reference_is_generated_from_the_declarations() -> None:
