@@ -112,7 +112,7 @@ def test_numbers_outside_their_bounds_are_refused() -> None:
         SETTINGS["FC_BALANCES_HISTORY_START"].parse("2023-12-31")
 
 
-def test_the_funds_path_reads_the_same_declarations(tmp_path: Path) -> None:
+def test_the_funds_path_reads_the_same_declarations() -> None:
     env = {"STRIPE_API_KEY": "sk_test_x"}
     access = stripe_access_from_env(env)
     assert (access.api_base, access.reserve_rps) == (SETTINGS["STRIPE_API_BASE"].default,
