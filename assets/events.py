@@ -19,6 +19,7 @@ from pipelines.events import (
     drain_store,
     poll_events,
 )
+from pipelines.funds.decisions import land_decisions
 from pipelines.lifecycle.eventstore import pending_gaps, prune, record_gap
 from pipelines.lifecycle.forget import Forgetter, load_forgotten
 from pipelines.lifecycle.reconcile import reconcile_gaps, stripe_client_from_environment
@@ -30,7 +31,7 @@ FC_EVENTS_JOB_NAME = "fc_events_job"
 SENSOR_NAME = "stripe_events_sensor"
 SENSOR_INTERVAL_SECONDS = 60
 SENSOR_MAX_PAGES_PER_TICK = 50  # 5,000 events; the rest are read on the next tick
-EXPORTED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances")
+EXPORTED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances", "fc_funds_decisions")
 
 
 def _shown_uri(uri: str) -> str:
@@ -61,6 +62,7 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     with EventStore(store_path) as store, warehouse.open() as wh:
         Forgetter(wh, str(store_path)).finish_pending()  # a deletion a crash left half done goes first
         drained = drain_store(store, wh)
+        decisions = land_decisions(store, wh)  # the funds service's decisions, into fc_funds_decisions
         with store.locked() as connection:
             gaps_waiting = bool(pending_gaps(connection))
         gaps = None
@@ -123,6 +125,7 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
         "events_without_account": counts.get("events_without_account", 0),
         "events_pending_after": left,
         "events_pruned": pruned,
+        "funds_decisions_landed": decisions,
         "event_gaps_reconciled": gaps.gaps if gaps is not None else 0,
         "events_by_type": dg.MetadataValue.json(events_by_type),
         "parquet_rows": dg.MetadataValue.json(exported),

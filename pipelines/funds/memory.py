@@ -114,11 +114,11 @@ class KnownBalances:
         path = str(self.duckdb_path).replace("'", "''")
         try:
             self._db.execute(f"ATTACH '{path}' AS fc_warehouse (READ_ONLY)")
-        except duckdb.Error as exc:
-            if "lock" in str(exc).lower() or "conflicting" in str(exc).lower():
-                self.warehouse_busy += 1
-                return False
-            raise
+        except (duckdb.IOException, duckdb.ConnectionException):
+            # A writer holds the file (another process's lock, or this process's own read-write connection): answer
+            # from memory and read the file at the next check.
+            self.warehouse_busy += 1
+            return False
         self.warehouse_reads += 1
         try:
             newest = self._db.execute(load_sql("funds/memory_load_watermark")).fetchone()
