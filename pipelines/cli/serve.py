@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FundsCheckError) as exc:
         return _fail(str(exc), 2)
     logging.basicConfig(level=logging.INFO, format="fc-balances serve: %(message)s", stream=sys.stderr)
+    logging.getLogger("stripe").setLevel(logging.WARNING)  # its request lines name accounts: the access log is ours
     if config.stripe is None:
         print("fc-balances serve: STRIPE_API_KEY is not set: stale or unknown accounts answer 503/404",
               file=sys.stderr, flush=True)
