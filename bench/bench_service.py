@@ -1,7 +1,7 @@
 """Figures of `fc-balances serve`: fresh latency, throughput, a burst of stale checks of one account, stale latency.
 
 Usage: python bench/bench_service.py [--fresh 1000] [--concurrency 32] [--throughput 2000] [--burst 20]
-                                     [--stale 10] [--latency 1]
+                                     [--stale 10] [--latency 1] [--reserve 2]
 
 The sandbox (live mode, rate limits on) and the service each run in a process of their own; the clients are this
 process (aiohttp, keep-alive). The warehouse knows every account: fresh ones by a 5-minute-old balance, stale ones
@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--stale", type=int, default=10)
     parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--reserve", type=float, default=2.0, help="FC_BALANCES_CHECK_RESERVE_RPS (default 2)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fcb-serve-bench-"))
@@ -123,14 +124,14 @@ def main() -> int:
         base = sandbox.stdout.readline().rsplit("listening on ", 1)[1].strip()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "FC_BALANCES_"))},
                "STRIPE_API_KEY": KEY, "STRIPE_API_BASE": base, "FC_BALANCES_WAREHOUSE": str(work / "warehouse"),
-               "FC_BALANCES_SERVICE_TOKEN": TOKEN}
+               "FC_BALANCES_SERVICE_TOKEN": TOKEN, "FC_BALANCES_CHECK_RESERVE_RPS": str(args.reserve)}
         service = subprocess.Popen([str(Path(sys.executable).with_name("fc-balances")), "serve", "--port", "0"],
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
         assert service.stdout is not None
         match = re.search(r"(http://\S+/v1/funds_checks)", service.stdout.readline())
         if match is None:
             raise SystemExit("the service did not start")
-        print(f"sandbox live mode, refresh latency {args.latency:g} s, check reserve 2/s (default); service and "
+        print(f"sandbox live mode, refresh latency {args.latency:g} s, check reserve {args.reserve:g}/s; service and "
               f"sandbox in their own processes; cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
         asyncio.run(measure(args, match.group(1), base, [a["id"] for a in fresh], [a["id"] for a in stale[1:]],
                             stale[0]["id"]))
