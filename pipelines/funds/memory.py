@@ -174,10 +174,11 @@ class KnownBalances:
         """The macro's answer over memory, after taking in what changed."""
         self.follow()
         forgotten = load_forgotten(self._store)
-        if forgotten and forgotten.matches(account_id):
-            return Known(FundsCheck(None, "no_balance", None, None, None), False, True, None)
         state = self.accounts.get(account_id)
-        if state is not None and forgotten and forgotten.matches(state.customer_id):
+        if forgotten and (forgotten.matches(account_id) or (state is not None
+                                                             and forgotten.matches(state.customer_id))):
+            self._db.execute(load_sql("funds/memory_forget"), {"account_id": account_id})  # nothing kept about it
+            self.accounts.pop(account_id, None)
             return Known(FundsCheck(None, "no_balance", None, None, None), False, True, None)
         row = self._db.execute(load_sql("macros/call_fc_sufficient_funds"), {
             "account_id": account_id, "amount_minor": amount_minor, "currency": currency, "at": datetime.now(UTC),

@@ -7,6 +7,7 @@ POST /stripe/webhooks (Stripe's signature instead of a token), all on one port.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -60,10 +61,11 @@ def token_matches(header: str | None, tokens: tuple[str, ...]) -> bool:
     """`Authorization: Bearer <token>` against every accepted token, each compared in constant time, all of them
     every time, so the answer's timing tells neither whether nor which one matched."""
     scheme, _, given = (header or "").partition(" ")
-    offered = given.strip().encode("utf-8", "replace")
+    # Digests of equal length, so not even the offered token's length shows in the comparison's timing.
+    offered = hashlib.sha256(given.strip().encode("utf-8", "replace")).digest()
     matched = False
     for token in tokens:
-        matched |= hmac.compare_digest(offered, token.encode("utf-8"))
+        matched |= hmac.compare_digest(offered, hashlib.sha256(token.encode("utf-8")).digest())
     return matched and scheme.lower() == "bearer"
 
 
@@ -93,13 +95,17 @@ class FundsService:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.store = EventStore(config.store_path)
+        self.log: DecisionLog | None = None
         try:
             self.log = DecisionLog(config.store_path)
             self.checker = FundsChecker(config.warehouse_dir / "fc_balances.duckdb", self.store, config.stripe,
                                         config.refresh_timeout)
         except BaseException:
+            if self.log is not None:
+                self.log.close()
             self.store.close()
             raise
+        self.decisions: DecisionLog = self.log
         self.receiver = WebhookReceiver(self.store, config.webhook_secret) if config.webhook_secret else None
         self.counts = {"answered": 0, "refused": 0}
 
@@ -123,9 +129,9 @@ class FundsService:
     async def _cleanup(self, _app: web.Application) -> None:
         # In-flight requests have finished by now (aiohttp's graceful shutdown): close what they used.
         await self.checker.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.log.close)
+        await asyncio.get_running_loop().run_in_executor(None, self.decisions.close)
         if self.receiver is not None:
-            await self.receiver._close(_app)
+            self.receiver.close()
         self.store.close()
 
     # -- middlewares ----------------------------------------------------------------------------------------------
@@ -170,7 +176,7 @@ class FundsService:
         }
         try:
             # Durable before it is answered: a lender can always show which balance allowed a debit.
-            await asyncio.wrap_future(self.log.record(decision, checked.customer_id))
+            await asyncio.wrap_future(self.decisions.record(decision, checked.customer_id))
         except DecisionLogError as exc:
             logger.error(redact(str(exc)))
             raise RequestRefused(503, "the decision could not be stored, so it is not given; retry") from None
@@ -183,7 +189,7 @@ class FundsService:
         if not _DECISION_ID.fullmatch(decision_id):
             raise RequestRefused(404, f"no funds check {decision_id[:40]!r}: ids look like {DECISION_PREFIX}...")
         try:
-            decision = await asyncio.get_running_loop().run_in_executor(None, self.log.get, decision_id)
+            decision = await asyncio.get_running_loop().run_in_executor(None, self.decisions.get, decision_id)
         except DecisionLogError as exc:
             raise RequestRefused(503, str(exc)) from None
         if decision is None:

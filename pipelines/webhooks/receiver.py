@@ -164,6 +164,10 @@ class WebhookReceiver:
         return app
 
     async def _close(self, _app: web.Application) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Finish the store writes under way (an app serving `handle_webhook` calls this when it stops)."""
         self._writer.shutdown(wait=True)
 
     def _reject(self, status: int, reason: str) -> web.Response:
