@@ -252,3 +252,18 @@ def test_healthz_reports_counts(service: ServiceHandle) -> None:
     health = httpx.get(service.url + "/healthz").json()
     assert (health["status"], health["answered"], health["refused"]) == ("ok", 1, 1)
     assert "webhooks" in health and json.dumps(health).count("fca_") == 0
+
+
+def test_without_a_warehouse_yet_it_answers_from_stripe_and_the_event_store(
+        sandbox_factory: Callable[..., Any], tmp_path: Path) -> None:
+    sandbox = sandbox_factory()
+    sandbox.load_fixtures({"customers": [{"id": "cus_A", "created": 1_764_000_000}],
+                           "accounts": [account("fca_new", as_of=None)]})
+    warehouse = tmp_path / "empty"
+    with start(config(warehouse, sandbox)) as handle:
+        first = handle.check(account="fca_new", amount=5_000, currency="usd").json()
+        assert (first["refreshed"], first["balance_minor"], first["sufficient"]) == (True, 9_000, True)
+        again = handle.check(account="fca_new", amount=5_000, currency="usd").json()
+        assert again["refresh_outcome"] == "not_needed" and refresh_requests(sandbox) == 1
+        assert handle.service.checker.memory.warehouse_reads == 0
+    assert not (warehouse / "fc_balances.duckdb").exists()  # the service never creates or writes the warehouse
