@@ -48,6 +48,7 @@ def world(sandbox_factory: Callable[..., Any], tmp_path: Path) -> dict[str, Any]
         account("fca_fresh", as_of=now - 600, available=7_000),
         account("fca_other", customer="cus_B", as_of=now - 600, available=3_000),
         account("fca_noperm", as_of=None, permissions=["payment_method"]),
+        *(account(f"fca_old{n}", as_of=now - 5 * HOUR, available=500) for n in range(3)),
     ]
     sandbox = sandbox_factory(refresh_latency=(0.3, 0.3))
     sandbox.load_fixtures({"customers": [{"id": "cus_A", "created": 1_764_000_000},
@@ -210,6 +211,21 @@ def test_twenty_concurrent_stale_checks_share_one_refresh(world: dict[str, Any],
     assert {b["refresh_outcome"] for b in bodies} <= {"succeeded", "not_needed"}
     assert len({b["id"] for b in bodies}) == 20 and len(stored_decisions(world["warehouse"])) == 20
     assert wall > 0  # the wall time is the bench's figure, not a test's
+
+
+def test_every_request_to_stripe_goes_through_the_one_limiter_at_the_reserve(world: dict[str, Any],
+                                                                             service: ServiceHandle) -> None:
+    checker = service.service.checker
+    client = checker._client
+    assert client is not None and (client.limiter.global_rps, client.limiter.endpoint_rps) == (2.0, 2.0)
+    before = all_requests(world["sandbox"])
+    accounts = ["fca_old0", "fca_old1", "fca_old2", "fca_stale"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda n: service.check(account=accounts[n % 4], amount=1, currency="usd"), range(8)))
+    assert {a.json()["refresh_outcome"] for a in answers} <= {"succeeded", "not_needed"}
+    assert refresh_requests(world["sandbox"]) == 4 and checker.refreshes_started == 4
+    # The same client (one limiter) sent every request the sandbox saw: no per-request client, no bypass.
+    assert checker._client is client and client.stats.total == all_requests(world["sandbox"]) - before
 
 
 def test_webhooks_on_the_same_port_feed_the_next_check(world: dict[str, Any], service: ServiceHandle) -> None:
