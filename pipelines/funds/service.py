@@ -95,17 +95,18 @@ class FundsService:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.store = EventStore(config.store_path)
-        self.log: DecisionLog | None = None
         try:
-            self.log = DecisionLog(config.store_path)
+            self.decisions = DecisionLog(config.store_path)
+        except BaseException:
+            self.store.close()
+            raise
+        try:
             self.checker = FundsChecker(config.warehouse_dir / "fc_balances.duckdb", self.store, config.stripe,
                                         config.refresh_timeout)
         except BaseException:
-            if self.log is not None:
-                self.log.close()
+            self.decisions.close()
             self.store.close()
             raise
-        self.decisions: DecisionLog = self.log
         self.receiver = WebhookReceiver(self.store, config.webhook_secret) if config.webhook_secret else None
         self.counts = {"answered": 0, "refused": 0}
 
