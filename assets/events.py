@@ -20,6 +20,7 @@ from pipelines.events import (
     drain_store,
     poll_events,
 )
+from pipelines.funds.decisions import land_decisions
 from pipelines.lifecycle.eventstore import pending_gaps, prune, record_gap
 from pipelines.lifecycle.landing import Landing, land
 from pipelines.lifecycle.reconcile import stripe_client_from_environment
@@ -31,7 +32,7 @@ FC_EVENTS_JOB_NAME = "fc_events_job"
 SENSOR_NAME = "stripe_events_sensor"
 SENSOR_INTERVAL_SECONDS = 60
 SENSOR_MAX_PAGES_PER_TICK = 50  # 5,000 events; the rest are read on the next tick
-EXPORTED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances")
+EXPORTED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances", "fc_funds_decisions")
 
 
 def _shown_uri(uri: str) -> str:
@@ -61,8 +62,10 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     warehouse.validate()  # every setting this step reads, before it writes
     store_path = warehouse.event_store_path()
 
-    async def drain(landing: Landing) -> DrainResult:
-        return drain_store(landing.store, landing.warehouse)
+    async def drain(landing: Landing) -> tuple[DrainResult, int]:
+        drained = drain_store(landing.store, landing.warehouse)
+        # The funds service's decisions, into fc_funds_decisions.
+        return drained, land_decisions(landing.store, landing.warehouse)
 
     # The sensor found its cursor expired: land the tracked accounts as Stripe has them now. The job needs no key
     # otherwise (webhooks alone feed it), so the key is looked up only when a gap waits; without one, the next
@@ -70,7 +73,7 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     landed = asyncio.run(land(warehouse.open, store_path, drain, EXPORTED_TABLES, stripe_client_from_environment))
     if landed.gap_waits:
         context.log.warning("an events gap waits: STRIPE_API_KEY is not set here, the next ingest reconciles it")
-    drained, gaps, exported, totals, parquet_uri = (
+    (drained, decisions), gaps, exported, totals, parquet_uri = (
         landed.result, landed.gaps if landed.gaps.gaps else None, landed.exported, landed.totals, landed.parquet_uri)
     with EventStore(store_path) as store:
         with store.locked() as connection:
@@ -114,6 +117,7 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
         "events_without_account": counts.get("events_without_account", 0),
         "events_pending_after": left,
         "events_pruned": pruned,
+        "funds_decisions_landed": decisions,
         "event_gaps_reconciled": gaps.gaps if gaps is not None else 0,
         "events_by_type": dg.MetadataValue.json(events_by_type),
         "parquet_rows": dg.MetadataValue.json(exported),

@@ -189,11 +189,16 @@ _DECLARED: tuple[Setting, ...] = (
             "0: none)", "`stripe.max_refreshes`", minimum=0),
     Setting("FC_BALANCES_REFRESH_PRICE", "price", "price of one refresh (decimal), for the cost figures",
             "`stripe.refresh_price`"),
-    Setting("FC_BALANCES_CHECK_RESERVE_RPS", "number", "requests/s of every limit kept for `funds-check` "
-            "(0: the run uses the whole limit, and checks pace at the default)",
-            "`stripe.check_reserve_rps`; `funds-check` reads the variable", default=2.0, minimum=0.0),
-    Setting("STRIPE_WEBHOOK_SECRET", "secret", "endpoint secret for `fc-balances webhooks`; several, "
-            "comma-separated, while one is rolled", "none: read by `fc-balances webhooks` when it starts",
+    Setting("FC_BALANCES_CHECK_RESERVE_RPS", "number", "requests/s of every limit kept for `funds-check` and "
+            "`serve` (one limiter for the whole service; 0: the run uses the whole limit, and checks pace at the "
+            "default)", "`stripe.check_reserve_rps`; `funds-check` and `serve` read the variable", default=2.0,
+            minimum=0.0),
+    Setting("STRIPE_WEBHOOK_SECRET", "secret", "endpoint secret for `fc-balances webhooks` and the webhook route "
+            "of `serve`; several, comma-separated, while one is rolled",
+            "none: read by `fc-balances webhooks` and `serve` when they start", scope="command"),
+    Setting("FC_BALANCES_SERVICE_TOKEN", "secret", "bearer token(s) the funds service accepts on `/v1/`; several, "
+            "comma-separated, while one is rotated; each at least 16 characters",
+            "none: read by `fc-balances serve` when it starts", shown_default="unset: `serve` refuses to start",
             scope="command"),
     Setting("FC_BALANCES_EVENT_STORE", "text", "the webhook/event store (SQLite)", "`warehouse.event_store`",
             shown_default=f"`<warehouse>/{EVENT_STORE_RELATIVE}`"),

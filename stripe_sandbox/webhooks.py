@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import time
 from collections.abc import Callable
 
 import aiohttp
+import stripe
 
 from stripe_sandbox.config import SandboxConfig
 
@@ -17,10 +16,8 @@ MAX_BACKOFF_SECONDS = 60.0
 
 
 def signature_header(payload: str, secret: str, timestamp: int) -> str:
-    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>" keyed by the whole secret>`."""
-    signed = f"{timestamp}.{payload}".encode()
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`, made by stripe-python's own helper."""
+    return stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp=timestamp)
 
 
 class WebhookDispatcher:

@@ -1,4 +1,4 @@
-"""`fc-balances`: run the Dagster job once, rebuild marts, check, forget, report; a thin shell, no second code path."""
+"""`fc-balances`: run the Dagster job once, rebuild marts, check, forget, report, serve; a thin shell, one code path."""
 
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("funds-check", help="a fresh funds answer for one account (see `fc-balances funds-check --help`)",
                    add_help=False)
+    sub.add_parser("serve", help="the funds check as an HTTP service with a decision log (see `fc-balances serve "
+                                 "--help`)", add_help=False)
     return parser
 
 
@@ -82,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipelines.cli.funds import main as funds_check_main
 
         return funds_check_main(argv[1:])
+    if argv and argv[0] == "serve":  # the service never imports Dagster either
+        from pipelines.cli.serve import main as serve_main
+
+        return serve_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":

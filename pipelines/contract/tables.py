@@ -8,52 +8,16 @@ plus one numbered migration under sql/migrations/.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pipelines.contract.values import BALANCE_TYPES, DELETION_STATUSES, FEATURE_WINDOWS, REFRESH_OUTCOMES, SUBJECT_TYPES
+from pipelines.contract.shapes import AMOUNT, TS, Column, Table
+from pipelines.contract.values import (
+    BALANCE_TYPES,
+    DELETION_STATUSES,
+    FEATURE_WINDOWS,
+    FUNDS_BASES,
+    REFRESH_OUTCOMES,
+    SUBJECT_TYPES,
+)
 from pipelines.settings import default
-
-# ------------------------------------------------------------------------------------------- shapes
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: its DuckDB type as information_schema spells it, and what it means in one line."""
-
-    name: str
-    type: str
-    description: str
-    nullable: bool = True
-    values: tuple[str, ...] | None = None  # a closed value set the column must stay within
-
-
-@dataclass(frozen=True)
-class Table:
-    """One table of the warehouse."""
-
-    name: str
-    description: str
-    group: str  # who owns and writes it: stripe_fc (ingest), events, marts, warehouse (bookkeeping), policy (users)
-    columns: tuple[Column, ...]
-    key: tuple[str, ...] = ()  # unique per row; enforced as PRIMARY KEY where `enforce_key`
-    enforce_key: bool = True
-    parquet_partition: str | None = None  # the hive folder Parquet files sit in, e.g. "as_of_date=<UTC day of as_of>"
-    exported: bool = True  # projected to Parquet
-    readme: bool = True  # documented in the README's tables section
-
-    def column(self, name: str) -> Column:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(f"{self.name} has no column {name!r}")
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(column.name for column in self.columns)
-
-
-TS = "TIMESTAMP WITH TIME ZONE"
-AMOUNT = "DECIMAL(38,4)"
 
 # ------------------------------------------------------------------------------------------- shared columns
 
@@ -313,6 +277,37 @@ FC_CUSTOMER_LIQUIDITY = Table(
     ),
 )
 
+# ------------------------------------------------------------------------------------------- funds
+
+FC_FUNDS_DECISIONS = Table(
+    name="fc_funds_decisions",
+    description=(
+        "Every answer of the funds service (`fc-balances serve`), one row per decision id: what was asked, the "
+        "decision, the balance it used and whether it was refreshed for it; stored durably before it was answered "
+        "and landed here by the fc_events job."
+    ),
+    group="funds",
+    key=("id",),
+    columns=(
+        Column("id", "VARCHAR", "the decision's id (fchk_...), as the service answered it", nullable=False),
+        Column("created", TS, "when the decision was made and stored, before it was answered", nullable=False),
+        _ACCOUNT_ID,
+        Column("customer_id", "VARCHAR", "account_holder.customer when known at the decision"),
+        Column("amount_minor", "BIGINT", "the debit asked about, in minor units", nullable=False),
+        Column("currency", "VARCHAR", "lowercase ISO 4217 code of the debit", nullable=False),
+        Column("sufficient", "BOOLEAN", "the decision: true, false, or null when no balance could judge it"),
+        Column("basis", "VARCHAR", "available, current_fallback or no_balance", nullable=False, values=FUNDS_BASES),
+        Column("balance_minor", "BIGINT", "the balance the decision used, in minor units"),
+        Column("as_of", TS, "when the institution computed that balance"),
+        Column("staleness_hours", "DOUBLE", "hours from as_of to the decision"),
+        Column("refreshed", "BOOLEAN", "the balance came from a refresh made for this check", nullable=False),
+        Column("refresh_outcome", "VARCHAR", "not_needed, succeeded, failed, timed_out, skipped_* or error",
+               nullable=False),
+        Column("max_age_seconds", "DOUBLE", "the newest balance age the caller accepted without a refresh",
+               nullable=False),
+    ),
+)
+
 # ------------------------------------------------------------------------------------------- policy
 
 FC_REFRESH_PRIORITY = Table(
@@ -431,6 +426,7 @@ TABLES: dict[str, Table] = {
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
         FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY,
         FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
+        FC_FUNDS_DECISIONS,
     )
 }
 

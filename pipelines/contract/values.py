@@ -56,6 +56,8 @@ BALANCE_TYPES: tuple[str, ...] = ("cash", "credit")
 ACCOUNT_STATUSES: tuple[str, ...] = ("active", "inactive", "disconnected")
 SUBJECT_TYPES: tuple[str, ...] = ("customer", "account")
 DELETION_STATUSES: tuple[str, ...] = ("pending", "deleted", "done")
+# What a funds check judged by (fc_funds_decisions.basis and the fc_sufficient_funds macro).
+FUNDS_BASES: tuple[str, ...] = ("available", "current_fallback", "no_balance")
 # The feature rules: fc_underwriting_features has a row per window, (short, long) days ending on window_end, and a
 # key has rows for a window_end only while its long window holds a daily value. Passed to the SQL as parameters.
 FEATURE_WINDOWS: tuple[int, int] = (30, 90)

@@ -102,17 +102,23 @@ def _has(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
 # --------------------------------------------------------------------------------------------- landing a balance
 
 
+def refreshed_event(account: Mapping[str, Any], completed_at: int) -> dict[str, Any]:
+    """The refreshed_balance event (source funds_check) a check records for an account it retrieved; its id derives
+    from the account, its balance and `completed_at`, so recording the same balance twice stores it once."""
+    balance = account.get("balance") or {}
+    digest = hashlib.sha256(f"{account.get('id')}:{balance.get('as_of')}:{completed_at}".encode()).hexdigest()
+    return {"id": f"evt_fcbcheck{digest[:24]}", "object": "event", "type": REFRESHED_BALANCE_EVENT,
+            "created": int(completed_at), "livemode": bool(account.get("livemode")),
+            "data": {"object": dict(account)}}
+
+
 def land_account(store_path: Path, account: Mapping[str, Any], completed_at: int) -> str:
     """Store the account as a refreshed_balance event (source funds_check), durably, for the fc_events job.
 
     Written with the event store's own schema and insert SQL; the id is derived from the account and its balance,
     so landing the same balance twice stores it once.
     """
-    balance = account.get("balance") or {}
-    digest = hashlib.sha256(f"{account.get('id')}:{balance.get('as_of')}:{completed_at}".encode()).hexdigest()
-    event = {"id": f"evt_fcbcheck{digest[:24]}", "object": "event", "type": REFRESHED_BALANCE_EVENT,
-             "created": int(completed_at), "livemode": bool(account.get("livemode")),
-             "data": {"object": dict(account)}}
+    event = refreshed_event(account, completed_at)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(store_path, timeout=30.0, isolation_level=None)
     try:
@@ -164,14 +170,15 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
     local = answer_locally(directory, store, account_id, amount_minor, currency)
     staleness = local.check.staleness_hours
     if local.permissions is not None and "balances" not in local.permissions and not refresh:
-        return _no_balance(FundsRefreshOutcome.NOT_REQUESTED, "the account does not grant the balances permission")
+        return no_balance_answer(FundsRefreshOutcome.NOT_REQUESTED,
+                                 "the account does not grant the balances permission")
     if staleness is not None and staleness * 3600 <= age.total_seconds() and _grants(local):
-        return _answer(local.check, False, FundsRefreshOutcome.NOT_NEEDED)
+        return answer_from(local.check, False, FundsRefreshOutcome.NOT_NEEDED)
     if not refresh:
         if not local.known:
             raise FundsCheckError(f"unknown account {account_id}: neither the warehouse nor the event store has it")
         why = "no balance known" if staleness is None else f"the balance is {staleness:.2f} h old"
-        return _answer(local.check, False, FundsRefreshOutcome.NOT_REQUESTED, f"{why}; --no-refresh given")
+        return answer_from(local.check, False, FundsRefreshOutcome.NOT_REQUESTED, f"{why}; --no-refresh given")
     if stripe is None:
         stripe = stripe_access_from_env(environ)
     import asyncio
@@ -185,24 +192,24 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
         if result.outcome == RefreshOutcome.SUCCEEDED or (newest_local is None or (as_of or 0) > newest_local):
             land_account(store, result.account, result.completed_at or int(time.time()))
     if result.outcome == RefreshOutcome.SKIPPED_NO_PERMISSION:
-        return _no_balance(result.outcome, result.reason)
+        return no_balance_answer(result.outcome, result.reason)
     extra = (result.account,) if result.account is not None else ()
     answered = answer_locally(directory, store, account_id, amount_minor, currency, extra).check
-    return _answer(answered, result.outcome == RefreshOutcome.SUCCEEDED, result.outcome, result.reason)
+    return answer_from(answered, result.outcome == RefreshOutcome.SUCCEEDED, result.outcome, result.reason)
 
 
 def _grants(local: LocalState) -> bool:
     return local.permissions is None or "balances" in local.permissions
 
 
-def _answer(check: FundsCheck, refreshed: bool, outcome: str, reason: str | None = None) -> FundsAnswer:
+def answer_from(check: FundsCheck, refreshed: bool, outcome: str, reason: str | None = None) -> FundsAnswer:
     if check.basis == "no_balance" and reason is None:
         reason = "no balance in this currency is known"
     return FundsAnswer(check.sufficient, check.basis, check.balance_minor, check.as_of, check.staleness_hours,
                        refreshed, outcome, reason)
 
 
-def _no_balance(outcome: str, reason: str | None) -> FundsAnswer:
+def no_balance_answer(outcome: str, reason: str | None) -> FundsAnswer:
     return FundsAnswer(None, "no_balance", None, None, None, False, outcome, reason)
 
 

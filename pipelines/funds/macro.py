@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from pipelines.contract.values import FUNDS_BASES
 from pipelines.lifecycle.subjects import forgotten_in
 from pipelines.marts.build import install_macros
 from pipelines.sql import load_sql
 
-BASES = ("available", "current_fallback", "no_balance")
+BASES = FUNDS_BASES  # declared once, with fc_funds_decisions.basis
 
 
 @dataclass(frozen=True)

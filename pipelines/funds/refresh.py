@@ -33,7 +33,7 @@ class RefreshResult:
     completed_at: int | None = None
 
 
-def _client(access: StripeAccess) -> StripeFCClient:
+def check_client(access: StripeAccess) -> StripeFCClient:
     # The check's own share of the limits: `reserve` per second overall and per endpoint, a second's worth at once,
     # which runs leave free by using the limit minus the same reserve.
     return StripeFCClient(ClientSettings(
@@ -42,24 +42,38 @@ def _client(access: StripeAccess) -> StripeFCClient:
     ))
 
 
+class UnknownAccountError(FundsCheckError):
+    """Stripe has no such account."""
+
+
+class StripeUnavailableError(FundsCheckError):
+    """Stripe could not be asked (unreachable, failing, or refusing our key); nothing was learnt."""
+
+
 async def refresh_account(access: StripeAccess, account_id: str, timeout: float) -> RefreshResult:
     """Refresh one account if it can be refreshed now and await the result, at most `timeout` seconds."""
-    client = _client(access)
+    client = check_client(access)
     try:
-        try:
-            return await _refresh(client, account_id, timeout, 1.0 / access.reserve_rps)
-        except stripe_sdk.InvalidRequestError as exc:
-            code = exc.code or (exc.error.code if exc.error else None)
-            if code == "resource_missing":
-                raise FundsCheckError(f"unknown account {account_id}: Stripe has no such account") from None
-            raise FundsCheckError(f"Stripe refused the request: {redact(str(code or exc.http_status))}") from None
-        except StripeFCError as exc:
-            raise FundsCheckError(str(exc)) from None
-        except stripe_sdk.StripeError as exc:
-            raise FundsCheckError(f"Stripe request failed: {redact(str(exc.http_status or type(exc).__name__))}") \
-                from None
+        return await refresh_with(client, account_id, timeout, 1.0 / access.reserve_rps)
     finally:
         await client.aclose()
+
+
+async def refresh_with(client: StripeFCClient, account_id: str, timeout: float, poll: float) -> RefreshResult:
+    """`refresh_account` on a client the caller keeps (the service's one client, whose limiter every request shares)."""
+    try:
+        return await _refresh(client, account_id, timeout, poll)
+    except stripe_sdk.InvalidRequestError as exc:
+        code = exc.code or (exc.error.code if exc.error else None)
+        if code == "resource_missing":
+            raise UnknownAccountError(f"unknown account {account_id}: Stripe has no such account") from None
+        raise StripeUnavailableError(f"Stripe refused the request: {redact(str(code or exc.http_status))}") \
+            from None
+    except StripeFCError as exc:
+        raise StripeUnavailableError(str(exc)) from None
+    except stripe_sdk.StripeError as exc:
+        raise StripeUnavailableError(
+            f"Stripe request failed: {redact(str(exc.http_status or type(exc).__name__))}") from None
 
 
 async def _refresh(client: StripeFCClient, account_id: str, timeout: float, poll: float) -> RefreshResult:

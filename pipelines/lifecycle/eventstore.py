@@ -41,7 +41,8 @@ def _register_hash(connection: sqlite3.Connection, salt: str) -> None:
 
 
 def forget_in_store(connection: sqlite3.Connection, salt: str, hashes: dict[str, str]) -> int:
-    """Record the subjects as forgotten and delete their stored events, in one transaction; events deleted.
+    """Record the subjects as forgotten and delete their stored events and funds decisions, in one transaction; rows
+    deleted.
 
     `hashes` maps subject hash -> subject type. Idempotent: a repeat deletes nothing more.
     """
@@ -54,6 +55,8 @@ def forget_in_store(connection: sqlite3.Connection, salt: str, hashes: dict[str,
         for digest, kind in hashes.items():
             connection.execute(load_sql("events/forgotten_add"), {"subject_hash": digest, "subject_type": kind})
         removed = connection.execute(load_sql("events/forget_events")).rowcount
+        # The funds service's decisions about the subject go in the same transaction (pipelines/funds/decisions.py).
+        removed += max(connection.execute(load_sql("events/forget_decisions")).rowcount, 0)
     return max(removed, 0)
 
 

@@ -135,9 +135,12 @@ class Forgetter:
 
         with EventStore(self.event_store_path) as store, store.locked() as connection:
             rows = connection.execute("SELECT account_id, payload FROM stored_events").fetchall()
+            decisions = connection.execute(load_sql("events/count_subject_decisions")).fetchall()
         probe = Forgotten.of(salt, [digest])
-        return sum(1 for account_id, payload in rows if probe.matches(account_id) or _payload_customer_matches(
+        held = sum(1 for account_id, payload in rows if probe.matches(account_id) or _payload_customer_matches(
             probe, payload))
+        return held + sum(1 for account_id, customer_id in decisions
+                          if probe.matches(account_id) or probe.matches(customer_id))
 
     def _finish(self, request_id: str, kind: str, digest: str, status: str, salt: str) -> dict[str, int]:
         from pipelines.events import EventStore

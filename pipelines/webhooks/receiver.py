@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import stripe
 from aiohttp import web
 
 from pipelines.events import (
@@ -28,7 +27,7 @@ SECRET_ENV = "STRIPE_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # Stripe's account events are a few KiB; 1 MiB leaves ample room
-TOLERANCE_SECONDS = 300  # Stripe's SDK default, applied here in both directions
+TOLERANCE_SECONDS = 300  # Stripe's SDK default; the SDK applies it to the past, we to the future too
 MAX_SIGNATURE_HEADER_CHARS = 4096
 _READ_CHUNK = 64 * 1024
 
@@ -46,45 +45,61 @@ def verify_signature(body: bytes, header: str | None, secret: str, now: float | 
                      tolerance: float = TOLERANCE_SECONDS) -> int:
     """Check `Stripe-Signature` against the raw body; the signed timestamp if valid, else SignatureError.
 
-    Any `v1` entry may match (Stripe sends several while a secret is rolled), each compared in constant time.
-    The timestamp must lie within `tolerance` seconds of now in either direction: stripe-python's
-    `WebhookSignature.verify_header` only rejects old timestamps, so a far-future one would pass it; not here.
+    stripe-python's `WebhookSignature.verify_header` checks the header, the HMAC of every `v1` entry in constant
+    time and the age limit, once per candidate secret. Ours adds only what it lacks: several secrets (while one is
+    rolled), the far-future limit (it rejects only old timestamps) and a cap on the header's length.
     """
     if not header:
         raise SignatureError("missing Stripe-Signature header")
     if len(header) > MAX_SIGNATURE_HEADER_CHARS:
         raise SignatureError("malformed Stripe-Signature header")
-    timestamps: list[str] = []
-    candidates: list[str] = []
-    for item in header.split(","):
-        key, separator, value = item.strip().partition("=")
-        if not separator:
-            raise SignatureError("malformed Stripe-Signature header")
-        if key == "t":
-            timestamps.append(value)
-        elif key == "v1":
-            candidates.append(value)
-    if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit():
-        raise SignatureError("malformed Stripe-Signature header")
-    if not candidates:
-        raise SignatureError("no v1 signature in Stripe-Signature header")
-    timestamp = int(timestamps[0])
-    matched = False
-    # While an endpoint's secret is rolled, STRIPE_WEBHOOK_SECRET holds old and new, comma-separated: a delivery
-    # signed with any of them is accepted. Every pair is compared, so timing does not tell which one matched.
-    for one_secret in split_secrets(secret):
-        expected = hmac.new(one_secret.encode("utf-8"), timestamps[0].encode("ascii") + b"." + body, hashlib.sha256)
-        expected_hex = expected.hexdigest().encode("ascii")
-        for candidate in candidates:
-            matched |= hmac.compare_digest(expected_hex, candidate.encode("utf-8", "replace"))
-    if not matched:
-        raise SignatureError("signature does not match")
+    try:
+        payload = body.decode("utf-8")  # the SDK signs the text of the body
+    except UnicodeDecodeError:
+        raise SignatureError("signature does not match") from None
     current = time.time() if now is None else now
-    if timestamp < current - tolerance:
-        raise SignatureError("signature timestamp is too old")
+    # The SDK measures age against its own clock, read a moment later: shifting the tolerance by the difference (and
+    # a millisecond for that moment) applies it at `current`, the limit itself still accepted.
+    sdk_tolerance = tolerance + (time.time() - current) + 0.001
+    matched = False
+    worst = 0
+    # Every secret is tried, so timing does not tell which one matched.
+    for one_secret in split_secrets(secret):
+        try:
+            stripe.WebhookSignature.verify_header(payload, header, one_secret, tolerance=sdk_tolerance)
+            matched = True
+        except stripe.SignatureVerificationError as exc:
+            worst = max(worst, _failure_rank(str(exc)))
+        except TypeError:  # a non-ASCII v1 value: hmac.compare_digest refuses to compare it
+            worst = max(worst, _RANK_MISMATCH)
+    if not matched:
+        raise SignatureError(_FAILURES[worst])
+    timestamp = _signed_timestamp(header)
     if timestamp > current + tolerance:
         raise SignatureError("signature timestamp is in the future")
     return timestamp
+
+
+# The SDK's failures, by how far verification got (the furthest one is reported), and our one-line reasons.
+_RANK_MISMATCH = 3
+_FAILURES = {
+    0: "signature verification failed",
+    1: "malformed Stripe-Signature header",
+    2: "no v1 signature in Stripe-Signature header",
+    _RANK_MISMATCH: "signature does not match",
+    4: "signature timestamp is too old",
+}
+_SDK_MESSAGES = (("Unable to extract", 1), ("expected scheme", 2), ("matching the expected", _RANK_MISMATCH),
+                 ("tolerance zone", 4))
+
+
+def _failure_rank(message: str) -> int:
+    return next((rank for text, rank in _SDK_MESSAGES if text in message), 0)
+
+
+def _signed_timestamp(header: str) -> int:
+    """The `t=` value, read as the SDK reads it (the first `t` entry); only called once the SDK accepted it."""
+    return int(next(value for key, _, value in (item.partition("=") for item in header.split(",")) if key == "t"))
 
 
 def split_secrets(secret: str) -> list[str]:
@@ -149,6 +164,10 @@ class WebhookReceiver:
         return app
 
     async def _close(self, _app: web.Application) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Finish the store writes under way (an app serving `handle_webhook` calls this when it stops)."""
         self._writer.shutdown(wait=True)
 
     def _reject(self, status: int, reason: str) -> web.Response:

@@ -23,3 +23,15 @@ CREATE TABLE IF NOT EXISTS event_gaps (
     detected_by TEXT NOT NULL,
     reconciled_at REAL
 );
+-- The funds service's decisions (`fc-balances serve`), each stored before it is answered; loaded_at stays NULL
+-- until the fc_events job has landed it in fc_funds_decisions. answer is the JSON answered, as it was sent.
+CREATE TABLE IF NOT EXISTS funds_decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    decision_id TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    account_id TEXT NOT NULL,
+    customer_id TEXT,
+    answer TEXT NOT NULL,
+    loaded_at REAL
+);
+CREATE INDEX IF NOT EXISTS funds_decisions_pending ON funds_decisions (seq) WHERE loaded_at IS NULL;

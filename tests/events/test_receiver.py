@@ -203,3 +203,14 @@ def test_verify_signature_matches_stripe_python() -> None:
         verify_signature(body, header, SECRET, now=now - 301)
     assert verify_signature(body, header, SECRET, now=now + 300) == now
     assert verify_signature(body, header, SECRET, now=now - 300) == now
+
+
+def test_bodies_and_signatures_the_sdk_cannot_compare_are_refused() -> None:
+    """A body that is not UTF-8 and a v1 value with non-ASCII characters: a refusal, never an exception."""
+    now = int(time.time())
+    with pytest.raises(SignatureError, match="does not match"):
+        verify_signature(b"\xff\xfe{}", signed("{}", timestamp=now)[1]["Stripe-Signature"], SECRET)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify_signature(b"{}", f"t={now},v1=\u00e9\u00e9", SECRET)
+    with pytest.raises(SignatureError, match="malformed"):
+        verify_signature(b"{}", "t=" + "9" * 5000, SECRET)

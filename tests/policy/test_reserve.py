@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pipelines.funds.check import StripeAccess
-from pipelines.funds.refresh import _client
+from pipelines.funds.refresh import check_client
 from pipelines.settings import SettingsError
 from pipelines.stripe_fc.policy_settings import check_reserve_rps, policy_env
 from tests.integration.helpers import run_ingest
@@ -21,7 +21,7 @@ from tests.policy.helpers import account, fc_balances_cli, seed_warehouse
 
 def test_run_and_check_limits_add_up_to_stripes() -> None:
     run = _limits_of_run(api_key="sk_live_x", max_rps=None, max_rps_per_endpoint=None, check_reserve_rps=2.0)
-    check = _client(StripeAccess("sk_live_x", "http://127.0.0.1:1", 2.0)).limiter
+    check = check_client(StripeAccess("sk_live_x", "http://127.0.0.1:1", 2.0)).limiter
     assert (run.global_rps + check.global_rps, run.endpoint_rps + check.endpoint_rps) == (100.0, 25.0)
     test_mode = _limits_of_run(api_key="sk_test_x", max_rps=None, max_rps_per_endpoint=None, check_reserve_rps=2.0)
     assert (test_mode.global_rps, test_mode.endpoint_rps) == (23.0, 23.0)
