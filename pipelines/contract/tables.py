@@ -7,7 +7,9 @@ plus one numbered migration under sql/migrations/.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pipelines.contract.shapes import AMOUNT, TS, Column, Table
+
+__all__ = ["AMOUNT", "TS", "Column", "Table"]  # the shapes, re-exported: declarations import them from here
 
 # ------------------------------------------------------------------------------------------- closed value sets
 
@@ -19,48 +21,18 @@ BALANCE_TYPES: tuple[str, ...] = ("cash", "credit")
 ACCOUNT_STATUSES: tuple[str, ...] = ("active", "inactive", "disconnected")
 SUBJECT_TYPES: tuple[str, ...] = ("customer", "account")
 DELETION_STATUSES: tuple[str, ...] = ("pending", "deleted", "done")
-
-# ------------------------------------------------------------------------------------------- shapes
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: its DuckDB type as information_schema spells it, and what it means in one line."""
-
-    name: str
-    type: str
-    description: str
-    nullable: bool = True
-    values: tuple[str, ...] | None = None  # a closed value set the column must stay within
-
-
-@dataclass(frozen=True)
-class Table:
-    """One table of the warehouse."""
-
-    name: str
-    description: str
-    group: str  # who owns and writes it: stripe_fc (ingest), events, marts, warehouse (bookkeeping), policy (users)
-    columns: tuple[Column, ...]
-    key: tuple[str, ...] = ()  # unique per row; enforced as PRIMARY KEY where `enforce_key`
-    enforce_key: bool = True
-    parquet_partition: str | None = None  # the hive folder Parquet files sit in, e.g. "as_of_date=<UTC day of as_of>"
-    exported: bool = True  # projected to Parquet
-    readme: bool = True  # documented in the README's tables section
-
-    def column(self, name: str) -> Column:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(f"{self.name} has no column {name!r}")
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(column.name for column in self.columns)
-
-
-TS = "TIMESTAMP WITH TIME ZONE"
-AMOUNT = "DECIMAL(38,4)"
+# account_numbers[].status as Stripe documents it since API version endive (2026-09-30), best first: only
+# transactable numbers can be debited, pending ones may become so. The enum is open: a value not listed here is
+# stored as sent and ranks after pending and before expired (it may be a usable state Stripe added; expired and
+# deactivated are known to be unusable).
+ACCOUNT_NUMBER_STATUSES: tuple[str, ...] = ("transactable", "pending", "expired", "deactivated")
+# Why fc_account_health asks for a relink, most urgent first: an account gets the first that applies.
+RELINK_REASONS: tuple[str, ...] = (
+    "disconnected", "inactive", "numbers_not_transactable", "deactivating_soon", "refresh_failing",
+    "no_balance_permission",
+)
+# fc_balance_refreshes outcomes that count as a failed refresh (skips neither count nor break a streak).
+FAILED_REFRESH_OUTCOMES: tuple[str, ...] = ("failed", "error")
 
 # ------------------------------------------------------------------------------------------- shared columns
 
@@ -114,6 +86,12 @@ FC_ACCOUNTS = Table(
             "while status is inactive or disconnected: the observed_at of the first observation in that state "
             "(an event's created time when an event told us); null while active",
         ),
+        Column("expected_deactivation_at", TS,
+               "status_details.active.expected_deactivation_date: when Stripe expects the connection to stop "
+               "(relink before); null when Stripe says nothing"),
+        Column("account_numbers_status", "VARCHAR",
+               "the best account_numbers[].status of the account: transactable, pending, any value Stripe added, "
+               "expired, deactivated (in that order); null when the account has no numbers"),
     ),
 )
 
@@ -316,6 +294,33 @@ FC_CUSTOMER_LIQUIDITY = Table(
     ),
 )
 
+FC_ACCOUNT_HEALTH = Table(
+    name="fc_account_health",
+    description=(
+        "Per account, as of the build: whether it still gives data and can be debited, and if not why the customer "
+        "should relink it (relink_reason, the first that applies of " + ", ".join(RELINK_REASONS) + "; null when "
+        "healthy). Rebuilt whole from fc_accounts, fc_balance_refreshes and fc_balances."
+    ),
+    group="marts",
+    key=("account_id",),
+    enforce_key=False,
+    columns=(
+        _nullable(_ACCOUNT_ID),
+        _CUSTOMER_ID,
+        Column("status", "VARCHAR", "fc_accounts.status (active, inactive, disconnected or a value Stripe added)"),
+        Column("access_stopped_at", TS, "fc_accounts.access_stopped_at"),
+        Column("expected_deactivation_at", TS, "fc_accounts.expected_deactivation_at"),
+        Column("account_numbers_status", "VARCHAR", "fc_accounts.account_numbers_status"),
+        Column("last_successful_refresh_at", TS, "the newest succeeded balance refresh (a run's or Stripe's latest)"),
+        Column("consecutive_failed_refreshes", "BIGINT",
+               "runs since then whose refresh " + " or ".join(FAILED_REFRESH_OUTCOMES) + " (skips do not count)"),
+        Column("days_with_balance_30d", "BIGINT", "UTC days of the 30 ending on the build day with a balance as_of"),
+        Column("relink_reason", "VARCHAR", "why to ask the customer to relink; null when healthy",
+               values=RELINK_REASONS),
+        _BUILT_AT,
+    ),
+)
+
 # ------------------------------------------------------------------------------------------- policy
 
 FC_REFRESH_PRIORITY = Table(
@@ -432,7 +437,7 @@ TABLES: dict[str, Table] = {
     table.name: table
     for table in (
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
-        FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY,
+        FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY, FC_ACCOUNT_HEALTH,
         FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
     )
 }
