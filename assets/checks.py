@@ -10,7 +10,7 @@ import duckdb
 from pydantic import Field
 
 from pipelines.contract.schema import quote
-from pipelines.contract.tables import BALANCE_TYPES, TABLES
+from pipelines.contract.tables import BALANCE_TYPES, RELINK_REASONS, TABLES
 from pipelines.marts.day_runs import day_runs
 from pipelines.normalize.currencies import ISO_4217_CODES
 from pipelines.resources import WarehouseResource
@@ -23,6 +23,7 @@ AS_OF_NOT_IN_FUTURE = "as_of_not_in_future"
 AMOUNTS_MATCH_TYPE = "amounts_match_balance_type"
 BALANCES_FRESH = "balances_fresh"
 REFRESH_FAILURE_RATE = "refresh_failure_rate"
+ACCOUNTS_TO_RELINK = "accounts_to_relink"
 
 STALENESS_ENV, STALENESS_DEFAULT = "FC_BALANCES_STALENESS_HOURS", 48.0
 FAILURE_RATE_ENV, FAILURE_RATE_DEFAULT = "FC_BALANCES_MAX_FAILURE_RATE", 0.25
@@ -88,6 +89,7 @@ CHECKED_TABLES: dict[str, TableChecks] = {
     "fc_daily_balances": TableChecks(as_of=True, amounts=True),
     "fc_underwriting_features": TableChecks(),
     "fc_customer_liquidity": TableChecks(),
+    "fc_account_health": TableChecks(currency=False),
 }
 
 
@@ -215,6 +217,25 @@ def check_failure_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> dg.As
         metadata={"run_id": found["run_id"], "ran_at": found["ran_at"].isoformat(), "accounts": found["accounts"],
                   "attempted": found["attempted"], "failed": found["failed"], "failure_rate": round(rate, 4),
                   "max_failure_rate": max_rate},
+    )
+
+
+RELINK_CHECK_SPEC = dg.AssetCheckSpec(
+    ACCOUNTS_TO_RELINK, asset="fc_account_health", blocking=False,
+    description="no account needs a relink (warn, with the count per relink_reason)")
+
+
+def check_accounts_to_relink(con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
+    """Warn when any account of fc_account_health has a relink_reason; the count of each reason in metadata."""
+    counts = dict(con.execute(load_sql("checks/relink_reasons")).fetchall())
+    metadata: dict[str, Any] = {reason: int(counts.pop(reason, 0)) for reason in RELINK_REASONS}
+    metadata.update({str(reason): int(n) for reason, n in counts.items()})  # a reason not declared: shown too
+    total = sum(metadata.values())
+    return dg.AssetCheckResult(
+        check_name=ACCOUNTS_TO_RELINK, asset_key="fc_account_health", passed=total == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{total} accounts to relink" if total else "no account needs a relink",
+        metadata={"accounts_to_relink": total, **metadata},
     )
 
 

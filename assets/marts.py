@@ -6,7 +6,14 @@ from typing import Any
 
 import dagster as dg
 
-from assets.checks import DataQualityConfig, mart_check_specs, resolve_thresholds, table_check_results
+from assets.checks import (
+    RELINK_CHECK_SPEC,
+    DataQualityConfig,
+    check_accounts_to_relink,
+    mart_check_specs,
+    resolve_thresholds,
+    table_check_results,
+)
 from assets.schemas import table_metadata
 from pipelines.contract.tables import TABLES
 from pipelines.marts.build import (
@@ -20,6 +27,7 @@ from pipelines.marts.build import (
     set_watermark,
     update_latest_balances,
 )
+from pipelines.marts.health import build_account_health
 from pipelines.report.previews import mart_preview
 from pipelines.resources import EARLIEST_HISTORY_START, WarehouseResource
 
@@ -113,6 +121,7 @@ def _partitioned_mart(table: str, deps: list[Any]) -> dg.AssetsDefinition:
 
 
 def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
+    health = table == "fc_account_health"
 
     @dg.asset(
         name=table,
@@ -121,6 +130,7 @@ def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
         deps=deps,
         description=TABLES[table].description,
         metadata=table_metadata(table),
+        check_specs=[RELINK_CHECK_SPEC] if health else None,
     )
     def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         # Taken once, when the step starts: after the ingest of the same run, so no balance of this run is
@@ -131,15 +141,22 @@ def _unpartitioned_mart(table: str, deps: list[str]) -> dg.AssetsDefinition:
             with wh.connection() as con:
                 ensure_mart_tables(con)
                 install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
+                checks = []
                 if table == "fc_latest_balances":
                     rows = update_latest_balances(con, build_at)
+                elif health:
+                    rows = build_account_health(con, build_at, warehouse.health())
+                    checks.append(check_accounts_to_relink(con))
                 else:
                     rows = build_customer_liquidity(con, build_at)
                 preview = mart_preview(con, table)
             built_seconds = time.monotonic() - started
             parquet_rows = wh.export_parquet([table])[table]
         context.log.info(f"{table}: {rows} rows as of {build_at.isoformat()} in {built_seconds:.2f}s")
-        return dg.MaterializeResult(metadata={
+        for check in checks:
+            if not check.passed:
+                context.log.warning(f"{table} {check.check_name}: {check.description}")
+        return dg.MaterializeResult(check_results=checks, metadata={
             "dagster/row_count": rows,
             "built_at": dg.MetadataValue.timestamp(build_at),
             "build_seconds": round(built_seconds, 3),
@@ -157,6 +174,7 @@ MART_ASSETS: list[dg.AssetsDefinition] = [
     _partitioned_mart("fc_underwriting_features", [
         "fc_balances", dg.AssetDep("fc_daily_balances", partition_mapping=LONGEST_WINDOW)]),
     _unpartitioned_mart("fc_customer_liquidity", ["fc_latest_balances"]),
+    _unpartitioned_mart("fc_account_health", ["fc_accounts", "fc_balance_refreshes", "fc_balances"]),
 ]
 assert [next(iter(a.keys)).to_user_string() for a in MART_ASSETS] == list(MART_TABLES)
 

@@ -11,6 +11,7 @@ import duckdb
 from pydantic import Field
 
 from pipelines.marts.build import HistorySettings
+from pipelines.marts.health import HealthSettings, health_settings
 from pipelines.settings import SettingsError, env_choice, env_float, env_text, warehouse_dir
 from pipelines.stripe_fc.client import STRIPE_API_BASE, ClientSettings, StripeFCClient
 from pipelines.stripe_fc.engine import EngineSettings
@@ -177,6 +178,10 @@ class WarehouseResource(dg.ConfigurableResource):
         if days < 0:
             raise SettingsError(f"FC_BALANCES_CARRY_FORWARD_DAYS must be 0 or more, got {days}")
         return HistorySettings(history_start=start, carry_forward_days=days)
+
+    def health(self) -> HealthSettings:
+        """fc_account_health's settings (FC_BALANCES_DEACTIVATION_WARNING_DAYS, FC_BALANCES_REFRESH_FAILURES)."""
+        return health_settings()
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:

@@ -298,7 +298,7 @@ FC_ACCOUNT_HEALTH = Table(
     name="fc_account_health",
     description=(
         "Per account, as of the build: whether it still gives data and can be debited, and if not why the customer "
-        "should relink it (relink_reason, the first that applies of " + ", ".join(RELINK_REASONS) + "; null when "
+        "should relink it (relink_reason, the first that applies of " + ", ".join(RELINK_REASONS) + ", null when "
         "healthy). Rebuilt whole from fc_accounts, fc_balance_refreshes and fc_balances."
     ),
     group="marts",

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import duckdb
 
 from pipelines.marts import feature_windows
+from pipelines.marts.health import HealthSettings, build_account_health
 from pipelines.sql import load_sql
 
 # In build order: a mart comes after the marts it reads.
@@ -17,6 +18,7 @@ MART_TABLES: tuple[str, ...] = (
     "fc_daily_balances",
     "fc_underwriting_features",
     "fc_customer_liquidity",
+    "fc_account_health",
 )
 # The tables each mart reads: contract tables and other marts (a partitioned mart also reads itself: the
 # previous day's partition).
@@ -25,6 +27,7 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
     "fc_daily_balances": ("fc_balances",),
     "fc_underwriting_features": ("fc_balances", "fc_daily_balances"),
     "fc_customer_liquidity": ("fc_latest_balances",),
+    "fc_account_health": ("fc_accounts", "fc_balance_refreshes", "fc_balances"),
 }
 # Partitioned marts and the DATE column naming each partition (`day=YYYY-MM-DD/` in Parquet).
 PARTITION_COLUMNS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
@@ -310,6 +313,7 @@ def build_marts(
     first: date | None = None,
     last: date | None = None,
     full: bool = False,
+    health: HealthSettings | None = None,
 ) -> dict[str, int]:
     """Build every mart the way one run does; rows written per mart (partitioned: in the rebuilt range).
 
@@ -335,6 +339,7 @@ def build_marts(
             for table in PARTITION_COLUMNS:
                 set_watermark(con, table, build_at)
     counts["fc_customer_liquidity"] = build_customer_liquidity(con, build_at)
+    counts["fc_account_health"] = build_account_health(con, build_at, health or HealthSettings())
     return counts
 
 

@@ -1,6 +1,6 @@
 -- Issue 25 (account health): what Stripe says ahead of time about an account going bad, and the mart that lists
 -- the accounts to relink. Accounts observed before the upgrade get null in both columns until the next
--- observation (an ingest or any account event) fills them; fc_account_health is derived data, built by the next
+-- observation (an ingest or any account event) fills them, and fc_account_health is derived data, built by the next
 -- marts run.
 ALTER TABLE fc_accounts ADD COLUMN expected_deactivation_at TIMESTAMPTZ;
 ALTER TABLE fc_accounts ADD COLUMN account_numbers_status VARCHAR;
