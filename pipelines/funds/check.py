@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import duckdb
 
 from pipelines.contract.known import KnownStateError, pending_accounts, read_only_warehouse
 from pipelines.funds.answer import FundsAnswer, FundsCheckError, StripeAccess, parse_max_age, validate
+from pipelines.funds.health import account_warnings
 from pipelines.funds.macro import FundsCheck
 from pipelines.sql import load_sql
 
@@ -161,16 +162,20 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
     directory = Path(warehouse or environ.get("FC_BALANCES_WAREHOUSE", "").strip() or "warehouse").expanduser()
     store = store_path_for(directory.absolute(), environ)
     local = answer_locally(directory, store, account_id, amount_minor, currency)
+
+    def warned(answer: FundsAnswer, newer: tuple[Mapping[str, Any], ...] = ()) -> FundsAnswer:
+        return replace(answer, warnings=account_warnings(directory, store, account_id, newer, environ))
+
     staleness = local.check.staleness_hours
     if local.permissions is not None and "balances" not in local.permissions and not refresh:
-        return _no_balance("not_requested", "the account does not grant the balances permission")
+        return warned(_no_balance("not_requested", "the account does not grant the balances permission"))
     if staleness is not None and staleness * 3600 <= age.total_seconds() and _grants(local):
-        return _answer(local.check, False, "not_needed")
+        return warned(_answer(local.check, False, "not_needed"))
     if not refresh:
         if not local.known:
             raise FundsCheckError(f"unknown account {account_id}: neither the warehouse nor the event store has it")
         why = "no balance known" if staleness is None else f"the balance is {staleness:.2f} h old"
-        return _answer(local.check, False, "not_requested", f"{why}; --no-refresh given")
+        return warned(_answer(local.check, False, "not_requested", f"{why}; --no-refresh given"))
     if stripe is None:
         stripe = stripe_access_from_env(environ)
     import asyncio
@@ -183,11 +188,11 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
         as_of = (result.account.get("balance") or {}).get("as_of")
         if result.outcome == "succeeded" or (newest_local is None or (as_of or 0) > newest_local):
             land_account(store, result.account, result.completed_at or int(time.time()))
-    if result.outcome == "skipped_no_permission":
-        return _no_balance(result.outcome, result.reason)
     extra = (result.account,) if result.account is not None else ()
+    if result.outcome == "skipped_no_permission":
+        return warned(_no_balance(result.outcome, result.reason), extra)
     answered = answer_locally(directory, store, account_id, amount_minor, currency, extra).check
-    return _answer(answered, result.outcome == "succeeded", result.outcome, result.reason)
+    return warned(_answer(answered, result.outcome == "succeeded", result.outcome, result.reason), extra)
 
 
 def _grants(local: LocalState) -> bool:

@@ -84,8 +84,7 @@ def account_health(con: duckdb.DuckDBPyConnection, account_id: str, at: datetime
 
     Works on a read-only connection: temporary tables named fc_accounts or fc_balances shadow the file's.
     """
-    cursor = con.execute(load_sql(f"marts/{HEALTH_TABLE}"), _params(at, settings, account_id))
-    row = cursor.fetchone()
-    if row is None:
+    rows = con.execute(load_sql(f"marts/{HEALTH_TABLE}"), _params(at, settings, account_id)).fetchall()
+    if not rows:
         return None
-    return dict(zip(TABLES[HEALTH_TABLE].column_names, row, strict=True))
+    return dict(zip(TABLES[HEALTH_TABLE].column_names, rows[0], strict=True))
