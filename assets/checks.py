@@ -11,7 +11,7 @@ from pydantic import Field
 
 from pipelines.contract.schema import quote
 from pipelines.contract.tables import BALANCE_TYPES, TABLES
-from pipelines.contract.values import ATTEMPTED_OUTCOMES, FAILED_OUTCOMES
+from pipelines.contract.values import ATTEMPTED_OUTCOMES, FAILED_OUTCOMES, RELINK_REASONS
 from pipelines.marts.day_runs import day_runs
 from pipelines.marts.specs import MARTS
 from pipelines.normalize.currencies import ISO_4217_CODES
@@ -25,6 +25,7 @@ AS_OF_NOT_IN_FUTURE = "as_of_not_in_future"
 AMOUNTS_MATCH_TYPE = "amounts_match_balance_type"
 BALANCES_FRESH = "balances_fresh"
 REFRESH_FAILURE_RATE = "refresh_failure_rate"
+ACCOUNTS_TO_RELINK = "accounts_to_relink"
 
 # Their defaults and bounds are declared with the other settings (pipelines/settings.py).
 STALENESS_ENV, FAILURE_RATE_ENV, CLOCK_SKEW_ENV = (
@@ -74,7 +75,8 @@ class TableChecks:
 # marts' checks from their specs (pipelines/marts/specs.py).
 CHECKED_TABLES: dict[str, TableChecks] = {
     "fc_balances": TableChecks(as_of=True, amounts=True, freshness=True),
-    **{spec.name: TableChecks(as_of="as_of" in spec.checks, amounts="amounts" in spec.checks) for spec in MARTS},
+    **{spec.name: TableChecks(currency="currency" in TABLES[spec.name].column_names, as_of="as_of" in spec.checks,
+                              amounts="amounts" in spec.checks) for spec in MARTS},
 }
 
 
@@ -203,6 +205,25 @@ def check_failure_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> dg.As
         metadata={"run_id": found["run_id"], "ran_at": found["ran_at"].isoformat(), "accounts": found["accounts"],
                   "attempted": found["attempted"], "failed": found["failed"], "failure_rate": round(rate, 4),
                   "max_failure_rate": max_rate},
+    )
+
+
+RELINK_CHECK_SPEC = dg.AssetCheckSpec(
+    ACCOUNTS_TO_RELINK, asset="fc_account_health", blocking=False,
+    description="no account needs a relink (warn, with the count per relink_reason)")
+
+
+def check_accounts_to_relink(con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
+    """Warn when any account of fc_account_health has a relink_reason; the count of each reason in metadata."""
+    counts = dict(con.execute(load_sql("checks/relink_reasons")).fetchall())
+    metadata: dict[str, Any] = {reason: int(counts.pop(reason, 0)) for reason in RELINK_REASONS}
+    metadata.update({str(reason): int(n) for reason, n in counts.items()})  # a reason not declared: shown too
+    total = sum(metadata.values())
+    return dg.AssetCheckResult(
+        check_name=ACCOUNTS_TO_RELINK, asset_key="fc_account_health", passed=total == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{total} accounts to relink" if total else "no account needs a relink",
+        metadata={"accounts_to_relink": total, **metadata},
     )
 
 

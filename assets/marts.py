@@ -6,7 +6,14 @@ from typing import Any
 
 import dagster as dg
 
-from assets.checks import DataQualityConfig, mart_check_specs, resolve_thresholds, table_check_results
+from assets.checks import (
+    RELINK_CHECK_SPEC,
+    DataQualityConfig,
+    check_accounts_to_relink,
+    mart_check_specs,
+    resolve_thresholds,
+    table_check_results,
+)
 from assets.schemas import table_metadata
 from pipelines.contract.tables import TABLES
 from pipelines.marts.build import (
@@ -137,6 +144,7 @@ def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
         deps=_deps(spec),
         description=TABLES[table].description,
         metadata=table_metadata(table),
+        check_specs=[RELINK_CHECK_SPEC] if "relink" in spec.checks else None,
     )
     def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         # Taken once, when the step starts: after the ingest of the same run, so no balance of this run is
@@ -148,11 +156,15 @@ def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
                 ensure_mart_tables(con)
                 install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
                 rows = build_table(con, table, build_at)
+                checks = [check_accounts_to_relink(con)] if "relink" in spec.checks else []
                 preview = mart_preview(con, table)
             built_seconds = time.monotonic() - started
             parquet_rows = wh.export_parquet([table])[table]
         context.log.info(f"{table}: {rows} rows as of {build_at.isoformat()} in {built_seconds:.2f}s")
-        return dg.MaterializeResult(metadata={
+        for check in checks:
+            if not check.passed:
+                context.log.warning(f"{table} {check.check_name}: {check.description}")
+        return dg.MaterializeResult(check_results=checks, metadata={
             "dagster/row_count": rows,
             "built_at": dg.MetadataValue.timestamp(build_at),
             "build_seconds": round(built_seconds, 3),

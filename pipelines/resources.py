@@ -11,6 +11,7 @@ import duckdb
 from pydantic import Field
 
 from pipelines.marts.build import HistorySettings
+from pipelines.marts.health import health_settings
 from pipelines.settings import EARLIEST_HISTORY_START, SETTINGS, parse_price
 from pipelines.stripe_fc.client import ClientSettings, StripeFCClient
 from pipelines.stripe_fc.engine import EngineSettings
@@ -152,7 +153,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def validate(self) -> None:
         """Every setting this resource gives a run, read now: a bad one fails with its line before any work."""
         for read in (self.folder, self.rows_per_batch, self.retention_days, self.event_store_path, self.memory_limit,
-                     self.lock_timeout, self.resolved_parquet_uri, self.history):
+                     self.lock_timeout, self.resolved_parquet_uri, self.history, health_settings):
             read()
 
 

@@ -200,6 +200,12 @@ _DECLARED: tuple[Setting, ...] = (
             "comma-separated, while one is rotated; each at least 16 characters",
             "none: read by `fc-balances serve` when it starts", shown_default="unset: `serve` refuses to start",
             scope="command"),
+    Setting("FC_BALANCES_DEACTIVATION_WARNING_DAYS", "whole", "`fc_account_health` says `deactivating_soon` when "
+            "Stripe expects the account's deactivation within this many days (0: only once the date has come)",
+            "`fc_account_health`, `funds-check` and `serve` read the variable", default=14, minimum=0),
+    Setting("FC_BALANCES_REFRESH_FAILURES", "whole", "`fc_account_health` says `refresh_failing` after this many "
+            "failed refreshes in a row (0 refused)", "`fc_account_health`, `funds-check` and `serve` read the "
+            "variable", default=3, minimum=0, above_minimum=True),
     Setting("FC_BALANCES_EVENT_STORE", "text", "the webhook/event store (SQLite)", "`warehouse.event_store`",
             shown_default=f"`<warehouse>/{EVENT_STORE_RELATIVE}`"),
     Setting("FC_BALANCES_EVENT_RETENTION_DAYS", "number", "applied events older than this (by creation and by "

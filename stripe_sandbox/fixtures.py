@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stripe_sandbox import schedule as health
+
 ACCOUNT_STATUSES = ("active", "inactive", "disconnected")
 REFRESH_STATUSES = ("pending", "succeeded", "failed")
 OUTCOME_STATUSES = ("succeeded", "failed")
 HOLDER_TYPES = ("customer", "account")
 # Keys of the fixture format that are not fields of the Stripe object.
-ACCOUNT_FIXTURE_ONLY = ("customer", "refresh_outcomes", "session", "owners")
+ACCOUNT_FIXTURE_ONLY = ("customer", "refresh_outcomes", "session", "owners", "schedule")
 
 
 class FixtureError(ValueError):
@@ -36,6 +38,7 @@ class AccountSpec:
     outcomes: list[dict[str, Any]] | None
     session: str | None
     owners: list[dict[str, Any]] | None = None
+    schedule: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -181,7 +184,15 @@ def _account_spec(index: int, raw: Any, account_ids: set[str], customer_ids: set
                     raise FixtureError(f"{where}: owners[{position}].{key} must be a string or null")
     fields = {k: v for k, v in raw.items() if k not in ACCOUNT_FIXTURE_ONLY and k not in ("id", "created")}
     fields.pop("account_holder", None)
-    return AccountSpec(account_id, created, holder, fields, outcomes, session, owners)
+    try:
+        if "status_details" in fields:
+            fields["status_details"] = health.status_details(fields["status_details"])
+        if "account_numbers" in fields:
+            fields["account_numbers"] = health.account_numbers(fields["account_numbers"])
+        scheduled = health.schedule(raw.get("schedule"))
+    except health.ScheduleError as exc:
+        raise FixtureError(f"{where}: {exc}") from None
+    return AccountSpec(account_id, created, holder, fields, outcomes, session, owners, scheduled)
 
 
 def _holder(where: str, raw: dict[str, Any]) -> dict[str, Any]:

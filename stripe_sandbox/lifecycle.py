@@ -42,6 +42,9 @@ class RefreshLifecycle:
     counters: dict[str, int]
     _due: list[tuple[float, int, str, str]]
     _token_seq: int
+    # From ScheduledChanges (stripe_sandbox/schedule.py), the other half of the state.
+    next_change: Callable[[float], int | None]
+    apply_next_change: Callable[[], None]
 
     def account(self, account_id: str) -> AccountRecord:
         raise NotImplementedError
@@ -153,11 +156,16 @@ class RefreshLifecycle:
         """Complete every refresh whose time has come, in due order, and expire old events; cheap otherwise."""
         if self.event_store.keys:
             self.event_store.expire()
-        if not self._due or self._due[0][0] > self.now():
-            return 0
         now = self.now()
+        change_at = self.next_change(now)
+        if change_at is None and (not self._due or self._due[0][0] > now):
+            return 0
         completed = 0
-        while self._due and self._due[0][0] <= now:
+        while change_at is not None or (self._due and self._due[0][0] <= now):
+            if change_at is not None and (not self._due or change_at <= self._due[0][0]):
+                self.apply_next_change()  # a fixture's scheduled change, in time order with the refreshes
+                change_at = self.next_change(now)
+                continue
             due, token, account_id, feature = heapq.heappop(self._due)
             record = self.accounts.get(account_id)
             pending = record.pending.get(feature) if record is not None else None
@@ -231,7 +239,8 @@ class RefreshLifecycle:
             as_of = completed_at
         return {**balance, "as_of": as_of}
 
-    def disconnect(self, account_id: str, request_id: str, idempotency_key: str | None) -> AccountRecord:
+    def disconnect(self, account_id: str, request_id: str | None, idempotency_key: str | None,
+                   created: int | None = None) -> AccountRecord:
         record = self.account(account_id)
         doc = record.doc
         if doc.get("status") == "disconnected":
@@ -245,5 +254,5 @@ class RefreshLifecycle:
             old["status_details"] = doc.pop("status_details")
         new = {"balance": None, "status": "disconnected", "subscriptions": []}
         self._emit(DISCONNECTED, record.render(), _previous_attributes(old, new), request_id, idempotency_key,
-                   int(self.now()))
+                   int(self.now()) if created is None else created)
         return record

@@ -28,12 +28,13 @@ from stripe_sandbox.records import (
     CustomerRecord,
     dumps,
 )
+from stripe_sandbox.schedule import ScheduledChanges
 
 __all__ = ["REFRESH_FEATURES", "SUBSCRIBE_FEATURES", "AccountRecord", "CustomerRecord", "Key", "PageQuery",
            "SandboxState", "dumps", "paginate"]
 
 
-class SandboxState(RefreshLifecycle):
+class SandboxState(RefreshLifecycle, ScheduledChanges):
     """All objects and indices; every method runs on the server's event loop thread."""
 
     def __init__(self, config: SandboxConfig, ids: IdFactory, clock: Callable[[], float]) -> None:
@@ -43,6 +44,7 @@ class SandboxState(RefreshLifecycle):
         self.on_event: Callable[[EventRecord], None] | None = None
         self.counters: dict[str, int] = {
             "refreshes_started": 0, "refreshes_succeeded": 0, "refreshes_failed": 0, "events_emitted": 0,
+            "scheduled_events": 0, "scheduled_skipped": 0,
         }
         self._token_seq = 0
         self.event_store = EventStore(ids, clock)
@@ -63,6 +65,9 @@ class SandboxState(RefreshLifecycle):
         self.event_store.clear()
         self.ownerships.clear()
         self._due: list[tuple[float, int, str, str]] = []
+        self._scheduled: list[tuple[int, int, str, int]] = []  # (at, seq, account id, entry index)
+        self._schedules: dict[str, tuple[AccountRecord, list[dict[str, Any]]]] = {}
+        self._schedule_seq = 0
 
     # ---- loading -------------------------------------------------------------------------------------------
 
@@ -95,6 +100,7 @@ class SandboxState(RefreshLifecycle):
             old = self.accounts.get(spec.account_id)
             record = AccountRecord(doc, spec.outcomes, None, spec.session, spec.owners)
             self._put_account(record, touched)
+            self._schedule_account(record, spec.schedule)
             changes.append((record, old.doc.get("status") if old is not None else None))
             for feature, name in REFRESH_FIELD.items():
                 refresh = doc.get(name)

@@ -12,6 +12,7 @@ import pytest
 from assets.checks import DataQualityConfig, resolve_thresholds
 from pipelines.funds.answer import FundsCheckError
 from pipelines.funds.check import stripe_access_from_env
+from pipelines.marts.health import health_settings
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.settings import SETTINGS, SettingsError, validate
 
@@ -23,7 +24,7 @@ def _stripe(**fields: Any) -> StripeResource:
 
 
 # Each numeric setting as the run reads it: from the variable (no field set) and from a resource field set to 0.
-# None as the field name: the setting has no resource field (the checks' thresholds are check config).
+# None as the field name: the setting has no field (account health reads the variable where it is built).
 ZERO_READERS: dict[str, tuple[str | None, Callable[..., Any]]] = {
     "FC_BALANCES_MAX_RPS": ("max_rps", lambda **f: _stripe(**f).client().settings.max_rps),
     "FC_BALANCES_MAX_RPS_PER_ENDPOINT": (
@@ -48,11 +49,13 @@ ZERO_READERS: dict[str, tuple[str | None, Callable[..., Any]]] = {
         "max_failure_rate", lambda **f: resolve_thresholds(DataQualityConfig(**f)).max_failure_rate),
     "FC_BALANCES_CLOCK_SKEW_SECONDS": (
         "clock_skew_seconds", lambda **f: resolve_thresholds(DataQualityConfig(**f)).clock_skew_seconds),
+    "FC_BALANCES_DEACTIVATION_WARNING_DAYS": (None, lambda: health_settings().deactivation_warning_days),
+    "FC_BALANCES_REFRESH_FAILURES": (None, lambda: health_settings().refresh_failures),
 }
 # Where 0 makes no sense: no request could be made, the events API would be read without pause, no row written,
 # and a max age of 0 would skip nothing (unset means that).
 ZERO_REFUSED = {"FC_BALANCES_MAX_RPS", "FC_BALANCES_MAX_RPS_PER_ENDPOINT", "FC_BALANCES_POLL_INTERVAL",
-                "FC_BALANCES_BATCH_SIZE", "FC_BALANCES_MAX_AGE_HOURS"}
+                "FC_BALANCES_BATCH_SIZE", "FC_BALANCES_MAX_AGE_HOURS", "FC_BALANCES_REFRESH_FAILURES"}
 NUMERIC = [s.variable for s in SETTINGS.values() if s.kind in ("number", "whole")]
 
 
@@ -77,12 +80,14 @@ def test_zero_means_zero_or_is_refused_by_name(variable: str, monkeypatch: pytes
             reader()
         assert "\n" not in str(refused.value)
         monkeypatch.delenv(variable)
-        with pytest.raises(SettingsError, match=variable):
-            reader(**{field: 0})
+        if field is not None:
+            with pytest.raises(SettingsError, match=variable):
+                reader(**{field: 0})
         return
     assert reader() == 0
     monkeypatch.delenv(variable)
-    assert reader(**{field: 0}) == 0  # a field of 0 is 0, not the default (the old `value or default`)
+    if field is not None:
+        assert reader(**{field: 0}) == 0  # a field of 0 is 0, not the default (the old `value or default`)
     assert reader() == SETTINGS[variable].default  # and unset is the declared default
 
 

@@ -42,7 +42,11 @@ class MigrationResult:
 
 @cache
 def migrations() -> tuple[Migration, ...]:
-    """Every sql/migrations/NNNN_name.sql, numbered 1, 2, 3... with no gap."""
+    """Every sql/migrations/NNNN_name.sql, numbered from 1 up, each number once.
+
+    Numbers are reserved per piece of work, so a branch may lack another's number until they are merged: a gap is
+    allowed, a repeated number or a first migration other than 1 is not.
+    """
     folder = resources.files("sql").joinpath("migrations")
     found = []
     for entry in folder.iterdir():
@@ -50,8 +54,8 @@ def migrations() -> tuple[Migration, ...]:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     numbers = [m.version for m in found]
-    if numbers != list(range(1, len(found) + 1)):
-        raise SchemaVersionError(f"sql/migrations is not numbered 1..N without gaps: {numbers}")
+    if not numbers or numbers[0] != 1 or len(set(numbers)) != len(numbers):
+        raise SchemaVersionError(f"sql/migrations must start at 1 and use each number once: {numbers}")
     return tuple(found)
 
 

@@ -12,12 +12,16 @@ from pipelines.contract.shapes import AMOUNT, TS, Column, Table
 from pipelines.contract.values import (
     BALANCE_TYPES,
     DELETION_STATUSES,
+    FAILED_REFRESH_OUTCOMES,
     FEATURE_WINDOWS,
     FUNDS_BASES,
     REFRESH_OUTCOMES,
+    RELINK_REASONS,
     SUBJECT_TYPES,
 )
 from pipelines.settings import default
+
+__all__ = ["AMOUNT", "TS", "Column", "Table"]  # the shapes, re-exported: declarations import them from here
 
 # ------------------------------------------------------------------------------------------- shared columns
 
@@ -71,6 +75,12 @@ FC_ACCOUNTS = Table(
             "while status is inactive or disconnected: the observed_at of the first observation in that state "
             "(an event's created time when an event told us); null while active",
         ),
+        Column("expected_deactivation_at", TS,
+               "status_details.active.expected_deactivation_date: when Stripe expects the connection to stop "
+               "(relink before); null when Stripe says nothing"),
+        Column("account_numbers_status", "VARCHAR",
+               "the best account_numbers[].status of the account: transactable, pending, any value Stripe added, "
+               "expired, deactivated (in that order); null when the account has no numbers"),
     ),
 )
 
@@ -308,6 +318,35 @@ FC_FUNDS_DECISIONS = Table(
     ),
 )
 
+# ------------------------------------------------------------------------------------------- health
+
+FC_ACCOUNT_HEALTH = Table(
+    name="fc_account_health",
+    description=(
+        "Per account, as of the build: whether it still gives data and can be debited, and if not why the customer "
+        "should relink it (relink_reason, the first that applies of " + ", ".join(RELINK_REASONS) + ", null when "
+        "healthy). Rebuilt whole from fc_accounts, fc_balance_refreshes and fc_balances."
+    ),
+    group="marts",
+    key=("account_id",),
+    enforce_key=False,
+    columns=(
+        _nullable(_ACCOUNT_ID),
+        _CUSTOMER_ID,
+        Column("status", "VARCHAR", "fc_accounts.status (active, inactive, disconnected or a value Stripe added)"),
+        Column("access_stopped_at", TS, "fc_accounts.access_stopped_at"),
+        Column("expected_deactivation_at", TS, "fc_accounts.expected_deactivation_at"),
+        Column("account_numbers_status", "VARCHAR", "fc_accounts.account_numbers_status"),
+        Column("last_successful_refresh_at", TS, "the newest succeeded balance refresh (a run's or Stripe's latest)"),
+        Column("consecutive_failed_refreshes", "BIGINT",
+               "runs since then whose refresh " + " or ".join(FAILED_REFRESH_OUTCOMES) + " (skips do not count)"),
+        Column("days_with_balance_30d", "BIGINT", "UTC days of the 30 ending on the build day with a balance as_of"),
+        Column("relink_reason", "VARCHAR", "why to ask the customer to relink; null when healthy",
+               values=RELINK_REASONS),
+        _BUILT_AT,
+    ),
+)
+
 # ------------------------------------------------------------------------------------------- policy
 
 FC_REFRESH_PRIORITY = Table(
@@ -424,7 +463,7 @@ TABLES: dict[str, Table] = {
     table.name: table
     for table in (
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
-        FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY,
+        FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY, FC_ACCOUNT_HEALTH,
         FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
         FC_FUNDS_DECISIONS,
     )

@@ -56,6 +56,19 @@ BALANCE_TYPES: tuple[str, ...] = ("cash", "credit")
 ACCOUNT_STATUSES: tuple[str, ...] = ("active", "inactive", "disconnected")
 SUBJECT_TYPES: tuple[str, ...] = ("customer", "account")
 DELETION_STATUSES: tuple[str, ...] = ("pending", "deleted", "done")
+# account_numbers[].status as Stripe documents it since API version endive (2026-09-30), best first: only
+# transactable numbers can be debited, pending ones may become so. The enum is open: a value not listed here is
+# stored as sent and ranks after pending and before expired (it may be a usable state Stripe added; expired and
+# deactivated are known to be unusable).
+ACCOUNT_NUMBER_STATUSES: tuple[str, ...] = ("transactable", "pending", "expired", "deactivated")
+# Why fc_account_health asks for a relink, most urgent first: an account gets the first that applies.
+RELINK_REASONS: tuple[str, ...] = (
+    "disconnected", "inactive", "numbers_not_transactable", "deactivating_soon", "refresh_failing",
+    "no_balance_permission",
+)
+# fc_balance_refreshes outcomes that count as a failed refresh for account health (skips neither count nor break a
+# streak; a timed-out refresh may still succeed at Stripe, so it does not count either).
+FAILED_REFRESH_OUTCOMES: tuple[str, ...] = ("failed", "error")
 # What a funds check judged by (fc_funds_decisions.basis and the fc_sufficient_funds macro).
 FUNDS_BASES: tuple[str, ...] = ("available", "current_fallback", "no_balance")
 # The feature rules: fc_underwriting_features has a row per window, (short, long) days ending on window_end, and a

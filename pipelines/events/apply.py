@@ -66,8 +66,10 @@ def apply_events(events: Sequence[StoredEvent], warehouse: Warehouse) -> dict[st
     event never overwrites a newer state) and records its balance, if any, in fc_balances (deduplicated by
     account_id, as_of, currency; fetched_at = when we received the event). `refreshed_balance` thereby lands a
     balance that another flow refreshed without refreshing again; `disconnected`, `deactivated`, `reactivated` and
-    `created` update the account's status. Every call is idempotent, so a drain interrupted after the warehouse
-    commit and before `mark_loaded` is simply repeated.
+    `created` update the account's status, and `upcoming_deactivation`, `expected_deactivation_date_updated` and
+    `account_numbers_updated` its expected_deactivation_at and account_numbers_status (the whole state is applied,
+    whatever the type, so any account event carries every change it shows). Every call is idempotent, so a drain
+    interrupted after the warehouse commit and before `mark_loaded` is simply repeated.
     """
     counts: Counter[str] = Counter()
     groups = _Groups()

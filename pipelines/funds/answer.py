@@ -27,9 +27,12 @@ class FundsAnswer:
     refreshed: bool
     refresh_outcome: str  # not_needed, not_requested, succeeded, failed, timed_out, skipped_*, error
     reason: str | None = None
+    # The account's relink reason (fc_account_health's list, e.g. deactivating_soon); never changes `sufficient`.
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         values = dict(self.__dict__)
+        values["warnings"] = list(self.warnings)
         values["as_of"] = self.as_of.isoformat() if self.as_of else None
         values["staleness_hours"] = None if self.staleness_hours is None else round(self.staleness_hours, 4)
         return values
@@ -40,7 +43,8 @@ class FundsAnswer:
         text = (f"{account_id} {amount_minor} {currency}: {verdict} (basis {self.basis}, balance_minor "
                 f"{self.balance_minor}, as_of {self.as_of.isoformat() if self.as_of else None}{age}); "
                 f"refreshed {str(self.refreshed).lower()}, refresh_outcome {self.refresh_outcome}")
-        return text + (f": {self.reason}" if self.reason else "")
+        text += f": {self.reason}" if self.reason else ""
+        return text + (f"; warnings: {', '.join(self.warnings)}" if self.warnings else "")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import duckdb
 from pipelines.contract.known import KnownStateError, pending_accounts, read_only_warehouse
 from pipelines.contract.values import FundsRefreshOutcome, RefreshOutcome
 from pipelines.funds.answer import FundsAnswer, FundsCheckError, StripeAccess, parse_max_age, validate
+from pipelines.funds.health import account_warnings
 from pipelines.funds.macro import FundsCheck
 from pipelines.settings import EVENT_STORE_RELATIVE, SETTINGS, SettingsError, read
 from pipelines.sql import load_sql
@@ -168,17 +169,21 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
     directory = Path(warehouse or _setting("FC_BALANCES_WAREHOUSE", environ)).expanduser()
     store = store_path_for(directory.absolute(), environ)
     local = answer_locally(directory, store, account_id, amount_minor, currency)
+
+    def warned(answer: FundsAnswer, newer: tuple[Mapping[str, Any], ...] = ()) -> FundsAnswer:
+        return replace(answer, warnings=account_warnings(directory, store, account_id, newer, environ))
+
     staleness = local.check.staleness_hours
     if local.permissions is not None and "balances" not in local.permissions and not refresh:
-        return no_balance_answer(FundsRefreshOutcome.NOT_REQUESTED,
-                                 "the account does not grant the balances permission")
+        return warned(no_balance_answer(FundsRefreshOutcome.NOT_REQUESTED,
+                                        "the account does not grant the balances permission"))
     if staleness is not None and staleness * 3600 <= age.total_seconds() and _grants(local):
-        return answer_from(local.check, False, FundsRefreshOutcome.NOT_NEEDED)
+        return warned(answer_from(local.check, False, FundsRefreshOutcome.NOT_NEEDED))
     if not refresh:
         if not local.known:
             raise FundsCheckError(f"unknown account {account_id}: neither the warehouse nor the event store has it")
         why = "no balance known" if staleness is None else f"the balance is {staleness:.2f} h old"
-        return answer_from(local.check, False, FundsRefreshOutcome.NOT_REQUESTED, f"{why}; --no-refresh given")
+        return warned(answer_from(local.check, False, FundsRefreshOutcome.NOT_REQUESTED, f"{why}; --no-refresh given"))
     if stripe is None:
         stripe = stripe_access_from_env(environ)
     import asyncio
@@ -191,11 +196,12 @@ def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str 
         as_of = (result.account.get("balance") or {}).get("as_of")
         if result.outcome == RefreshOutcome.SUCCEEDED or (newest_local is None or (as_of or 0) > newest_local):
             land_account(store, result.account, result.completed_at or int(time.time()))
-    if result.outcome == RefreshOutcome.SKIPPED_NO_PERMISSION:
-        return no_balance_answer(result.outcome, result.reason)
     extra = (result.account,) if result.account is not None else ()
+    if result.outcome == RefreshOutcome.SKIPPED_NO_PERMISSION:
+        return warned(no_balance_answer(result.outcome, result.reason), extra)
     answered = answer_locally(directory, store, account_id, amount_minor, currency, extra).check
-    return answer_from(answered, result.outcome == RefreshOutcome.SUCCEEDED, result.outcome, result.reason)
+    refreshed = result.outcome == RefreshOutcome.SUCCEEDED
+    return warned(answer_from(answered, refreshed, result.outcome, result.reason), extra)
 
 
 def _grants(local: LocalState) -> bool:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipelines.contract.values import FundsRefreshOutcome, RefreshOutcome
 from pipelines.events.store import EventStore
 from pipelines.funds.answer import FundsAnswer, StripeAccess
 from pipelines.funds.check import answer_from, no_balance_answer, refreshed_event
@@ -90,7 +91,7 @@ class FundsChecker:
             raise CheckRefused(404, f"unknown account {account_id}")
         staleness = known.check.staleness_hours
         if staleness is not None and staleness * 3600 <= max_age.total_seconds() and _grants(known.state):
-            return Checked(answer_from(known.check, False, "not_needed"), _customer(known.state))
+            return Checked(answer_from(known.check, False, FundsRefreshOutcome.NOT_NEEDED), _customer(known.state))
         if self._client is None:
             if not known.known:
                 raise CheckRefused(404, f"unknown account {account_id}: neither the warehouse nor the event store "
@@ -104,13 +105,14 @@ class FundsChecker:
         except StripeUnavailableError as exc:
             raise CheckRefused(503, f"Stripe is unavailable ({exc}); "
                                     + _age_text(account_id, currency, known.check)) from None
-        if result.outcome == "skipped_no_permission":
+        if result.outcome == RefreshOutcome.SKIPPED_NO_PERMISSION:
             return Checked(no_balance_answer(result.outcome, result.reason),
                            _customer_of(result.account))
         known = await self._on_memory(self.memory.known, account_id, amount_minor, currency)
         if known.forgotten:  # forgotten while the refresh was under way
             raise CheckRefused(404, f"unknown account {account_id}")
-        return Checked(answer_from(known.check, result.outcome == "succeeded", result.outcome, result.reason),
+        refreshed = result.outcome == RefreshOutcome.SUCCEEDED
+        return Checked(answer_from(known.check, refreshed, result.outcome, result.reason),
                        _customer(known.state))
 
     async def _refresh_once(self, account_id: str) -> RefreshResult:
@@ -131,7 +133,7 @@ class FundsChecker:
         if account is not None and account.get("balance") is not None:
             # A refreshed balance is recorded as the command records it; a balance merely retrieved is recorded under
             # its own as_of, so retrieving it again stores it once.
-            stamp = result.completed_at if result.outcome == "succeeded" else None
+            stamp = result.completed_at if result.outcome == RefreshOutcome.SUCCEEDED else None
             stamp = stamp or int((account.get("balance") or {}).get("as_of") or time.time())
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._writer, self.store.add, refreshed_event(account, stamp), time.time(),

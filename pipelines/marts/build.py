@@ -242,6 +242,8 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime, 
     if spec.partitioned:
         raise MartBuildError(f"{table} is a partitioned mart: build it by days")
     _require_inputs(con, [table])
+    if spec.builder is not None:  # a mart that builds itself (its own transaction and build record)
+        return spec.builder(con, build_at)
     params: dict[str, object] = {"build_at": build_at}
     if spec.build == "since_watermark":
         since = con.execute(load_sql("marts/watermark"), {"mart": table}).fetchone()[0]

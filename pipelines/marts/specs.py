@@ -15,13 +15,17 @@ import duckdb
 
 from pipelines.contract.values import FEATURE_WINDOWS
 from pipelines.marts import feature_windows
+from pipelines.marts.health import build_health_mart
 
 # How a mart is built: "partitioned" rebuilds a range of daily partitions; "refill" empties the table and runs its
 # SQL once; "since_watermark" runs its SQL over the balances fetched since its last build, then `then_sql`.
-BuildKind = Literal["partitioned", "refill", "since_watermark"]
+# "custom" calls its builder, which runs its SQL in its own transaction and records the build (account health).
+BuildKind = Literal["partitioned", "refill", "since_watermark", "custom"]
 # The checks a mart gets beyond its declared unique key and currency codes (assets/checks.py): "as_of" (none in
 # the future), "amounts" (they match the balance type), "up_to_date" (after the build no day is out of date; warn).
-CheckName = Literal["as_of", "amounts", "up_to_date"]
+# "relink" (warn with the count of accounts per relink_reason).
+CheckName = Literal["as_of", "amounts", "up_to_date", "relink"]
+Builder = Callable[[duckdb.DuckDBPyConnection, datetime], int]
 RangeParams = Callable[[date, date, bool, Any], dict[str, object]]  # (first, last, seed, HistorySettings)
 # Extra buckets of a range another engine builds first; returns the buckets left to the SQL (features: numpy).
 RangeEngine = Callable[[duckdb.DuckDBPyConnection, dict[str, object], int], Iterable[int]]
@@ -55,6 +59,7 @@ class MartSpec:
     day_bucket_rows: int = 0
     sql_constants: Mapping[str, object] = field(default_factory=dict)  # declared constants every statement binds
     checks: frozenset[CheckName] = frozenset()
+    builder: Builder | None = None  # build "custom": builds the whole mart, returns its rows
     negative_preview: str | None = None  # SQL counting accounts with negative days, for the asset page
     cash_preview: str | None = None  # SQL summing cash available per currency, for the asset page
 
@@ -107,6 +112,10 @@ MARTS: tuple[MartSpec, ...] = (
     MartSpec(
         "fc_customer_liquidity", reads=("fc_latest_balances",), build="refill", sql="marts/fc_customer_liquidity",
         cash_preview="report/preview_cash_liquidity",
+    ),
+    MartSpec(
+        "fc_account_health", reads=("fc_accounts", "fc_balance_refreshes", "fc_balances"), build="custom",
+        sql="marts/fc_account_health", builder=build_health_mart, checks=frozenset({"relink"}),
     ),
 )
 MART_SPECS: dict[str, MartSpec] = {spec.name: spec for spec in MARTS}

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract.schema import arrow_schema
 from pipelines.contract.tables import BALANCE_TYPES, INGEST_TABLES, REFRESH_OUTCOMES
+from pipelines.normalize.account_numbers import best_account_number_status, expected_deactivation_date
 from pipelines.normalize.currencies import ISO_4217_CODES, minor_unit_exponent
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -130,7 +131,6 @@ def _payload_json(balance: Any) -> str | None:
 
 # ---------------------------------------------------------------------------------------------- accounts
 
-
 def normalize_accounts(accounts: Sequence[Mapping[str, Any]], observed_at: datetime) -> pa.Table:
     """One fc_accounts row per account dict with a string id (a repeated id keeps its last occurrence)."""
     observed_us = _datetime_micros(observed_at, "observed_at")
@@ -147,6 +147,7 @@ def normalize_accounts(accounts: Sequence[Mapping[str, Any]], observed_at: datet
     created: list[int | None] = []
     attempted: list[int | None] = []
     next_available: list[int | None] = []
+    deactivation: list[int | None] = []
     for account_id, account in latest.items():
         holder = account.get("account_holder")
         holder_type = _str_or_none(holder.get("type")) if isinstance(holder, Mapping) else None
@@ -173,10 +174,13 @@ def normalize_accounts(accounts: Sequence[Mapping[str, Any]], observed_at: datet
         columns["balance_refresh_status"].append(_str_or_none(refresh.get("status")))
         attempted.append(_unix_seconds(refresh.get("last_attempted_at")))
         next_available.append(_unix_seconds(refresh.get("next_refresh_available_at")))
+        deactivation.append(_unix_seconds(expected_deactivation_date(account)))
+        columns["account_numbers_status"].append(best_account_number_status(account.get("account_numbers")))
 
     arrays: dict[str, pa.Array] = {}
     for field in FC_ACCOUNTS_SCHEMA:
-        if field.name in ("created_at", "balance_refresh_last_attempted_at", "next_refresh_available_at"):
+        if field.name in ("created_at", "balance_refresh_last_attempted_at", "next_refresh_available_at",
+                          "expected_deactivation_at"):
             continue
         if field.name == "observed_at":
             arrays[field.name] = pa.repeat(pa.scalar(observed_us, pa.int64()), len(latest)).cast(UTC_TIMESTAMP)
@@ -189,6 +193,7 @@ def normalize_accounts(accounts: Sequence[Mapping[str, Any]], observed_at: datet
     arrays["created_at"] = _seconds_to_timestamps(created)
     arrays["balance_refresh_last_attempted_at"] = _seconds_to_timestamps(attempted)
     arrays["next_refresh_available_at"] = _seconds_to_timestamps(next_available)
+    arrays["expected_deactivation_at"] = _seconds_to_timestamps(deactivation)
     return pa.Table.from_arrays([arrays[f.name] for f in FC_ACCOUNTS_SCHEMA], schema=FC_ACCOUNTS_SCHEMA)
 
 

@@ -51,6 +51,7 @@ class AccountData:
     features: list[dict[str, Any]] = field(default_factory=list)
     refreshes: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
+    health: dict[str, Any] | None = None  # its fc_account_health row (None: not in the mart's last build)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Window:
     last_day: date
     features_source: str
     shows_access_stopped: bool
+    shows_health: bool = False  # the warehouse has fc_account_health
 
     @property
     def days(self) -> int:
@@ -146,7 +148,8 @@ def make_window(con: duckdb.DuckDBPyConnection, relations: set[str], days: int, 
     last_day = newest or report_time.date()
     return Window(report_time=report_time, first_day=last_day - timedelta(days=days - 1), last_day=last_day,
                   features_source=features_source(relations),
-                  shows_access_stopped="access_stopped_at" in account_columns)
+                  shows_access_stopped="access_stopped_at" in account_columns,
+                  shows_health="fc_account_health" in relations)
 
 
 def load_customers(
@@ -181,6 +184,10 @@ def load_customers(
         data = by_account[row["account_id"]]
         data.refreshes.append(row)
         data.outcomes = row["outcomes"]
+
+    if window.shows_health:
+        for row in _rows(con, load_sql("report/health"), ids):
+            by_account[row["account_id"]].health = row
 
     by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in _rows(con, load_sql("report/liquidity"), {"customers": customers}):

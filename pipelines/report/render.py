@@ -35,6 +35,7 @@ th{color:#5b6478;font-weight:600;border-bottom:1px solid #dfe2e8}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .neg-amount{color:#b42318}
 .status-active{color:#067647}.status-inactive,.status-disconnected{color:#b42318}
+.health-ok{color:#067647}.health-relink{color:#b42318}
 figure{margin:0}svg.chart{width:100%;height:auto;display:block;margin:4px 0 0}
 svg.chart .grid{stroke:#eceef2;stroke-width:1}svg.chart .zero{stroke:#8a93a6;stroke-width:1}
 svg.chart .axis{stroke:#c3c8d2}
@@ -134,6 +135,8 @@ def _account(data: AccountData, window: Window) -> str:
     if window.shows_access_stopped:
         facts.append(f"<dt>Access stopped at</dt><dd data-field=\"access_stopped_at\">"
                      f"{e(fmt.timestamp(a.get('access_stopped_at')))}</dd>")
+    if window.shows_health:
+        facts.append(_health(data.health))
     parts = [
         f'<section class="account" id="{e(account_id)}" data-account="{e(account_id)}">'
         f"<h2>{e(a.get('institution_name'))} · {e(a.get('display_name'))}{e(last4)} "
@@ -164,6 +167,23 @@ def _account(data: AccountData, window: Window) -> str:
     parts.append(_refreshes(data))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _health(health: dict[str, Any] | None) -> str:
+    """One line: healthy, or the relink reason first, then what fc_account_health knows of the account."""
+    if health is None:
+        return '<dt>Health</dt><dd data-field="health" class="health-unknown">not in fc_account_health yet</dd>'
+    reason = health["relink_reason"]
+    verdict = f"relink: {reason}" if reason else "healthy"
+    details = [f"numbers {health['account_numbers_status'] or 'none'}",
+               f"{health['consecutive_failed_refreshes']} failed refreshes in a row",
+               f"last successful refresh {fmt.timestamp(health['last_successful_refresh_at'])}",
+               f"{health['days_with_balance_30d']} of 30 days with a balance"]
+    if health["expected_deactivation_at"] is not None:
+        details.insert(0, f"expected deactivation {fmt.timestamp(health['expected_deactivation_at'])}")
+    return (f'<dt>Health</dt><dd data-field="health" data-relink-reason="{e(reason or "")}" '
+            f'class="health-{"relink" if reason else "ok"}">{e(verdict)} ({e(", ".join(details))}; '
+            f"as of {e(fmt.timestamp(health['built_at']))})</dd>")
 
 
 def _latest(data: AccountData, window: Window) -> str:

@@ -5,7 +5,8 @@
 INSERT INTO fc_accounts
 SELECT account_id, customer_id, account_holder_type, institution_name, display_name, last4, category,
        subcategory, status, permissions, livemode, created_at, balance_refresh_status,
-       balance_refresh_last_attempted_at, next_refresh_available_at, observed_at, access_stopped_at
+       balance_refresh_last_attempted_at, next_refresh_available_at, observed_at, access_stopped_at,
+       expected_deactivation_at, account_numbers_status
 FROM batch_rows
 QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY observed_at DESC, __ord DESC) = 1
 ON CONFLICT (account_id) DO UPDATE SET
@@ -24,6 +25,8 @@ ON CONFLICT (account_id) DO UPDATE SET
     balance_refresh_last_attempted_at = excluded.balance_refresh_last_attempted_at,
     next_refresh_available_at = excluded.next_refresh_available_at,
     observed_at = excluded.observed_at,
+    expected_deactivation_at = excluded.expected_deactivation_at,
+    account_numbers_status = excluded.account_numbers_status,
     access_stopped_at = CASE
         WHEN excluded.access_stopped_at IS NULL THEN NULL
         WHEN fc_accounts.access_stopped_at IS NOT NULL

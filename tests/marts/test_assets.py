@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.checks import CHECKS, CURRENCIES_VALID
+from assets.checks import ACCOUNTS_TO_RELINK, CHECKS, CURRENCIES_VALID
 from assets.marts import MART_ASSETS, marts_job
 from assets.marts_launch import out_of_date_range, range_tags
 from pipelines.contract.tables import TABLES
@@ -54,7 +54,12 @@ def test_marts_build_from_the_warehouse_and_export_parquet(warehouse_dir: Path) 
     assert result.success
     done = materializations(result)
     assert set(done) == set(MART_TABLES)
-    assert all(e.passed for e in result.get_asset_check_evaluations())
+    evaluations = result.get_asset_check_evaluations()
+    assert all(e.passed for e in evaluations if e.check_name != ACCOUNTS_TO_RELINK)
+    # The hand-made warehouse has an inactive account: the relink check warns (never blocks) and counts it.
+    (relink,) = [e for e in evaluations if e.check_name == ACCOUNTS_TO_RELINK]
+    assert not relink.passed and relink.severity == dg.AssetCheckSeverity.WARN
+    assert relink.metadata["inactive"].value == 1
     with duckdb.connect(str(warehouse_dir / "fc_balances.duckdb"), read_only=True) as con:
         for table in MART_TABLES:
             (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -86,9 +91,11 @@ def test_a_blocking_check_failure_stops_the_marts_downstream(warehouse_dir: Path
     result = materialize_marts(warehouse_dir)
     assert not result.success
     evaluations = result.get_asset_check_evaluations()
-    failed = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed}
+    failed = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations
+              if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR}
     assert failed == {("fc_latest_balances", CURRENCIES_VALID), ("fc_daily_balances", CURRENCIES_VALID)}
-    assert set(materializations(result)) == {"fc_latest_balances", "fc_daily_balances"}
+    # fc_account_health reads no other mart, so nothing blocks it.
+    assert set(materializations(result)) == {"fc_latest_balances", "fc_daily_balances", "fc_account_health"}
 
 
 def test_asset_graph_and_job() -> None:
@@ -98,6 +105,7 @@ def test_asset_graph_and_job() -> None:
         "fc_daily_balances": {"fc_balances", "fc_daily_balances"},  # itself: the previous day
         "fc_underwriting_features": {"fc_balances", "fc_daily_balances", "fc_underwriting_features"},
         "fc_customer_liquidity": {"fc_latest_balances"},
+        "fc_account_health": {"fc_accounts", "fc_balance_refreshes", "fc_balances"},
     }
     partitioned = {a.key.to_user_string(): a for a in MART_ASSETS if a.partitions_def is not None}
     assert set(partitioned) == {"fc_daily_balances", "fc_underwriting_features"}

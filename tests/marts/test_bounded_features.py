@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.contract.migrations import current_version, migrate
+from pipelines.contract.migrations import current_version, migrate, migrations
 from pipelines.marts.build import HistorySettings, build_marts, build_partition
 from tests.marts.conftest import days, fetch_dicts
 
@@ -129,9 +129,10 @@ def test_migration_0006_drops_the_rows_past_the_bound(tmp_path: Path) -> None:
     assert stale == len(bounded) + 2 * (AWAKE - BOUND).days - 2
     con.execute("UPDATE _fc_mart_partitions SET row_count = row_count + 2 "
                 "WHERE mart = 'fc_underwriting_features' AND partition_day > ? AND partition_day < ?", [BOUND, AWAKE])
-    con.execute("DELETE FROM fc_schema_migrations WHERE version = 6")
-    assert migrate(con, str(path)).from_version == 5
-    assert con.execute("SELECT max(version) FROM fc_schema_migrations").fetchone() == (current_version(),)
+    # The upgrade runs each migration's file after the warehouse's version; later migrations touch other tables, so
+    # 0006's file is run as the upgrade would run it, and the warehouse still passes the shape check after it.
+    con.execute(next(m for m in migrations() if m.version == 6).sql)
+    assert migrate(con, str(path)).from_version == current_version()
     assert con.execute("SELECT * FROM fc_underwriting_features ORDER BY ALL").fetchall() == bounded
     counts = dict(con.execute("SELECT window_end, count(*) FROM fc_underwriting_features GROUP BY ALL").fetchall())
     recorded = con.execute("SELECT partition_day, row_count FROM _fc_mart_partitions "

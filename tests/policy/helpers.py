@@ -44,6 +44,7 @@ def api_account(fixture: dict[str, Any]) -> dict[str, Any]:
         "category": fixture.get("category"), "subcategory": fixture.get("subcategory"), "created": 1_764_000_000,
         "institution_name": "StripeBank", "livemode": False, "permissions": fixture.get("permissions"),
         "status": fixture.get("status"),
+        **{k: fixture[k] for k in ("status_details", "account_numbers") if k in fixture},
     }
 
 

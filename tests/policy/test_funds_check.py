@@ -39,6 +39,8 @@ def world(sandbox_factory: Callable[..., Any], tmp_path: Path) -> dict[str, Any]
         account("fca_noperm", as_of=None, permissions=["payment_method"]),
         account("fca_inactive", as_of=now - 5 * HOUR, available=8_000, status="inactive"),
         account("fca_webhooked", as_of=now - 4 * HOUR, available=100),
+        account("fca_soon", as_of=now - 600, available=7_000,
+                status_details={"active": {"expected_deactivation_date": int(now) + 3 * 86_400}}),
     ]
     sandbox = sandbox_factory(refresh_latency=(0.2, 0.2))
     sandbox.load_fixtures({"customers": [{"id": "cus_A", "created": 1_764_000_000}], "accounts": accounts})
@@ -151,3 +153,40 @@ def test_errors_are_one_line_and_exit_1(world: dict[str, Any], args: list[str], 
 def test_python_api_without_dagster(world: dict[str, Any]) -> None:
     answer = check_funds("fca_fresh", 100, "USD", max_age=3600, env=world["env"])
     assert (answer.sufficient, answer.basis, answer.refreshed) == (True, "available", False)
+
+
+def test_warnings_carry_the_account_health_without_changing_sufficient(world: dict[str, Any]) -> None:
+    soon = run_json(world, "fca_soon", "5000", "usd", "--max-age", "1h")
+    assert (soon["sufficient"], soon["balance_minor"], soon["warnings"]) == (True, 7_000, ["deactivating_soon"])
+    fresh = run_json(world, "fca_fresh", "7001", "usd", "--max-age", "1h")
+    assert (fresh["sufficient"], fresh["warnings"]) == (False, [])  # healthy: no warning
+    inactive = run_json(world, "fca_inactive", "5000", "usd", "--max-age", "1h")
+    assert (inactive["sufficient"], inactive["warnings"]) == (True, ["inactive"])
+    noperm = run_json(world, "fca_noperm", "1", "usd")
+    assert (noperm["sufficient"], noperm["warnings"]) == (None, ["no_balance_permission"])
+    done = fc_balances_cli(["funds-check", "fca_soon", "5000", "usd"], world["env"])
+    assert done.returncode == 0 and done.stdout.rstrip().endswith("; warnings: deactivating_soon")
+
+
+def test_a_health_event_not_landed_yet_is_warned_about(world: dict[str, Any]) -> None:
+    """Stripe's upcoming_deactivation waits in the event store: the newest state counts, before any drain."""
+    from tests.events.helpers import account as event_account
+    from tests.events.helpers import event
+
+    now = int(time.time())
+    obj = event_account("fca_fresh", balance=cash(7_000, now - 600), refresh_status="succeeded")
+    obj["status_details"] = {"active": {"action": "relink_required", "cause": "access_expired",
+                                        "expected_deactivation_date": now + 86_400}}
+    obj["account_numbers"] = [{"expected_expiry_date": None, "identifier_type": "account_number",
+                               "status": "transactable", "supported_networks": ["ach"]}]
+    assert run_json(world, "fca_fresh", "100", "usd")["warnings"] == []
+    with EventStore(world["warehouse"] / EVENT_STORE_RELATIVE) as store:
+        store.add(event("evt_upcoming1", "upcoming_deactivation", now - 10, obj), time.time(), "webhook")
+    answer = run_json(world, "fca_fresh", "100", "usd", "--max-age", "1h")
+    assert (answer["sufficient"], answer["warnings"]) == (True, ["deactivating_soon"])
+    env = {**world["env"], "FC_BALANCES_DEACTIVATION_WARNING_DAYS": "0"}
+    assert check_funds("fca_fresh", 100, "usd", env=env).warnings == ()  # a day away is not within 0 days
+    bad = fc_balances_cli(["funds-check", "fca_fresh", "100", "usd"],
+                          {**world["env"], "FC_BALANCES_REFRESH_FAILURES": "many"})
+    assert bad.returncode == 1 and "FC_BALANCES_REFRESH_FAILURES must be a whole number" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.report.conftest import ACCOUNTS, TRICKY_NAME, Chart, one_error_line, parse, run_cli
+from pipelines.marts.build import build_marts
+from tests.report.conftest import ACCOUNTS, BUILD_AT, TRICKY_NAME, Chart, one_error_line, parse, run_cli
 
 SEGMENT = re.compile(r"([ML])(-?[\d.]+) (-?[\d.]+)")
 
@@ -281,3 +282,29 @@ def test_the_report_never_writes_the_warehouse(warehouse: Path, tmp_path: Path) 
         done = run_cli(["report", "--warehouse", str(warehouse), "--customer", "cus_alpha"], cwd=tmp_path,
                        env={"FC_BALANCES_LOCK_TIMEOUT": "1"})
         assert "held open by another process; gave up after 1s" in one_error_line(done)
+
+
+HEALTH_LINE = re.compile(r'<section class="account" id="([^"]+)".*?<dd data-field="health"'
+                         r'( data-relink-reason="([^"]*)")? class="health-(\w+)">([^<]*)</dd>', re.S)
+
+
+def test_each_account_has_a_health_line_from_fc_account_health(warehouse: Path, tmp_path: Path) -> None:
+    with duckdb.connect(str(warehouse / "fc_balances.duckdb")) as con:
+        con.execute("UPDATE fc_accounts SET account_numbers_status = 'expired' WHERE account_id = 'fca_card'")
+        con.execute("INSERT INTO fc_balance_refreshes (run_id, account_id, outcome, completed_at) VALUES "
+                    "('r1', 'fca_jpy', 'failed', TIMESTAMPTZ '2025-06-29 01:00+00')")
+        build_marts(con, BUILD_AT)
+        con.execute("DELETE FROM fc_account_health WHERE account_id = 'fca_jpy'")  # as if built before it came
+        mart = dict(con.execute("SELECT account_id, relink_reason FROM fc_account_health").fetchall())
+    html = report(warehouse, tmp_path)
+    lines = {m.group(1): (m.group(3), m.group(4), m.group(5)) for m in HEALTH_LINE.finditer(html)}
+    assert set(lines) == {a[0] for a in ACCOUNTS if a[1] == "cus_alpha"}
+    assert mart["fca_bhd"] == "inactive" and mart["fca_card"] == "numbers_not_transactable"
+    for account_id, (reason, css, text) in lines.items():
+        if account_id not in mart:
+            assert (reason, css, text) == (None, "unknown", "not in fc_account_health yet")
+            continue
+        assert reason == (mart[account_id] or "")
+        assert css == ("relink" if mart[account_id] else "ok")
+        assert text.startswith(f"relink: {mart[account_id]} (" if mart[account_id] else "healthy (")
+    assert "numbers expired" in lines["fca_card"][2] and "as of 2025-06-30 07:00 UTC" in lines["fca_card"][2]

@@ -33,10 +33,25 @@ def _strict(node: Any) -> None:
             _strict(value)
 
 
+# Where API version endive (2026-09-30, the version stripe-python 16.1.0 pins and the sandbox serves) differs from
+# the vendored dahlia fragment, as Stripe's changelog documents it: account_numbers[].status gains pending and
+# expired. Applied in memory; the vendored file stays byte-for-byte Stripe's.
+ENDIVE_ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("bank_connections_resource_account_number_details", "status"): ("pending", "expired"),
+}
+
+
+def _endive(spec: dict[str, Any]) -> None:
+    for (schema, prop), added in ENDIVE_ENUMS.items():
+        enum = spec["components"]["schemas"][schema]["properties"][prop]["enum"]
+        enum.extend(value for value in added if value not in enum)
+
+
 @cache
 def strict_spec() -> dict[str, Any]:
     spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
     strict = copy.deepcopy(spec)
+    _endive(strict)
     _strict(strict["components"])
     _strict(strict["paths"])
     return strict

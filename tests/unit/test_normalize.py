@@ -296,6 +296,11 @@ def test_normalize_accounts_fields() -> None:
         livemode=False, created=1764000000,
         balance_refresh={"status": "succeeded", "last_attempted_at": 1764000100,
                          "next_refresh_available_at": 1764003700},
+        status_details={"active": {"action": "relink_required", "cause": "access_expired",
+                                   "expected_deactivation_date": 1764086400}},
+        account_numbers=[{"identifier_type": "account_number", "status": "expired", "supported_networks": ["ach"]},
+                         {"identifier_type": "tokenized_account_number", "status": "pending",
+                          "supported_networks": ["ach"]}],
     )
     business = account(None, "fca_2", holder={"type": "account", "account": "acct_9"}, permissions=None,
                        balance_refresh=None, created="yesterday", livemode="no")
@@ -312,8 +317,12 @@ def test_normalize_accounts_fields() -> None:
         "next_refresh_available_at": datetime(2025, 11, 24, 17, 1, 40, tzinfo=UTC),
         "observed_at": FETCHED,
         "access_stopped_at": None,  # active
+        "expected_deactivation_at": datetime(2025, 11, 25, 16, 0, tzinfo=UTC),
+        "account_numbers_status": "pending",  # the better of expired and pending
     }
     assert second["account_id"] == "fca_2"
+    assert second["expected_deactivation_at"] is None  # no status_details: Stripe says nothing
+    assert second["account_numbers_status"] is None  # no account numbers
     assert second["customer_id"] is None
     assert second["account_holder_type"] == "account"
     assert second["permissions"] is None
@@ -360,3 +369,28 @@ def test_refreshes_table() -> None:
 def test_refreshes_table_refuses_unknown_outcome() -> None:
     with pytest.raises(ValueError, match="unknown outcome"):
         refreshes_table([{"run_id": "r", "account_id": "a", "outcome": "exploded"}])
+
+
+@pytest.mark.parametrize(("statuses", "best"), [
+    (["deactivated", "transactable", "expired"], "transactable"),
+    (["deactivated", "expired"], "expired"),
+    (["deactivated"], "deactivated"),
+    (["expired", "frozen"], "frozen"),  # a value Stripe added is kept, ranked before the known-unusable ones
+    (["pending", "frozen"], "pending"),
+    (["zeta_new", "alpha_new"], "alpha_new"),
+    ([], None),
+])
+def test_the_best_account_number_status_is_ranked_and_open(statuses: list[str], best: str | None) -> None:
+    numbers = [{"identifier_type": "account_number", "status": s, "supported_networks": ["ach"]} for s in statuses]
+    table = normalize_accounts([account(None, account_numbers=numbers)], FETCHED)
+    assert table.column("account_numbers_status").to_pylist() == [best]
+
+
+def test_odd_status_details_and_account_numbers_give_null_not_an_error() -> None:
+    odd = [account(None, "fca_a", status_details={"active": {"expected_deactivation_date": "soon"}},
+                   account_numbers="none"),
+           account(None, "fca_b", status_details={"active": None}, account_numbers=[None, {"status": 7}]),
+           account(None, "fca_c", status_details="x", account_numbers=None)]
+    table = normalize_accounts(odd, FETCHED)
+    assert table.column("expected_deactivation_at").to_pylist() == [None, None, None]
+    assert table.column("account_numbers_status").to_pylist() == [None, None, None]
