@@ -25,7 +25,7 @@ def _spec(table: str) -> dg.AssetSpec:
         key=table,
         description=TABLES[table].description,
         group_name=INGEST_GROUP,
-        kinds={"stripe", "duckdb", "parquet"},
+        kinds={"stripe", "duckdb", "iceberg"},
         metadata=table_metadata(table),
     )
 
@@ -70,12 +70,12 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
                     await sink.flush()  # whatever was observed before a failure is kept
                 with EventStore(store_path) as store:  # an outage the events sensor saw: reconcile the rest
                     gaps = await reconcile_gaps(store, wh, client, forgotten, already_seen=sink.seen)
-                exported = await asyncio.to_thread(wh.export_parquet, INGEST_TABLES)
-                return progress, sink, exported, wh.row_counts(), wh.parquet_uri, gaps
+                published = await asyncio.to_thread(wh.publish, INGEST_TABLES, None, run_id)
+                return progress, sink, published, wh.row_counts(), wh.catalog_shown.get("uri", ""), gaps
         finally:
             await client.aclose()
 
-    progress, sink, exported, totals, parquet_uri, gaps = asyncio.run(ingest())
+    progress, sink, published, totals, catalog_uri, gaps = asyncio.run(ingest())
     if gaps.gaps:
         context.log.warning(
             f"reconciled {gaps.gaps} gap(s) in the Stripe events longer than Stripe keeps them: "
@@ -109,8 +109,9 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
             metadata={
                 "dagster/row_count": totals.get(table, 0),
                 "rows_written_this_run": sink.inserted[table],  # new rows, or changed rows for upserted tables
-                "parquet_rows_rewritten": exported.get(table, 0),
-                "parquet_uri": parquet_uri,
+                "iceberg_rows_written": published.get(table, 0),
+                "iceberg_table": f"fc_balances.{table}",
+                "iceberg_catalog": catalog_uri,
                 **run_metadata,
             },
         )

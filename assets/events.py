@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
@@ -30,21 +29,13 @@ FC_EVENTS_JOB_NAME = "fc_events_job"
 SENSOR_NAME = "stripe_events_sensor"
 SENSOR_INTERVAL_SECONDS = 60
 SENSOR_MAX_PAGES_PER_TICK = 50  # 5,000 events; the rest are read on the next tick
-EXPORTED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances")
-
-
-def _shown_uri(uri: str) -> str:
-    """A location for metadata, without user info or query string (where credentials could hide)."""
-    parts = urlsplit(uri)
-    if len(parts.scheme) <= 1:  # a local path (or a Windows drive letter)
-        return uri
-    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+PUBLISHED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances")
 
 
 @dg.asset(
     key="fc_events",
     group_name=EVENTS_GROUP,
-    kinds={"duckdb", "parquet"},
+    kinds={"duckdb", "iceberg"},
     description=(
         "Stripe financial_connections.account.* events, one row per event id, landed from the event store that the "
         "webhook receiver (`fc-balances webhooks`) and the stripe_events_sensor fill. Materializing also applies "
@@ -79,12 +70,12 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
                     await client.aclose()
 
             gaps = asyncio.run(reconcile())
-        exported = wh.export_parquet(EXPORTED_TABLES)
+        published = wh.publish(PUBLISHED_TABLES, run_id=context.run.run_id)
         totals = wh.row_counts()
         with store.locked() as connection:
             pruned = prune(connection, warehouse.retention_days())
         left = store.stats().pending
-        parquet_uri = wh.parquet_uri
+        catalog_uri = wh.catalog_shown.get("uri", "")
     counts = drained.counts
     if gaps is not None:
         counts["fc_accounts"] = counts.get("fc_accounts", 0) + gaps.accounts_reconciled
@@ -125,8 +116,8 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
         "events_pruned": pruned,
         "event_gaps_reconciled": gaps.gaps if gaps is not None else 0,
         "events_by_type": dg.MetadataValue.json(events_by_type),
-        "parquet_rows": dg.MetadataValue.json(exported),
-        "parquet_uri": _shown_uri(parquet_uri),
+        "iceberg_rows": dg.MetadataValue.json(published),
+        "iceberg_catalog": catalog_uri,
         "event_store": str(store_path),
         "duration_seconds": round(time.monotonic() - started, 2),
     }

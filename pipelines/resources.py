@@ -92,11 +92,13 @@ EARLIEST_HISTORY_START = date(2024, 1, 1)
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The folder holding fc_balances.duckdb and, unless parquet_uri says otherwise, parquet/."""
+    """The folder holding fc_balances.duckdb and, unless iceberg_catalog says otherwise, the Iceberg catalog."""
 
     directory: str | None = Field(default=None, description="Warehouse folder (FC_BALANCES_WAREHOUSE; ./warehouse).")
-    parquet_uri: str | None = Field(
-        default=None, description="A folder or s3://bucket/prefix (FC_BALANCES_PARQUET_URI; <warehouse>/parquet)."
+    iceberg_catalog: str | None = Field(
+        default=None, description=(
+            "pyiceberg catalog properties as JSON (FC_BALANCES_ICEBERG_CATALOG; SQLite at "
+            "<warehouse>/iceberg/catalog.db)."),
     )
     event_store: str | None = Field(
         default=None, description="The webhook event store file (FC_BALANCES_EVENT_STORE; <warehouse>/events/...)."
@@ -138,11 +140,14 @@ class WarehouseResource(dg.ConfigurableResource):
             return Path(self.event_store).expanduser().absolute()
         return event_store_path(self.folder())
 
+    def catalog_setting(self) -> str | None:
+        return self.iceberg_catalog or env_text("FC_BALANCES_ICEBERG_CATALOG")
+
     def memory_limit(self) -> str:
         return self.duckdb_memory_limit or env_text("FC_BALANCES_DUCKDB_MEMORY_LIMIT") or "1GB"
 
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        """A read-only connection (UTC) for checks and other reads: no writer lock, no export marker, no repair."""
+        """A read-only connection (UTC) for checks and other reads: no writer lock."""
         return open_reader(
             self.folder(), _number(self.lock_timeout_seconds, "FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0,
             memory_limit=self.memory_limit(),
@@ -151,7 +156,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def open(self) -> Warehouse:
         """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock)."""
         return Warehouse(
-            self.folder(), parquet_uri=self.parquet_uri or env_text("FC_BALANCES_PARQUET_URI"),
+            self.folder(), catalog=self.catalog_setting(),
             lock_timeout=_number(self.lock_timeout_seconds, "FC_BALANCES_LOCK_TIMEOUT", 60.0) or 60.0,
             memory_limit=self.memory_limit(),
         )

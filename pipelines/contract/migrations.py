@@ -33,7 +33,7 @@ class Migration:
 class MigrationResult:
     from_version: int | None  # None: a new warehouse
     to_version: int
-    changed_tables: tuple[str, ...]  # tables whose columns changed (their Parquet must be rewritten)
+    changed_tables: tuple[str, ...]  # tables whose columns changed (their Iceberg partitions are republished)
 
     @property
     def applied(self) -> bool:
@@ -42,7 +42,11 @@ class MigrationResult:
 
 @cache
 def migrations() -> tuple[Migration, ...]:
-    """Every sql/migrations/NNNN_name.sql, numbered 1, 2, 3... with no gap."""
+    """Every sql/migrations/NNNN_name.sql in order: numbered from 1, each number once.
+
+    Numbers are reserved per change in parallel work (issue 21 holds 0009 while 0006-0008 are written
+    elsewhere), so a gap is allowed on a branch; a repeated number is not.
+    """
     folder = resources.files("sql").joinpath("migrations")
     found = []
     for entry in folder.iterdir():
@@ -50,8 +54,8 @@ def migrations() -> tuple[Migration, ...]:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     numbers = [m.version for m in found]
-    if numbers != list(range(1, len(found) + 1)):
-        raise SchemaVersionError(f"sql/migrations is not numbered 1..N without gaps: {numbers}")
+    if not numbers or numbers[0] != 1 or len(set(numbers)) != len(numbers):
+        raise SchemaVersionError(f"sql/migrations must start at 1 and use each number once: {numbers}")
     return tuple(found)
 
 
@@ -97,8 +101,8 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str) -> MigrationResult:
     """Create or upgrade the schema in ONE transaction, then check it equals the declarations.
 
     A crash anywhere before COMMIT leaves the warehouse exactly as it was, so the next open starts over; the
-    Parquet bookkeeping of every table whose columns changed is dropped in the same transaction, so the
-    export that follows (or the repair after a crash) rewrites those files.
+    publish bookkeeping of every table whose columns changed is dropped in the same transaction, so the next
+    publish evolves its Iceberg schema (`update_schema`) and republishes every partition.
     """
     version = warehouse_version(con)
     refuse_newer(version, where)
@@ -125,7 +129,7 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str) -> MigrationResult:
         after = _shapes(con)
         changed = tuple(name for name in TABLES if before[name] and before[name] != after[name])
         for name in changed:
-            con.execute(load_sql("warehouse/forget_table_exports"), {"table_name": name})
+            con.execute(load_sql("warehouse/forget_published_table"), {"table_name": name})
         problems = _problems(con)
         if problems:
             raise SchemaVersionError(f"migrating {where} to schema version {target} left {problems[0]}")

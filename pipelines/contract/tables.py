@@ -35,6 +35,21 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Partition:
+    """How an exported table's Iceberg data is partitioned (hidden partitioning): a transform of one column.
+
+    `day` takes the UTC day of a timestamp; `identity` the column's value (a DATE or a text). DuckDB's bookkeeping,
+    the mart builds and the published Iceberg partition specs all read this one declaration.
+    """
+
+    column: str
+    transform: str = "identity"  # "identity" or "day"
+
+    def describe(self) -> str:
+        return f"{self.transform}({self.column})"
+
+
+@dataclass(frozen=True)
 class Table:
     """One table of the warehouse."""
 
@@ -44,8 +59,8 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # unique per row; enforced as PRIMARY KEY where `enforce_key`
     enforce_key: bool = True
-    parquet_partition: str | None = None  # the hive folder Parquet files sit in, e.g. "as_of_date=<UTC day of as_of>"
-    exported: bool = True  # projected to Parquet
+    partition: Partition | None = None  # the Iceberg partition of an exported table; None: unpartitioned
+    exported: bool = True  # published as an Iceberg table
     readme: bool = True  # documented in the README's tables section
 
     def column(self, name: str) -> Column:
@@ -125,7 +140,7 @@ FC_BALANCES = Table(
     ),
     group="stripe_fc",
     key=("account_id", "as_of", "currency"),
-    parquet_partition="as_of_date=<UTC day of as_of>",
+    partition=Partition("as_of", "day"),
     columns=(
         _ACCOUNT_ID,
         _CUSTOMER_ID,
@@ -142,7 +157,7 @@ FC_BALANCE_REFRESHES = Table(
     description="One row per account per run: what happened to its balance refresh.",
     group="stripe_fc",
     key=("run_id", "account_id"),
-    parquet_partition="run_date=<UTC day the run started>",
+    partition=Partition("run_id"),
     columns=(
         Column("run_id", "VARCHAR", "the Dagster run id", nullable=False),
         _ACCOUNT_ID,
@@ -163,6 +178,7 @@ FC_REJECTED_BALANCES = Table(
         "an unknown balance type), kept with the reason and raw JSON and never in fc_balances."
     ),
     group="stripe_fc",
+    partition=Partition("fetched_at", "day"),
     columns=(
         Column("account_id", "VARCHAR", "the account, when the payload names one"),
         Column("as_of", TS, "the balance's as_of, when readable"),
@@ -181,6 +197,7 @@ FC_EVENTS = Table(
     ),
     group="events",
     key=("event_id",),
+    partition=Partition("created", "day"),
     columns=(
         Column("event_id", "VARCHAR", "Stripe's evt_ id; one row per event however often it was delivered",
                nullable=False),
@@ -238,7 +255,7 @@ FC_DAILY_BALANCES = Table(
     group="marts",
     key=("account_id", "currency", "day"),
     enforce_key=False,
-    parquet_partition="day=<UTC day>",
+    partition=Partition("day"),
     columns=(
         *_MART_ACCOUNT_KEY,
         Column("day", "DATE", "UTC calendar day"),
@@ -262,7 +279,7 @@ FC_UNDERWRITING_FEATURES = Table(
     group="marts",
     key=("account_id", "currency", "window_end", "window_days"),
     enforce_key=False,
-    parquet_partition="window_end=<UTC day>",
+    partition=Partition("window_end"),
     columns=(
         *_MART_ACCOUNT_KEY,
         Column("balance_type", "VARCHAR", "cash or credit, from the newest row as of window_end",
@@ -368,19 +385,25 @@ MART_PARTITIONS = Table(
     ),
 )
 
-PARQUET_EXPORTS = Table(
-    name="_fc_parquet_exports",
-    description="Bookkeeping of the Parquet projection: what each file held when it was last written.",
+ICEBERG_PUBLISHED = Table(
+    name="_fc_iceberg_partitions",
+    description=(
+        "Bookkeeping of the Iceberg publish: per table and partition, the rows and fingerprint DuckDB held when "
+        "that partition was last committed to Iceberg, with the run and snapshot that committed it."
+    ),
     group="warehouse",
-    key=("table_name", "file"),
+    key=("table_name", "partition_key"),
     exported=False,
     readme=False,
     columns=(
-        Column("table_name", "VARCHAR", "the projected table", nullable=False),
-        Column("file", "VARCHAR", "path under <parquet>/<table>/ ('' for a single-file table)", nullable=False),
-        Column("row_count", "BIGINT", "rows in the file", nullable=False),
-        Column("fingerprint", "VARCHAR", "a hash of the file's rows", nullable=False),
-        Column("exported_at", TS, "when the file was written", nullable=False),
+        Column("table_name", "VARCHAR", "the published table", nullable=False),
+        Column("partition_key", "VARCHAR", "the partition's value as Iceberg prints it ('' unpartitioned)",
+               nullable=False),
+        Column("row_count", "BIGINT", "rows in the partition", nullable=False),
+        Column("fingerprint", "VARCHAR", "a hash of the partition's rows", nullable=False),
+        Column("run_id", "VARCHAR", "the Dagster run (or command) whose publish committed it", nullable=False),
+        Column("snapshot_id", "BIGINT", "the Iceberg snapshot that committed it"),
+        Column("published_at", TS, "when the Iceberg commit was recorded", nullable=False),
     ),
 )
 
@@ -401,7 +424,7 @@ FC_DELETIONS = Table(
         Column("subject_type", "VARCHAR", "customer or account", nullable=False, values=SUBJECT_TYPES),
         Column("subject_hash", "VARCHAR", "hex SHA-256 of the warehouse's salt followed by the subject id",
                nullable=False),
-        Column("status", "VARCHAR", "pending (recorded), deleted (DuckDB rows gone), done (Parquet rewritten too)",
+        Column("status", "VARCHAR", "pending (recorded), deleted (DuckDB rows gone), done (Iceberg files erased too)",
                nullable=False, values=DELETION_STATUSES),
         Column("rows_removed", "VARCHAR", "JSON object: table (or event_store) -> rows removed"),
         Column("completed_at", TS, "when the deletion was done everywhere"),
@@ -433,9 +456,12 @@ TABLES: dict[str, Table] = {
     for table in (
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
         FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY,
-        FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
+        FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, ICEBERG_PUBLISHED, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
     )
 }
+
+# The tables published to Iceberg, in declaration order.
+EXPORTED_TABLES: tuple[str, ...] = tuple(name for name, table in TABLES.items() if table.exported)
 
 # The tables the ingest writes, in the order a batch writes them.
 INGEST_TABLES: tuple[str, ...] = tuple(name for name, table in TABLES.items() if table.group == "stripe_fc")

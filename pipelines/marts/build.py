@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
+from pipelines.contract.tables import TABLES
 from pipelines.marts import feature_windows
 from pipelines.sql import load_sql
 
@@ -26,8 +27,11 @@ MART_INPUTS: dict[str, tuple[str, ...]] = {
     "fc_underwriting_features": ("fc_balances", "fc_daily_balances"),
     "fc_customer_liquidity": ("fc_latest_balances",),
 }
-# Partitioned marts and the DATE column naming each partition (`day=YYYY-MM-DD/` in Parquet).
-PARTITION_COLUMNS: dict[str, str] = {"fc_daily_balances": "day", "fc_underwriting_features": "window_end"}
+# Partitioned marts and the DATE column naming each partition, from the declarations (their Iceberg partition).
+PARTITION_COLUMNS: dict[str, str] = {
+    name: TABLES[name].partition.column  # type: ignore[union-attr]
+    for name in MART_INPUTS if TABLES[name].partition is not None
+}
 FEATURE_WINDOWS: tuple[int, ...] = (30, 90)
 # A range of partitions is built this many days per transaction, the accounts split into hash buckets of about
 # BUCKET_ROWS rows each (days of the batch plus the days before it the batch reads), so one statement's memory

@@ -14,7 +14,6 @@ from pipelines.sql import load_sql
 
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
 LOCK_FILE_NAME = ".fc_balances.lock"
-DIRTY_MARKER_NAME = ".parquet_export_pending"
 SPILL_DIR_NAME = ".duckdb_spill"  # where DuckDB spills past its memory limit, inside the warehouse folder
 DEFAULT_MEMORY_LIMIT = "1GB"
 TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
