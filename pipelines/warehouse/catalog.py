@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,18 +84,31 @@ def shown_properties(properties: dict[str, str]) -> dict[str, str]:
     return shown
 
 
+@contextmanager
+def catalog_errors(properties: dict[str, str], doing: str) -> Iterator[None]:
+    """Any failure of the catalog or its storage (pyiceberg, SQLAlchemy, HTTP, S3) as one WarehouseError line,
+    naming the catalog's location without user info, query or secret."""
+    try:
+        yield
+    except WarehouseError:
+        raise
+    except Exception as exc:  # pyiceberg raises many kinds: each becomes one line
+        shown = shown_properties(properties)
+        where = shown.get("warehouse") or shown.get("uri", "")
+        message = one_line(exc)
+        for secret in (v for k, v in properties.items() if _SECRET_KEY.search(k) and len(v) >= 4):
+            message = message.replace(secret, "***")
+        raise WarehouseError(f"{doing} (Iceberg catalog {where}) failed: {message}") from exc
+
+
 def open_catalog(properties: dict[str, str]) -> Catalog:
     """The catalog (its SQLite folder created for the embedded default), with the fc_balances namespace."""
     uri = properties.get("uri", "")
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with catalog_errors(properties, "opening the catalog"):
         catalog = load_catalog(CATALOG_NAME, **properties)
         catalog.create_namespace_if_not_exists(NAMESPACE)
-    except Exception as exc:  # pyiceberg raises many kinds (SQLAlchemy, HTTP, config): one line, no secret
-        raise WarehouseError(
-            f"cannot open the Iceberg catalog {shown_properties(properties).get('uri', '')}: {one_line(exc)}"
-        ) from exc
     return catalog
 
 

@@ -34,7 +34,13 @@ from pipelines.warehouse.base import (
     one_line,
     quoted,
 )
-from pipelines.warehouse.catalog import catalog_properties, ensure_table, open_catalog, shown_properties
+from pipelines.warehouse.catalog import (
+    catalog_errors,
+    catalog_properties,
+    ensure_table,
+    open_catalog,
+    shown_properties,
+)
 from pipelines.warehouse.lock import ReaderLock, WriterLock
 from pipelines.warehouse.publish import publish_table
 
@@ -97,8 +103,9 @@ class Warehouse:
                 self.publish(EXPORTED_TABLES, run_id=UPGRADE_RUN_ID)
                 shutil.rmtree(legacy)
             else:
-                for name in EXPORTED_TABLES:  # readers find every table, empty ones included
-                    ensure_table(self._catalog, name)
+                with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
+                    for name in EXPORTED_TABLES:  # readers find every table, empty ones included
+                        ensure_table(self._catalog, name)
         except BaseException:
             self._lock.release()
             raise
@@ -227,7 +234,7 @@ class Warehouse:
         names = list(INGEST_TABLES) if tables is None else list(dict.fromkeys(tables))
         scope = None if days is None else [days[0] + timedelta(days=n) for n in range((days[1] - days[0]).days + 1)]
         written: dict[str, int] = {}
-        with self._connect() as connection:
+        with self._connect() as connection, catalog_errors(self.catalog_properties, "publishing"):
             known = {row[0] for row in connection.execute(load_sql("warehouse/user_tables")).fetchall()}
             for name in names:
                 if name not in known or name not in EXPORTED_TABLES:
