@@ -11,6 +11,7 @@ from pipelines.warehouse.base import (
     WarehouseBusyError,
     WarehouseError,
 )
+from pipelines.warehouse import publish
 from pipelines.warehouse.store import BATCH_VIEW, NormalizedBatch, Warehouse, open_reader
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "WarehouseBusyError",
     "WarehouseError",
     "open_reader",
+    "publish",
 ]

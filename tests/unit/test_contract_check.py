@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -28,8 +29,8 @@ def test_a_relative_warehouse_path_is_checked_too(tmp_path: Path, monkeypatch: p
     filled(tmp_path / "wh")
     monkeypatch.chdir(tmp_path)  # `fc-balances check --warehouse wh`, as a user types it
     assert check_warehouse(Path("wh")) == []
-    setting = '{"type": "sql", "uri": "sqlite:///%s", "warehouse": "%s"}' % (
-        tmp_path / "wh" / "iceberg" / "catalog.db", (tmp_path / "wh" / "iceberg").as_uri())
+    setting = json.dumps({"type": "sql", "uri": f"sqlite:///{tmp_path / 'wh' / 'iceberg' / 'catalog.db'}",
+                          "warehouse": (tmp_path / "wh" / "iceberg").as_uri()})
     assert check_warehouse("wh", setting) == []  # the catalog named by its properties, as in production
 
 
