@@ -5,13 +5,13 @@ Modules: `base` (names, errors), `lock` (the writer lock), `store` (the Warehous
 Iceberg, one snapshot per table per run), `snapshots` (listing, time travel, erasing old snapshots' files).
 """
 
+from pipelines.warehouse import publish
 from pipelines.warehouse.base import (
     DUCKDB_FILE_NAME,
     LOCK_FILE_NAME,
     WarehouseBusyError,
     WarehouseError,
 )
-from pipelines.warehouse import publish
 from pipelines.warehouse.store import BATCH_VIEW, NormalizedBatch, Warehouse, open_reader
 
 __all__ = [
