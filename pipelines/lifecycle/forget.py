@@ -172,7 +172,7 @@ class Forgetter:
         self.warehouse.publish(EXPORTED_TABLES, run_id=request_id)
         _step("iceberg")
         for name in EXPORTED_TABLES:
-            erase_history(self.warehouse.catalog, name)
+            erase_history(self.warehouse.catalog, name, request_id)
         _step("erased")
         with self.warehouse.connection() as con:
             con.execute(load_sql("lifecycle/request_done"),

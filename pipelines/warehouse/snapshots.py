@@ -16,6 +16,8 @@ from pipelines.warehouse.base import WarehouseError
 from pipelines.warehouse.catalog import load_table
 from pipelines.warehouse.publish import RANGE_PROPERTY, RUN_ID_PROPERTY
 
+ERASURE_PROPERTY = "fc.erasure"  # a snapshot made by a forget to drop the removed files' manifest entries
+
 
 @dataclass(frozen=True)
 class SnapshotInfo:
@@ -115,14 +117,22 @@ def _filesystem(table: IcebergTable) -> tuple[pafs.FileSystem, str, str]:
     return io.fs_by_scheme(scheme, netloc), scheme, path
 
 
-def erase_history(catalog: Catalog, name: str) -> tuple[int, int]:
-    """Expire every snapshot but the current one and delete every file no longer referenced (data files,
-    manifests, manifest lists, old metadata JSON); (snapshots expired, files deleted).
+def erase_history(catalog: Catalog, name: str, run_id: str) -> tuple[int, int]:
+    """Keep only a fresh current snapshot and delete every file no longer referenced (data files, manifests,
+    manifest lists, old metadata JSON); (snapshots expired, files deleted).
 
+    An overwrite records the files it removed, with their column bounds, in a manifest of deleted entries; an
+    empty append first gives a snapshot without that manifest, so no kept manifest names a removed file's values.
     pyiceberg's expire_snapshots only drops the snapshots from the metadata and leaves their files
     (apache/iceberg-python #2604), so the files are listed and removed here.
     """
     table = load_table(catalog, name)
+    if table.current_snapshot() is not None and len(table.snapshots()) > 1:
+        with table.transaction() as transaction, transaction.update_snapshot(
+            snapshot_properties={RUN_ID_PROPERTY: run_id, ERASURE_PROPERTY: "true"}
+        ).fast_append():
+            pass  # no file added: the snapshot only carries the live manifests forward
+        table = load_table(catalog, name)
     current = table.current_snapshot()
     old = [s.snapshot_id for s in table.snapshots() if current is None or s.snapshot_id != current.snapshot_id]
     if old:

@@ -25,7 +25,8 @@ from tests.lifecycle.helpers import (
     build_warehouse,
     cli,
     counts,
-    parquet_about,
+    files_naming,
+    iceberg_about,
     query,
     store_events_about,
 )
@@ -41,7 +42,7 @@ forget.STEP_HOOK = hook
 from pipelines.cli.main import main
 sys.exit(main(["forget", "--customer", sys.argv[2]]))
 """
-STEPS = ("recorded", "event_store", "duckdb", "parquet")
+STEPS = ("recorded", "event_store", "duckdb", "iceberg", "erased")
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +80,9 @@ def _assert_forgotten(warehouse: Path, customer: str, accounts: list[str], other
     if others is not None:
         assert {t: o for t, (_, o) in after.items()} == others
     assert store_events_about(warehouse, customer, accounts) == 0
-    assert all(hits == 0 for hits in parquet_about(str(warehouse / "parquet"), customer, accounts).values())
+    assert all(hits == 0 for hits in iceberg_about(warehouse, customer, accounts).values())
     assert query(warehouse, "SELECT status FROM fc_deletions") == [("done",)]
-    assert not (warehouse / ".parquet_export_pending").exists()
+    assert files_naming(warehouse, [customer, *accounts]) == []
     checked = cli(["check"], warehouse)
     assert checked.returncode == 0, checked.stdout
 
