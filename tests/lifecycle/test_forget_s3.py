@@ -9,7 +9,7 @@ import boto3
 
 from pipelines.lifecycle.forget import Forgetter
 from pipelines.warehouse import Warehouse
-from tests.iceberg_tables import duckdb_rows, iceberg_rows
+from tests.iceberg_tables import catalog_of, duckdb_rows, iceberg_rows
 from tests.lifecycle.helpers import files_naming, iceberg_about
 from tests.unit.test_warehouse import DAY1, DAY2, acct, cash, make_batch
 from tests.unit.test_warehouse_s3 import s3_catalog, s3_endpoint
@@ -71,3 +71,8 @@ def test_forget_erases_the_subject_from_every_s3_object(tmp_path: Path, s3_endpo
         target.write_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert files_naming(local, ["cus_A", "fca_A1", "fca_A2"]) == []
     assert files_naming(tmp_path / "catalog", ["cus_A", "fca_A1", "fca_A2"]) == []
+    # time travel to before the forget is gone with the bytes: one snapshot per table that holds rows
+    catalog = catalog_of(tmp_path / "wh", setting)
+    for table in ("fc_accounts", "fc_balances", "fc_balance_refreshes"):
+        (snapshot,) = catalog.load_table(("fc_balances", table)).snapshots()
+        assert snapshot.summary.get("fc.run-id") == result.request_id
