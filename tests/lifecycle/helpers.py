@@ -195,6 +195,27 @@ def files_naming(warehouse: Path, needles: list[str]) -> list[str]:
     return found
 
 
+def copy_warehouse(template: Path, copy: Path) -> Path:
+    """A copy of a warehouse folder that owns its Iceberg tables.
+
+    Iceberg metadata names its files by absolute path, so a copied iceberg/ folder would still point at the
+    template's files: the copy leaves it out, forgets what was published and publishes its own.
+    """
+    import shutil
+
+    import duckdb
+
+    from pipelines.contract.tables import EXPORTED_TABLES
+    from pipelines.warehouse import Warehouse
+
+    shutil.copytree(template, copy, ignore=shutil.ignore_patterns("iceberg"))
+    with duckdb.connect(str(copy / "fc_balances.duckdb")) as con:
+        con.execute("DELETE FROM _fc_iceberg_partitions")
+    with Warehouse(copy) as warehouse:
+        warehouse.publish(EXPORTED_TABLES, run_id="copy")
+    return copy
+
+
 def store_events_about(warehouse: Path, customer: str, accounts: list[str]) -> int:
     import sqlite3
 

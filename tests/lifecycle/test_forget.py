@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from tests.lifecycle.helpers import (
     accounts_of,
     build_warehouse,
     cli,
+    copy_warehouse,
     counts,
     file_digests,
     files_naming,
@@ -45,8 +45,7 @@ def template(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def warehouse(template: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "wh"
-    shutil.copytree(template, copy)
-    return copy
+    return copy_warehouse(template, copy)
 
 
 def busiest_customer(warehouse: Path) -> str:

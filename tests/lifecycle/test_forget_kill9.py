@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from tests.lifecycle.helpers import (
     accounts_of,
     build_warehouse,
     cli,
+    copy_warehouse,
     counts,
     files_naming,
     iceberg_about,
@@ -61,8 +61,7 @@ def template(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _copy(template: Path, tmp_path: Path, name: str) -> Path:
     copy = tmp_path / name
-    shutil.copytree(template, copy)
-    return copy
+    return copy_warehouse(template, copy)
 
 
 def _customer(warehouse: Path) -> str:
