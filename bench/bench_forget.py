@@ -5,8 +5,8 @@ Usage: python bench/bench_forget.py [--customers 2000] [--accounts-per-customer 
 Builds a temporary warehouse with synthetic rows written the way the ingest writes them (one batch per day of
 balance history, published to Iceberg once), then forgets one customer and reports the wall-clock time, the rows
 removed, and how many Iceberg files (data, manifests, metadata) were replaced or removed out of how many. The
-deletion scans every declared table that holds an account_id or customer_id, hashing the ids with the salt (DuckDB's sha256), so the time grows with the
-warehouse, not with the subject. Nothing is asserted.
+deletion scans every declared table that holds an account_id or customer_id, hashing the ids with the salt
+(DuckDB's sha256), so the time grows with the warehouse, not with the subject. Nothing is asserted.
 """
 
 from __future__ import annotations
