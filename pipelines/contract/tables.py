@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.contract.partition import Partition
+
 # ------------------------------------------------------------------------------------------- closed value sets
 
 REFRESH_OUTCOMES: tuple[str, ...] = (
@@ -32,21 +34,6 @@ class Column:
     description: str
     nullable: bool = True
     values: tuple[str, ...] | None = None  # a closed value set the column must stay within
-
-
-@dataclass(frozen=True)
-class Partition:
-    """How an exported table's Iceberg data is partitioned (hidden partitioning): a transform of one column.
-
-    `day` takes the UTC day of a timestamp; `identity` the column's value (a DATE or a text). DuckDB's bookkeeping,
-    the mart builds and the published Iceberg partition specs all read this one declaration.
-    """
-
-    column: str
-    transform: str = "identity"  # "identity" or "day"
-
-    def describe(self) -> str:
-        return f"{self.transform}({self.column})"
 
 
 @dataclass(frozen=True)
@@ -387,18 +374,14 @@ MART_PARTITIONS = Table(
 
 ICEBERG_PUBLISHED = Table(
     name="_fc_iceberg_partitions",
-    description=(
-        "Bookkeeping of the Iceberg publish: per table and partition, the rows and fingerprint DuckDB held when "
-        "that partition was last committed to Iceberg, with the run and snapshot that committed it."
-    ),
+    description="Bookkeeping of the Iceberg publish: per table and partition, what its last commit held.",
     group="warehouse",
     key=("table_name", "partition_key"),
     exported=False,
     readme=False,
     columns=(
         Column("table_name", "VARCHAR", "the published table", nullable=False),
-        Column("partition_key", "VARCHAR", "the partition's value as Iceberg prints it ('' unpartitioned)",
-               nullable=False),
+        Column("partition_key", "VARCHAR", "the partition value as Iceberg prints it ('' if none)", nullable=False),
         Column("row_count", "BIGINT", "rows in the partition", nullable=False),
         Column("fingerprint", "VARCHAR", "a hash of the partition's rows", nullable=False),
         Column("run_id", "VARCHAR", "the Dagster run (or command) whose publish committed it", nullable=False),
@@ -460,7 +443,6 @@ TABLES: dict[str, Table] = {
     )
 }
 
-# The tables published to Iceberg, in declaration order.
 EXPORTED_TABLES: tuple[str, ...] = tuple(name for name, table in TABLES.items() if table.exported)
 
 # The tables the ingest writes, in the order a batch writes them.
