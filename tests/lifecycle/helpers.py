@@ -130,7 +130,7 @@ def file_digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _avro_blocks(raw: bytes) -> bytes:
+def avro_blocks(raw: bytes) -> bytes:
     """The decompressed data blocks of an Avro container file (manifests and manifest lists: column bounds hide
     there, compressed), so a byte search sees the values."""
     import zlib
@@ -189,7 +189,7 @@ def files_naming(warehouse: Path, needles: list[str]) -> list[str]:
         if raw[:4] == b"PAR1":
             views.append(repr(pq.read_table(path).to_pylist()).encode())
         if raw[:4] == b"Obj\x01":
-            views.append(_avro_blocks(raw))
+            views.append(avro_blocks(raw))
         if any(needle.encode() in view for view in views for needle in needles):
             found.append(str(path.relative_to(warehouse)))
     return found
