@@ -49,7 +49,7 @@ def arrow_type(duckdb_type: str) -> pa.DataType:
 
 
 def arrow_schema(name: str) -> pa.Schema:
-    """The table's Arrow schema, nullability included (what the normalizer builds and Parquet files hold)."""
+    """The table's Arrow schema, nullability included (what the normalizer builds and DuckDB stores)."""
     return pa.schema([pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in table(name).columns])
 
 

@@ -171,4 +171,4 @@ SELECT
         - epoch_us(o.latest.as_of)) / 3600e6 AS staleness_hours,
     $built_at::TIMESTAMPTZ AS built_at
 FROM rows_out AS o
-ORDER BY o.window_end  -- stored by day: reading one day (the next range, checks, Parquet) skips the others
+ORDER BY o.window_end  -- stored by day: reading one day (the next range, checks, the publish) skips the others
