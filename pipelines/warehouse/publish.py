@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table as IcebergTable
 
 from pipelines.contract.schema import quote
@@ -162,7 +163,7 @@ def _chunk_tables(
             yield reader.read_all().cast(schema)
 
 
-def _files_of(table: IcebergTable, keys: set[str]) -> list:
+def _files_of(table: IcebergTable, keys: set[str]) -> list[DataFile]:
     """The current snapshot's data files in the given partitions."""
     snapshot = table.current_snapshot()
     if snapshot is None or not keys:
