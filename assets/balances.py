@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.schemas import table_metadata
 from pipelines.contract.known import read_known_state
-from pipelines.contract.tables import INGEST_TABLES, TABLES
+from pipelines.contract.tables import EXPORTED_TABLES, INGEST_TABLES, TABLES
 from pipelines.lifecycle.landing import Landed, Landing, land
 from pipelines.resources import StripeResource, WarehouseResource
 from pipelines.stripe_fc.client import StripeFCClient
@@ -17,13 +17,17 @@ from pipelines.stripe_fc.policy_metadata import policy_metadata
 from pipelines.warehouse.sink import WarehouseSink
 
 INGEST_GROUP = "stripe_fc"
+# Published after every ingest: every exported table but the marts (their own assets publish them), so a table
+# declared by other work (fc_events, a service's decisions) reaches Iceberg with no code of its own; an unchanged
+# table costs one fingerprint query and no snapshot.
+PUBLISHED_AFTER_INGEST = tuple(name for name in EXPORTED_TABLES if TABLES[name].group != "marts")
 
 def _spec(table: str) -> dg.AssetSpec:
     return dg.AssetSpec(
         key=table,
         description=TABLES[table].description,
         group_name=INGEST_GROUP,
-        kinds={"stripe", "duckdb", "parquet"},
+        kinds={"stripe", "duckdb", "iceberg"},
         metadata=table_metadata(table),
     )
 
@@ -68,14 +72,14 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
         try:
             await engine.prepare()  # a bad key or address fails here, before the warehouse is touched
             # An outage the events sensor saw is reconciled after the refreshes, skipping the accounts just seen.
-            return await land(warehouse.open, store_path, refresh, INGEST_TABLES, gap_client=lambda: client,
-                              already_seen=lambda done: done[1].seen)
+            return await land(warehouse.open, store_path, refresh, PUBLISHED_AFTER_INGEST, run_id,
+                              gap_client=lambda: client, already_seen=lambda done: done[1].seen)
         finally:
             await client.aclose()
 
     landed = asyncio.run(ingest())
-    (progress, sink), gaps, exported, totals = landed.result, landed.gaps, landed.exported, landed.totals
-    parquet_uri = landed.parquet_uri
+    (progress, sink), gaps, published, totals = landed.result, landed.gaps, landed.published, landed.totals
+    catalog_uri = landed.catalog_uri
     if gaps.gaps:
         context.log.warning(
             f"reconciled {gaps.gaps} gap(s) in the Stripe events longer than Stripe keeps them: "
@@ -109,8 +113,9 @@ def stripe_fc_ingest(context: dg.AssetExecutionContext, stripe: StripeResource, 
             metadata={
                 "dagster/row_count": totals.get(table, 0),
                 "rows_written_this_run": sink.inserted[table],  # new rows, or changed rows for upserted tables
-                "parquet_rows_rewritten": exported.get(table, 0),
-                "parquet_uri": parquet_uri,
+                "iceberg_rows_written": published.get(table, 0),
+                "iceberg_table": f"fc_balances.{table}",
+                "iceberg_catalog": catalog_uri,
                 **run_metadata,
             },
         )

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
@@ -32,21 +31,13 @@ FC_EVENTS_JOB_NAME = "fc_events_job"
 SENSOR_NAME = "stripe_events_sensor"
 SENSOR_INTERVAL_SECONDS = 60
 SENSOR_MAX_PAGES_PER_TICK = 50  # 5,000 events; the rest are read on the next tick
-EXPORTED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances", "fc_funds_decisions")
-
-
-def _shown_uri(uri: str) -> str:
-    """A location for metadata, without user info or query string (where credentials could hide)."""
-    parts = urlsplit(uri)
-    if len(parts.scheme) <= 1:  # a local path (or a Windows drive letter)
-        return uri
-    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+PUBLISHED_TABLES = ("fc_events", "fc_accounts", "fc_balances", "fc_rejected_balances", "fc_funds_decisions")
 
 
 @dg.asset(
     key="fc_events",
     group_name=EVENTS_GROUP,
-    kinds={"duckdb", "parquet"},
+    kinds={"duckdb", "iceberg"},
     description=(
         "Stripe financial_connections.account.* events, one row per event id, landed from the event store that the "
         "webhook receiver (`fc-balances webhooks`) and the stripe_events_sensor fill. Materializing also applies "
@@ -70,11 +61,12 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     # The sensor found its cursor expired: land the tracked accounts as Stripe has them now. The job needs no key
     # otherwise (webhooks alone feed it), so the key is looked up only when a gap waits; without one, the next
     # ingest run reconciles instead.
-    landed = asyncio.run(land(warehouse.open, store_path, drain, EXPORTED_TABLES, stripe_client_from_environment))
+    landed = asyncio.run(land(warehouse.open, store_path, drain, PUBLISHED_TABLES, context.run.run_id,
+                          stripe_client_from_environment))
     if landed.gap_waits:
         context.log.warning("an events gap waits: STRIPE_API_KEY is not set here, the next ingest reconciles it")
-    (drained, decisions), gaps, exported, totals, parquet_uri = (
-        landed.result, landed.gaps if landed.gaps.gaps else None, landed.exported, landed.totals, landed.parquet_uri)
+    (drained, decisions), gaps, published, totals, catalog_uri = (
+        landed.result, landed.gaps if landed.gaps.gaps else None, landed.published, landed.totals, landed.catalog_uri)
     with EventStore(store_path) as store:
         with store.locked() as connection:
             pruned = prune(connection, warehouse.retention_days())
@@ -120,8 +112,8 @@ def fc_events(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
         "funds_decisions_landed": decisions,
         "event_gaps_reconciled": gaps.gaps if gaps is not None else 0,
         "events_by_type": dg.MetadataValue.json(events_by_type),
-        "parquet_rows": dg.MetadataValue.json(exported),
-        "parquet_uri": _shown_uri(parquet_uri),
+        "iceberg_rows": dg.MetadataValue.json(published),
+        "iceberg_catalog": catalog_uri,
         "event_store": str(store_path),
         "duration_seconds": round(time.monotonic() - started, 2),
     }

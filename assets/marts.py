@@ -1,4 +1,4 @@
-"""The marts layer: one Dagster asset per mart (daily partitions for history), built in DuckDB, then Parquet."""
+"""The marts layer: one Dagster asset per mart (daily partitions for history), built in DuckDB, then Iceberg."""
 
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -75,7 +75,7 @@ def _partitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
     @dg.asset(
         name=table,
         group_name=MARTS_GROUP,
-        kinds={"duckdb", "parquet"},
+        kinds={"duckdb", "iceberg"},
         deps=_deps(spec),
         partitions_def=DAILY_PARTITIONS,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -113,13 +113,14 @@ def _partitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
                         severity=dg.AssetCheckSeverity.WARN,
                         metadata={"out_of_date_from": behind.isoformat() if behind else ""}))
             built_seconds = time.monotonic() - started
-            # Inside the connection's block: the export reads through it, the file is opened once per step.
-            parquet_rows = wh.export_parquet([table], days=(first, last))[table] if first <= last else 0
+            published = 0
+            if first <= last:
+                published = wh.publish([table], days=(first, last), run_id=context.run.run_id)[table]
         days_built = max((last - first).days + 1, 0)
         context.log.info(f"{table}: {days_built} days {first}..{last}, {rows} rows in {built_seconds:.2f}s")
         metadata: dict[str, Any] = {
             "days_built": days_built, "rows_written": rows, "built_at": dg.MetadataValue.timestamp(build_at),
-            "build_seconds": round(built_seconds, 3), "parquet_rows_written": parquet_rows,
+            "build_seconds": round(built_seconds, 3), "iceberg_rows_written": published,
         }
         if days_built == 1:
             metadata["dagster/row_count"] = rows
@@ -140,7 +141,7 @@ def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
     @dg.asset(
         name=table,
         group_name=MARTS_GROUP,
-        kinds={"duckdb", "parquet"},
+        kinds={"duckdb", "iceberg"},
         deps=_deps(spec),
         description=TABLES[table].description,
         metadata=table_metadata(table),
@@ -159,7 +160,7 @@ def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
                 checks = [check_accounts_to_relink(con)] if "relink" in spec.checks else []
                 preview = mart_preview(con, table)
             built_seconds = time.monotonic() - started
-            parquet_rows = wh.export_parquet([table])[table]
+            published = wh.publish([table], run_id=context.run.run_id)[table]
         context.log.info(f"{table}: {rows} rows as of {build_at.isoformat()} in {built_seconds:.2f}s")
         for check in checks:
             if not check.passed:
@@ -168,7 +169,7 @@ def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
             "dagster/row_count": rows,
             "built_at": dg.MetadataValue.timestamp(build_at),
             "build_seconds": round(built_seconds, 3),
-            "parquet_rows_written": parquet_rows,
+            "iceberg_rows_written": published,
             "preview": dg.MetadataValue.md(preview.markdown),
             **{name: dg.MetadataValue.float(value) for name, value in preview.numbers.items()},
         })

@@ -18,8 +18,8 @@ def out_of_date_range(warehouse: WarehouseResource, today: date | None = None) -
     """(first, today) when some day is out of date, else None; read from the warehouse's own data."""
     today = today or datetime.now(UTC).date()
     settings = warehouse.history()
-    # Opened for writing only so a new or older warehouse is created or migrated first; the read itself leaves
-    # no export marker (the sensor runs this after every ingest, and a marker costs a full Parquet repair).
+    # Opened for writing only so a new or older warehouse is created or migrated first; the read itself writes
+    # and publishes nothing (the sensor runs this after every ingest).
     with warehouse.open() as wh, wh.reading() as con:
         require_mart_tables(con)
         first = out_of_date_start(con, today, settings)

@@ -3,10 +3,10 @@
 Usage: python bench/bench_forget.py [--customers 2000] [--accounts-per-customer 3] [--days 90]
 
 Builds a temporary warehouse with synthetic rows written the way the ingest writes them (one batch per day of
-balance history, Parquet exported once), then forgets one customer and reports the wall-clock time, the rows
-removed, and how many Parquet files were rewritten out of how many. The deletion scans every declared table that
-holds an account_id or customer_id, hashing the ids with the salt (DuckDB's sha256), so the time grows with the
-warehouse, not with the subject. Nothing is asserted.
+balance history, published to Iceberg once), then forgets one customer and reports the wall-clock time, the rows
+removed, and how many Iceberg files (data, manifests, metadata) were replaced or removed out of how many. The
+deletion scans every declared table that holds an account_id or customer_id, hashing the ids with the salt
+(DuckDB's sha256), so the time grows with the warehouse, not with the subject. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def accounts(customers: int, per_customer: int, day: int) -> list[dict]:
 
 
 def digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*.parquet")}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in folder.rglob("*") if p.is_file()}
 
 
 def main() -> None:
@@ -64,21 +65,25 @@ def main() -> None:
                 balances = normalize_balances(observed, at)
                 warehouse.write_batch(NormalizedBatch(accounts=normalize_accounts(observed, at),
                                                       balances=balances.balances, rejected=balances.rejected))
-            warehouse.export_parquet()
+            warehouse.publish(run_id="bench")
             total = warehouse.row_counts()
         built = time.monotonic() - started
-        before = digests(folder / "parquet")
+        before = digests(folder / "iceberg")
         with Warehouse(folder) as warehouse:
             started = time.monotonic()
             result = Forgetter(warehouse, str(folder / "events" / "store.sqlite")).forget("cus_000042")
             took = time.monotonic() - started
-        after = digests(folder / "parquet")
+        after = digests(folder / "iceberg")
         rewritten = sum(1 for path, digest in before.items() if after.get(path) != digest)
+        data_before = sum(1 for path in before if path.endswith(".parquet"))
+        data_kept = sum(1 for path, digest in before.items()
+                        if path.endswith(".parquet") and after.get(path) == digest)
         print(f"warehouse: {total['fc_balances']:,} fc_balances rows, {total['fc_accounts']:,} accounts, "
-              f"{len(before)} Parquet files (built in {built:.1f}s)")
+              f"{len(before)} Iceberg files, {data_before} of them data files (built in {built:.1f}s)")
         print(f"forget one customer: {took:.2f}s; rows removed {sum(result.rows_removed.values())} "
               f"({', '.join(f'{k} {v}' for k, v in sorted(result.rows_removed.items()) if v)}); "
-              f"Parquet files rewritten {rewritten} of {len(before)}")
+              f"Iceberg files replaced or removed {rewritten} of {len(before)} (data files kept as they were "
+              f"{data_kept} of {data_before}; {len(after)} files after)")
 
 
 if __name__ == "__main__":

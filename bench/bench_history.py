@@ -141,7 +141,7 @@ def main() -> None:
             print(f"0.1.0 code, every mart rebuilt (DuckDB only, no Parquet): {wall:.1f}s wall, peak RSS {rss:.2f} GiB")
             shutil.rmtree(copy.parent)
         wall, rss = measured([FC_BALANCES, "marts", "--full", "--quiet"], env)
-        print(f"fc-balances marts --full ({marts_days} days from {marts_start}, DuckDB + Parquet): {wall:.1f}s wall, "
+        print(f"fc-balances marts --full ({marts_days} days from {marts_start}, DuckDB + Iceberg): {wall:.1f}s wall, "
               f"peak RSS {rss:.2f} GiB")
         if not args.stale:
             add_today(folder, args.days, first_day)

@@ -4,9 +4,9 @@ Usage: python bench/bench_kill9.py [--trials 30] [--accounts 80] [--customers 15
 
 A clean run on a fresh sandbox gives the reference state and the run's length. Each trial starts a fresh sandbox
 with the same fixtures, starts `fc-balances run` against it, SIGKILLs it after a delay (one random delay in each
-of N equal slices of the run, startup and marts included), checks that every visible Parquet file is whole, runs
-again normally, and compares: contract tables equal to the reference's (run-specific columns left out), no
-duplicate keys, Parquet rows == DuckDB rows, no temporary files, check_warehouse.py passing. Every trial must end
+of N equal slices of the run, startup and marts included), checks that every Iceberg table reads at a whole
+snapshot, runs again normally, and compares: contract tables equal to the reference's (run-specific columns left
+out), no duplicate keys, Iceberg rows == DuckDB rows, check_warehouse.py passing. Every trial must end
 identical; the script exits 1 otherwise.
 """
 

@@ -90,10 +90,10 @@ def bench_warehouse(accounts: list[dict[str, Any]], batch_size: int) -> None:
             connection.close()
             connect_times.append(time.perf_counter() - started)
         started = time.perf_counter()
-        exported = warehouse.export_parquet()
+        exported = warehouse.publish(run_id="bench_first")
         export_full = time.perf_counter() - started
         started = time.perf_counter()
-        warehouse.export_parquet()
+        warehouse.publish(run_id="bench_unchanged")
         export_noop = time.perf_counter() - started
         counts = warehouse.row_counts()
     print(f"warehouse: {len(batch_times)} batches of {batch_size} accounts -> {counts}")
@@ -101,7 +101,7 @@ def bench_warehouse(accounts: list[dict[str, Any]], batch_size: int) -> None:
           f"max {max(batch_times) * 1e3:.1f} ms per batch")
     print(f"  DuckDB open+close per call (file with {sum(counts.values()):,} rows): "
           f"median {statistics.median(connect_times) * 1e3:.2f} ms, max {max(connect_times) * 1e3:.2f} ms")
-    print(f"  export_parquet: first {export_full:.2f} s ({sum(exported.values()):,} rows), "
+    print(f"  publish to Iceberg: first {export_full:.2f} s ({sum(exported.values()):,} rows), "
           f"unchanged {export_noop:.2f} s")
 
 

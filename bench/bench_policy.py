@@ -82,7 +82,7 @@ def seed(warehouse: Path, docs: list, known: dict, rows: list) -> None:
                                        rejected=balances.rejected))
         with wh.connection() as con:
             con.executemany("INSERT INTO fc_refresh_priority VALUES (?, ?, 'bench', ?)", rows)
-        wh.export_parquet()
+        wh.publish(run_id="bench")
 
 
 def admin(base: str, path: str) -> dict:

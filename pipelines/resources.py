@@ -92,10 +92,10 @@ class StripeResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The folder holding fc_balances.duckdb and, unless parquet_uri says otherwise, parquet/."""
+    """The folder holding fc_balances.duckdb and, unless iceberg_catalog says otherwise, the Iceberg catalog."""
 
     directory: str | None = _from("FC_BALANCES_WAREHOUSE")
-    parquet_uri: str | None = _from("FC_BALANCES_PARQUET_URI")
+    iceberg_catalog: str | None = _from("FC_BALANCES_ICEBERG_CATALOG")
     event_store: str | None = _from("FC_BALANCES_EVENT_STORE")
     lock_timeout_seconds: float | None = _from("FC_BALANCES_LOCK_TIMEOUT")
     batch_size: int | None = _from("FC_BALANCES_BATCH_SIZE")
@@ -123,23 +123,24 @@ class WarehouseResource(dg.ConfigurableResource):
             return Path(explicit).expanduser().absolute()
         return event_store_path(self.folder())
 
+    def catalog_setting(self) -> str | None:
+        """pyiceberg catalog properties as JSON, or None for the embedded SQLite catalog."""
+        return _resolve("FC_BALANCES_ICEBERG_CATALOG", self.iceberg_catalog)
+
     def memory_limit(self) -> str:
         return str(_resolve("FC_BALANCES_DUCKDB_MEMORY_LIMIT", self.duckdb_memory_limit))
 
     def lock_timeout(self) -> float:
         return float(_resolve("FC_BALANCES_LOCK_TIMEOUT", self.lock_timeout_seconds))
 
-    def resolved_parquet_uri(self) -> str | None:
-        return _resolve("FC_BALANCES_PARQUET_URI", self.parquet_uri)
-
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        """A read-only connection (UTC) for checks and other reads: no writer lock, no export marker, no repair."""
+        """A read-only connection (UTC) for checks and other reads: no writer lock."""
         return open_reader(self.folder(), self.lock_timeout(), memory_limit=self.memory_limit())
 
     def open(self) -> Warehouse:
         """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock)."""
         return Warehouse(
-            self.folder(), parquet_uri=self.resolved_parquet_uri(), lock_timeout=self.lock_timeout(),
+            self.folder(), catalog=self.catalog_setting(), lock_timeout=self.lock_timeout(),
             memory_limit=self.memory_limit(),
         )
 
@@ -153,7 +154,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def validate(self) -> None:
         """Every setting this resource gives a run, read now: a bad one fails with its line before any work."""
         for read in (self.folder, self.rows_per_batch, self.retention_days, self.event_store_path, self.memory_limit,
-                     self.lock_timeout, self.resolved_parquet_uri, self.history, health_settings):
+                     self.lock_timeout, self.catalog_setting, self.history, health_settings):
             read()
 
 

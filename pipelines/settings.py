@@ -145,11 +145,14 @@ _DECLARED: tuple[Setting, ...] = (
             shown_default="unset: `fc-balances run` uses the built-in sandbox with demo data"),
     Setting("STRIPE_API_BASE", "text", "API base address", "`stripe.api_base`", default="https://api.stripe.com",
             shown_default="`https://api.stripe.com`"),
-    Setting("FC_BALANCES_WAREHOUSE", "text", "folder holding `fc_balances.duckdb` and `parquet/`",
+    Setting("FC_BALANCES_WAREHOUSE", "text", "folder holding `fc_balances.duckdb` and, by default, the Iceberg "
+            "catalog under `iceberg/`",
             "`warehouse.directory`", default="warehouse", shown_default="`./warehouse`"),
-    Setting("FC_BALANCES_PARQUET_URI", "text", "where Parquet goes: a folder or `s3://bucket/prefix` (credentials "
-            "and `AWS_ENDPOINT_URL` from the standard AWS variables)", "`warehouse.parquet_uri`",
-            shown_default="`<warehouse>/parquet`"),
+    Setting("FC_BALANCES_ICEBERG_CATALOG", "secret", "pyiceberg catalog properties as a JSON object, for "
+            "production: a PostgreSQL `SqlCatalog` (`{\"type\": \"sql\", \"uri\": \"postgresql+psycopg2://...\", "
+            "\"warehouse\": \"s3://bucket/prefix\"}`) or a REST catalog (`{\"type\": \"rest\", \"uri\": ...}`); "
+            "may hold credentials, so never shown", "`warehouse.iceberg_catalog`",
+            shown_default="SQLite `SqlCatalog` at `<warehouse>/iceberg/catalog.db`, data under `<warehouse>/iceberg/`"),
     Setting("FC_BALANCES_MAX_RPS", "number", "global requests/s (0 refused: a run could make no request)",
             "`stripe.max_rps`", minimum=0.0, above_minimum=True,
             shown_default="25 for `sk_test_`/`rk_test_` keys, 100 otherwise (Stripe's limits)"),

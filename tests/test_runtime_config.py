@@ -14,7 +14,7 @@ import pytest
 from pipelines.cli import jobs as cli_jobs
 from pipelines.cli import main as cli
 from pipelines.definitions import build_definitions
-from pipelines.warehouse import DIRTY_MARKER_NAME, DUCKDB_FILE_NAME
+from pipelines.warehouse import DUCKDB_FILE_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 OUR_PREFIXES = ("FC_BALANCES_", "STRIPE_", "AWS_")
@@ -100,7 +100,7 @@ def test_cli_run_sets_no_environment_variable(tmp_path: Path, monkeypatch: pytes
     assert code == 0
     assert written == [] and dict(os.environ) == before
     assert (warehouse / DUCKDB_FILE_NAME).is_file()
-    assert not (warehouse / DIRTY_MARKER_NAME).exists()
+    assert (warehouse / "iceberg" / "catalog.db").is_file()
 
 
 def test_a_scheduled_run_names_a_bad_setting_before_its_first_request(

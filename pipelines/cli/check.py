@@ -13,7 +13,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pipelines.contract.check import check_warehouse
 
     directory = args.warehouse or warehouse_dir()
-    problems = check_warehouse(directory, read("FC_BALANCES_PARQUET_URI"))
+    problems = check_warehouse(directory, read("FC_BALANCES_ICEBERG_CATALOG"))
     for problem in problems:
         print(f"fc-balances: {problem}")
     say(f"{directory}: {len(problems)} problems" if problems else f"{directory} keeps the table contract")

@@ -14,6 +14,8 @@ from pipelines.cli.forget import cmd_forget
 from pipelines.cli.marts import cmd_marts
 from pipelines.cli.run import cmd_run
 from pipelines.cli.sandbox import cmd_sandbox
+from pipelines.cli.snapshots import add_arguments as add_snapshots_arguments
+from pipelines.cli.snapshots import cmd_snapshots
 from pipelines.redact import redact
 from pipelines.settings import SettingsError
 from pipelines.warehouse import WarehouseError
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.cli.report import add_arguments as add_report_arguments
 
     add_report_arguments(sub.add_parser("report", help="write self-contained HTML balance reports per customer"))
+    add_snapshots_arguments(sub.add_parser("snapshots", help="list a published table's Iceberg snapshots"))
     sub.add_parser("sandbox", help="serve the local Stripe stand-in (see `fc-balances sandbox --help`)",
                    add_help=False)
     sub.add_parser("webhooks", help="serve the verified webhook receiver (see `fc-balances webhooks --help`)",
@@ -100,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "snapshots":
+            return cmd_snapshots(args)
         if args.command == "marts":
             return cmd_marts(args)
         if args.command == "forget":

@@ -7,8 +7,12 @@ import os
 import re
 import sys
 import tempfile
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
+
+import duckdb
 
 from pipelines.redact import redact
 from pipelines.report.data import (
@@ -24,6 +28,7 @@ from pipelines.report.data import (
 )
 from pipelines.report.render import render_customer, render_index
 from pipelines.settings import warehouse_dir
+from pipelines.warehouse import DUCKDB_FILE_NAME
 
 DEFAULT_DAYS = 90
 MAX_DAYS = 3660
@@ -43,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="FILE", help="with --customer: the HTML file (default <customer>.html)")
     parser.add_argument("--out-dir", metavar="DIR", help="with --customers: one file per customer plus index.html")
     parser.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
+    parser.add_argument("--as-of", metavar="TIME", help="the marts and tables as their Iceberg snapshots stood at "
+                        "TIME, e.g. 2026-11-30T12:00Z (UTC when no zone is given)")
 
 
 def read_customers_file(path: str) -> list[str]:
@@ -92,10 +99,32 @@ def _names(customers: list[str]) -> str:
     return shown + (f" and {len(customers) - LISTED_IN_ERRORS} more" if len(customers) > LISTED_IN_ERRORS else "")
 
 
+@contextmanager
+def _source(warehouse: str, customers: list[str], as_of: datetime | None) -> Iterator[
+        tuple[duckdb.DuckDBPyConnection, date | None]]:
+    """DuckDB as it is now, or the Iceberg snapshots as they stood at `as_of` (loaded into memory)."""
+    if as_of is None:
+        with open_warehouse(warehouse) as con:
+            yield con, None
+        return
+    from pipelines.report.as_of import AsOfError, open_as_of
+
+    if not (Path(warehouse).expanduser() / DUCKDB_FILE_NAME).is_file():
+        raise ReportError(f"no warehouse at {Path(warehouse).expanduser()}: run `fc-balances run` first")
+    try:
+        with open_as_of(warehouse, as_of, customers) as (con, newest):
+            yield con, newest
+    except AsOfError as exc:
+        raise ReportError(str(exc)) from None
+
+
 def load_book(warehouse: str, customers: list[str], days: int,
-              now: datetime | None = None) -> tuple[dict[str, CustomerData], Window]:
-    """Read everything the reports show; fails with one line, before anything is rendered, on any bad customer."""
-    with open_warehouse(warehouse) as con:
+              now: datetime | None = None, as_of: datetime | None = None) -> tuple[dict[str, CustomerData], Window]:
+    """Read everything the reports show; fails with one line, before anything is rendered, on any bad customer.
+
+    With `as_of` the report shows what the published tables held then (the report time is that time).
+    """
+    with _source(warehouse, customers, as_of) as (con, newest_day):
         relations = check_sources(con, warehouse)
         accounts = load_accounts(con, customers)
         unknown, without = missing_customers(con, customers, accounts)
@@ -106,7 +135,7 @@ def load_book(warehouse: str, customers: list[str], days: int,
             raise ReportError(f"no accounts in the warehouse for customer{'s' if len(without) > 1 else ''} "
                               f"{_names(without)} (it has balances but no account rows)")
         columns = set(accounts[0]) if accounts else set()
-        window = make_window(con, relations, days, now or datetime.now(UTC), columns)
+        window = make_window(con, relations, days, as_of or now or datetime.now(UTC), columns, newest_day)
         return load_customers(con, customers, accounts, window), window
 
 
@@ -121,7 +150,15 @@ def run_report(args: argparse.Namespace) -> int:
             out = Path(args.out or f"{args.customer}.html")
             if not out.parent.is_dir():
                 raise ReportArgumentError(f"cannot write {out}: {out.parent} is not a folder")
-        book, window = load_book(warehouse, customers, args.days)
+        as_of = None
+        if args.as_of:
+            from pipelines.report.as_of import AsOfError, parse_as_of
+
+            try:
+                as_of = parse_as_of(args.as_of)
+            except AsOfError as exc:
+                raise ReportArgumentError(str(exc)) from None
+        book, window = load_book(warehouse, customers, args.days, as_of=as_of)
         if args.customer:
             write_atomic(out, render_customer(book[args.customer], window))
             print(f"fc-balances: report for {args.customer} written to {out}", flush=True)

@@ -35,7 +35,8 @@ def print_summary(metadata: dict[str, Any], warehouse: Path) -> None:
             extra = f" ({inserted} written this run)" if inserted is not None else ""
             say(f"  {table}: {values['dagster/row_count']} rows{extra}")
     say(f"DuckDB: {warehouse / 'fc_balances.duckdb'}")
-    say(f"Parquet: {ingest.get('parquet_uri', warehouse / 'parquet')}")
+    say(f"Iceberg: {ingest.get('iceberg_catalog') or warehouse / 'iceberg' / 'catalog.db'} "
+        "(namespace fc_balances; `fc-balances snapshots TABLE` lists a table's snapshots)")
 
 
 def run_history(resources: dict[str, Any], base_url: str, days: int, quiet: bool) -> dict[str, Any]:

@@ -1,13 +1,11 @@
-"""Checks a warehouse folder against the table declarations: version, columns and types, keys, value sets, Parquet."""
+"""Checks a warehouse folder against the table declarations: version, columns, keys, value sets, Iceberg snapshots."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
+from pyiceberg.catalog import Catalog
 
 from pipelines.contract.migrations import current_version, warehouse_version
 from pipelines.contract.schema import column_problems, live_columns, quote
@@ -15,19 +13,21 @@ from pipelines.contract.tables import BALANCE_TYPES, TABLES
 from pipelines.sql import load_sql
 
 
-def _parquet_rows(parquet_uri: str, table: str) -> int | None:
-    """Rows in a table's Parquet files, local or on object storage; None when there are none."""
-    filesystem, root = pafs.FileSystem.from_uri(parquet_uri)
-    location = f"{root.rstrip('/')}/{table}"
-    if filesystem.get_file_info(location).type != pafs.FileType.Directory:
+def _iceberg_rows(catalog: Catalog, table: str) -> int | None:
+    """Rows in the table's current Iceberg snapshot (from its summary); None when the table is not published."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from pipelines.warehouse.snapshots import snapshot_rows
+
+    try:
+        published = catalog.load_table(("fc_balances", table))
+    except NoSuchTableError:
         return None
-    dataset = ds.dataset(location, filesystem=filesystem, format="parquet", partitioning="hive")
-    if not dataset.files:
-        return None
-    return dataset.count_rows()
+    snapshot = published.current_snapshot()
+    return 0 if snapshot is None else snapshot_rows(published, snapshot)
 
 
-def _table_problems(con: duckdb.DuckDBPyConnection, name: str, parquet_uri: str) -> list[str]:
+def _table_problems(con: duckdb.DuckDBPyConnection, name: str, catalog: Catalog | None) -> list[str]:
     declared = TABLES[name]
     live = live_columns(con, name)
     if not live:
@@ -49,37 +49,45 @@ def _table_problems(con: duckdb.DuckDBPyConnection, name: str, parquet_uri: str)
         unknown = sorted({row[0] for row in con.execute(sql).fetchall()} - set(column.values))
         if unknown:
             problems.append(f"{name}.{column.name}: values outside the declared set: {unknown}")
-    if declared.exported:
+    if declared.exported and catalog is not None:
         in_duckdb = con.execute(load_sql("contract/count_rows").format(table=quote(name))).fetchall()[0][0]
         try:
-            in_parquet = _parquet_rows(parquet_uri, name)
-        except (OSError, pa.ArrowException) as exc:
-            problems.append(f"{name}: unreadable Parquet under {parquet_uri.rstrip('/')}/{name}: {exc}")
+            in_iceberg = _iceberg_rows(catalog, name)
+        except Exception as exc:
+            problems.append(f"{name}: unreadable Iceberg table fc_balances.{name}: {str(exc).splitlines()[0]}")
             return problems
-        if in_parquet is None and in_duckdb:
-            problems.append(f"{name}: no Parquet under {parquet_uri.rstrip('/')}/{name}")
-        elif in_parquet is not None and in_parquet != in_duckdb:
-            problems.append(f"{name}: {in_parquet} rows in Parquet, {in_duckdb} in DuckDB")
+        if in_iceberg is None:
+            problems.append(f"{name}: no Iceberg table fc_balances.{name} in the catalog")
+        elif in_iceberg != in_duckdb:
+            problems.append(f"{name}: {in_iceberg} rows in the current Iceberg snapshot, {in_duckdb} in DuckDB")
     return problems
 
 
-def check_warehouse(directory: str | Path, parquet_uri: str | None = None) -> list[str]:
-    """Every way the warehouse breaks the contract, one line each; an empty list when it keeps it."""
+def check_warehouse(directory: str | Path, catalog_setting: str | None = None) -> list[str]:
+    """Every way the warehouse breaks the contract, one line each; an empty list when it keeps it.
+
+    Each published table's current Iceberg snapshot must hold as many rows as DuckDB.
+    """
+    from pipelines.warehouse.base import WarehouseError
+    from pipelines.warehouse.catalog import catalog_properties, open_catalog
+
     directory = Path(directory)
     database = directory / "fc_balances.duckdb"
     if not database.is_file():
         return [f"no DuckDB file at {database}"]
-    parquet_uri = parquet_uri or str(directory / "parquet")
-    if "://" not in parquet_uri:  # a local folder: pyarrow's from_uri takes absolute paths only
-        parquet_uri = str(Path(parquet_uri).expanduser().absolute())
+    try:
+        catalog: Catalog | None = open_catalog(catalog_properties(directory, catalog_setting))
+    except WarehouseError as exc:
+        return [str(exc)]
     with duckdb.connect(str(database), read_only=True) as con:
         version = warehouse_version(con)
         if version != current_version():
             return [f"schema version {version}, this fc-balances expects {current_version()}: "
                     "open it with `fc-balances run` (or any write) to migrate"]
+        con.execute("SET TimeZone = 'UTC'")
         problems: list[str] = []
         for name in TABLES:
-            problems += _table_problems(con, name, parquet_uri)
+            problems += _table_problems(con, name, catalog)
         cash_with_used, credit_with_available, unknown_type = con.execute(
             load_sql("checks/amounts_by_balance_type").format(table=quote("fc_balances")),
             {"balance_types": list(BALANCE_TYPES)},

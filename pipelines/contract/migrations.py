@@ -33,7 +33,7 @@ class Migration:
 class MigrationResult:
     from_version: int | None  # None: a new warehouse
     to_version: int
-    changed_tables: tuple[str, ...]  # tables whose columns changed (their Parquet must be rewritten)
+    changed_tables: tuple[str, ...]  # tables whose columns changed (their Iceberg partitions are republished)
 
     @property
     def applied(self) -> bool:
@@ -102,8 +102,8 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str) -> MigrationResult:
     """Create or upgrade the schema in ONE transaction, then check it equals the declarations.
 
     A crash anywhere before COMMIT leaves the warehouse exactly as it was, so the next open starts over; the
-    Parquet bookkeeping of every table whose columns changed is dropped in the same transaction, so the
-    export that follows (or the repair after a crash) rewrites those files.
+    publish bookkeeping of every table whose columns changed is dropped in the same transaction, so the next
+    publish evolves its Iceberg schema (`update_schema`) and republishes every partition.
     """
     version = warehouse_version(con)
     refuse_newer(version, where)
@@ -130,7 +130,7 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str) -> MigrationResult:
         after = _shapes(con)
         changed = tuple(name for name in TABLES if before[name] and before[name] != after[name])
         for name in changed:
-            con.execute(load_sql("warehouse/forget_table_exports"), {"table_name": name})
+            con.execute(load_sql("warehouse/forget_published_table"), {"table_name": name})
         problems = _problems(con)
         if problems:
             raise SchemaVersionError(f"migrating {where} to schema version {target} left {problems[0]}")

@@ -49,7 +49,7 @@ def arrow_type(duckdb_type: str) -> pa.DataType:
 
 
 def arrow_schema(name: str) -> pa.Schema:
-    """The table's Arrow schema, nullability included (what the normalizer builds and Parquet files hold)."""
+    """The table's Arrow schema, nullability included (what the normalizer builds and DuckDB stores)."""
     return pa.schema([pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in table(name).columns])
 
 
@@ -109,10 +109,11 @@ def readme_tables(groups: tuple[str, ...] | None = None) -> str:
         facts = [f"group `{declared.group}`"]
         if declared.key:
             facts.append(f"key ({', '.join(declared.key)})")
-        if declared.parquet_partition:
-            facts.append(f"Parquet in `{declared.parquet_partition}/` folders")
-        elif not declared.exported:
-            facts.append("not exported to Parquet")
+        if declared.exported:
+            where = f", partitioned by `{declared.partition.describe()}`" if declared.partition else ""
+            facts.append(f"Iceberg table `fc_balances.{declared.name}`{where}")
+        else:
+            facts.append("DuckDB only, not published to Iceberg")
         sections.append(
             f"#### `{declared.name}`\n{declared.description} ({'; '.join(facts)})\n\n" + "\n".join(rows)
         )

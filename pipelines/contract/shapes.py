@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.contract.partition import Partition
+
 
 @dataclass(frozen=True)
 class Column:
@@ -27,8 +29,8 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # unique per row; enforced as PRIMARY KEY where `enforce_key`
     enforce_key: bool = True
-    parquet_partition: str | None = None  # the hive folder Parquet files sit in, e.g. "as_of_date=<UTC day of as_of>"
-    exported: bool = True  # projected to Parquet
+    partition: Partition | None = None  # the Iceberg partition of an exported table; None: unpartitioned
+    exported: bool = True  # published as an Iceberg table
     readme: bool = True  # documented in the README's tables section
 
     def column(self, name: str) -> Column:

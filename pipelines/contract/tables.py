@@ -8,43 +8,37 @@ plus one numbered migration under sql/migrations/.
 
 from __future__ import annotations
 
+from pipelines.contract.bookkeeping import (
+    FC_DELETIONS,
+    FC_EVENT_GAPS,
+    FC_REFRESH_PRIORITY,
+    FC_SCHEMA_MIGRATIONS,
+    ICEBERG_PUBLISHED,
+    MART_PARTITIONS,
+)
+from pipelines.contract.columns import (
+    ACCOUNT_ID,
+    AMOUNTS,
+    AS_OF,
+    BALANCE_TYPE,
+    BUILT_AT,
+    CURRENCY,
+    CUSTOMER_ID,
+    nullable,
+)
+from pipelines.contract.partition import Partition
 from pipelines.contract.shapes import AMOUNT, TS, Column, Table
 from pipelines.contract.values import (
     BALANCE_TYPES,
-    DELETION_STATUSES,
     FAILED_REFRESH_OUTCOMES,
     FEATURE_WINDOWS,
     FUNDS_BASES,
     REFRESH_OUTCOMES,
     RELINK_REASONS,
-    SUBJECT_TYPES,
 )
 from pipelines.settings import default
 
 __all__ = ["AMOUNT", "TS", "Column", "Table"]  # the shapes, re-exported: declarations import them from here
-
-# ------------------------------------------------------------------------------------------- shared columns
-
-_ACCOUNT_ID = Column("account_id", "VARCHAR", "Financial Connections account id (fca_...)", nullable=False)
-_CUSTOMER_ID = Column("customer_id", "VARCHAR", "account_holder.customer (null for other holder types)")
-_CURRENCY = Column("currency", "VARCHAR", "lowercase ISO 4217 code, as Stripe sends it", nullable=False)
-_AS_OF = Column("as_of", TS, "when the institution computed the balance", nullable=False)
-_BALANCE_TYPE = Column("balance_type", "VARCHAR", "cash or credit", nullable=False, values=BALANCE_TYPES)
-_AMOUNTS = (
-    Column("current_minor", "BIGINT", "current balance in minor units, Stripe's sign (+ owed to the holder)"),
-    Column("available_minor", "BIGINT", "cash.available in minor units (cash only; null when not given)"),
-    Column("used_minor", "BIGINT", "credit.used in minor units (credit only)"),
-    Column("current", AMOUNT, "current_minor / 10^exponent (ISO 4217 as Stripe applies it), exact"),
-    Column("available", AMOUNT, "available_minor / 10^exponent, exact"),
-    Column("used", AMOUNT, "used_minor / 10^exponent, exact"),
-)
-_BUILT_AT = Column("built_at", TS, "the build time the mart was computed for (its step's start)")
-
-
-def _nullable(column: Column) -> Column:
-    """The same column where marts may leave it null (they are built by SQL, not constrained)."""
-    return Column(column.name, column.type, column.description, nullable=True, values=column.values)
-
 
 # ------------------------------------------------------------------------------------------- contract tables
 
@@ -54,8 +48,8 @@ FC_ACCOUNTS = Table(
     group="stripe_fc",
     key=("account_id",),
     columns=(
-        _ACCOUNT_ID,
-        _CUSTOMER_ID,
+        ACCOUNT_ID,
+        CUSTOMER_ID,
         Column("account_holder_type", "VARCHAR", "customer or account"),
         Column("institution_name", "VARCHAR", "the bank or card issuer"),
         Column("display_name", "VARCHAR", "the account's name at the institution"),
@@ -92,14 +86,14 @@ FC_BALANCES = Table(
     ),
     group="stripe_fc",
     key=("account_id", "as_of", "currency"),
-    parquet_partition="as_of_date=<UTC day of as_of>",
+    partition=Partition("as_of", "day"),
     columns=(
-        _ACCOUNT_ID,
-        _CUSTOMER_ID,
-        _BALANCE_TYPE,
-        _CURRENCY,
-        _AS_OF,
-        *_AMOUNTS,
+        ACCOUNT_ID,
+        CUSTOMER_ID,
+        BALANCE_TYPE,
+        CURRENCY,
+        AS_OF,
+        *AMOUNTS,
         Column("fetched_at", TS, "when the pipeline read it", nullable=False),
     ),
 )
@@ -109,10 +103,10 @@ FC_BALANCE_REFRESHES = Table(
     description="One row per account per run: what happened to its balance refresh.",
     group="stripe_fc",
     key=("run_id", "account_id"),
-    parquet_partition="run_date=<UTC day the run started>",
+    partition=Partition("run_id"),
     columns=(
         Column("run_id", "VARCHAR", "the Dagster run id", nullable=False),
-        _ACCOUNT_ID,
+        ACCOUNT_ID,
         Column("outcome", "VARCHAR", "what happened: " + ", ".join(REFRESH_OUTCOMES), nullable=False,
                values=REFRESH_OUTCOMES),
         Column("requested_at", TS, "when we asked for the refresh (null if it was already pending or skipped)"),
@@ -130,6 +124,7 @@ FC_REJECTED_BALANCES = Table(
         "an unknown balance type), kept with the reason and raw JSON and never in fc_balances."
     ),
     group="stripe_fc",
+    partition=Partition("fetched_at", "day"),
     columns=(
         Column("account_id", "VARCHAR", "the account, when the payload names one"),
         Column("as_of", TS, "the balance's as_of, when readable"),
@@ -148,6 +143,7 @@ FC_EVENTS = Table(
     ),
     group="events",
     key=("event_id",),
+    partition=Partition("created", "day"),
     columns=(
         Column("event_id", "VARCHAR", "Stripe's evt_ id; one row per event however often it was delivered",
                nullable=False),
@@ -164,7 +160,7 @@ FC_EVENTS = Table(
 
 # ------------------------------------------------------------------------------------------- marts
 
-_MART_ACCOUNT_KEY = (_nullable(_ACCOUNT_ID), _CUSTOMER_ID, _nullable(_CURRENCY))
+_MART_ACCOUNT_KEY = (nullable(ACCOUNT_ID), CUSTOMER_ID, nullable(CURRENCY))
 
 FC_LATEST_BALANCES = Table(
     name="fc_latest_balances",
@@ -179,8 +175,8 @@ FC_LATEST_BALANCES = Table(
     columns=(
         *_MART_ACCOUNT_KEY,
         Column("balance_type", "VARCHAR", "cash or credit, from the row", values=BALANCE_TYPES),
-        _nullable(_AS_OF),
-        *_AMOUNTS,
+        nullable(AS_OF),
+        *AMOUNTS,
         Column("fetched_at", TS, "when the pipeline read it"),
         Column("account_status", "VARCHAR", "active, inactive or disconnected (fc_accounts.status)"),
         Column("category", "VARCHAR", "fc_accounts.category"),
@@ -189,7 +185,7 @@ FC_LATEST_BALANCES = Table(
         Column("display_name", "VARCHAR", "fc_accounts.display_name"),
         Column("last4", "VARCHAR", "fc_accounts.last4"),
         Column("staleness_hours", "DOUBLE", "hours from as_of to built_at"),
-        _BUILT_AT,
+        BUILT_AT,
     ),
 )
 
@@ -206,15 +202,15 @@ FC_DAILY_BALANCES = Table(
     group="marts",
     key=("account_id", "currency", "day"),
     enforce_key=False,
-    parquet_partition="day=<UTC day>",
+    partition=Partition("day"),
     columns=(
         *_MART_ACCOUNT_KEY,
         Column("day", "DATE", "UTC calendar day"),
         Column("balance_type", "VARCHAR", "cash or credit, from the carried row", values=BALANCE_TYPES),
         Column("observed", "BOOLEAN", "the day had a row of its own (false: carried forward)"),
         Column("as_of", TS, "as_of of the carried row"),
-        *_AMOUNTS,
-        _BUILT_AT,
+        *AMOUNTS,
+        BUILT_AT,
     ),
 )
 
@@ -233,7 +229,7 @@ FC_UNDERWRITING_FEATURES = Table(
     group="marts",
     key=("account_id", "currency", "window_end", "window_days"),
     enforce_key=False,
-    parquet_partition="window_end=<UTC day>",
+    partition=Partition("window_end"),
     columns=(
         *_MART_ACCOUNT_KEY,
         Column("balance_type", "VARCHAR", "cash or credit, from the newest row as of window_end",
@@ -256,7 +252,7 @@ FC_UNDERWRITING_FEATURES = Table(
         Column("latest_available_minor", "BIGINT", "available_minor of that row"),
         Column("latest_as_of", TS, "as_of of that row"),
         Column("staleness_hours", "DOUBLE", "hours from latest_as_of to the end of window_end (built_at for today)"),
-        _BUILT_AT,
+        BUILT_AT,
     ),
 )
 
@@ -283,7 +279,7 @@ FC_CUSTOMER_LIQUIDITY = Table(
         Column("oldest_as_of", TS, "the oldest as_of among the summed balances"),
         Column("newest_as_of", TS, "the newest as_of among the summed balances"),
         Column("max_staleness_hours", "DOUBLE", "hours from oldest_as_of to built_at"),
-        _BUILT_AT,
+        BUILT_AT,
     ),
 )
 
@@ -301,7 +297,7 @@ FC_FUNDS_DECISIONS = Table(
     columns=(
         Column("id", "VARCHAR", "the decision's id (fchk_...), as the service answered it", nullable=False),
         Column("created", TS, "when the decision was made and stored, before it was answered", nullable=False),
-        _ACCOUNT_ID,
+        ACCOUNT_ID,
         Column("customer_id", "VARCHAR", "account_holder.customer when known at the decision"),
         Column("amount_minor", "BIGINT", "the debit asked about, in minor units", nullable=False),
         Column("currency", "VARCHAR", "lowercase ISO 4217 code of the debit", nullable=False),
@@ -331,8 +327,8 @@ FC_ACCOUNT_HEALTH = Table(
     key=("account_id",),
     enforce_key=False,
     columns=(
-        _nullable(_ACCOUNT_ID),
-        _CUSTOMER_ID,
+        nullable(ACCOUNT_ID),
+        CUSTOMER_ID,
         Column("status", "VARCHAR", "fc_accounts.status (active, inactive, disconnected or a value Stripe added)"),
         Column("access_stopped_at", TS, "fc_accounts.access_stopped_at"),
         Column("expected_deactivation_at", TS, "fc_accounts.expected_deactivation_at"),
@@ -343,117 +339,7 @@ FC_ACCOUNT_HEALTH = Table(
         Column("days_with_balance_30d", "BIGINT", "UTC days of the 30 ending on the build day with a balance as_of"),
         Column("relink_reason", "VARCHAR", "why to ask the customer to relink; null when healthy",
                values=RELINK_REASONS),
-        _BUILT_AT,
-    ),
-)
-
-# ------------------------------------------------------------------------------------------- policy
-
-FC_REFRESH_PRIORITY = Table(
-    name="fc_refresh_priority",
-    description=(
-        "User-managed: accounts to refresh first when FC_BALANCES_MAX_REFRESHES binds, higher priority first; "
-        "a row past its expires_at is ignored. The pipeline only reads it."
-    ),
-    group="policy",
-    key=("account_id",),
-    exported=False,
-    columns=(
-        _ACCOUNT_ID,
-        Column("priority", "INTEGER", "higher is refreshed first", nullable=False),
-        Column("reason", "VARCHAR", "why, for the people who manage the table"),
-        Column("expires_at", TS, "when the row stops counting (null: never)"),
-    ),
-)
-
-# ------------------------------------------------------------------------------------------- bookkeeping
-
-FC_SCHEMA_MIGRATIONS = Table(
-    name="fc_schema_migrations",
-    description="The warehouse's schema version: one row per migration applied (version 1 is release 0.1.0).",
-    group="warehouse",
-    key=("version",),
-    exported=False,
-    columns=(
-        Column("version", "INTEGER", "the migration's number (sql/migrations/NNNN_name.sql)", nullable=False),
-        Column("name", "VARCHAR", "the migration's name", nullable=False),
-        Column("applied_at", TS, "when it was applied to this warehouse", nullable=False),
-    ),
-)
-
-MART_PARTITIONS = Table(
-    name="_fc_mart_partitions",
-    description=(
-        "Bookkeeping of the marts: when each partition was built (against each day's newest fetched_at, this "
-        "says which days are out of date) and each mart's watermark (partition_day null)."
-    ),
-    group="warehouse",
-    exported=False,
-    readme=False,
-    columns=(
-        Column("mart", "VARCHAR", "the mart", nullable=False),
-        Column("partition_day", "DATE", "the partition's UTC day; null: the mart's watermark or unpartitioned build"),
-        Column("built_at", TS, "when it was built (the watermark: the start of the last run that left every "
-               "day up to its day up to date)", nullable=False),
-        Column("row_count", "BIGINT", "rows the partition held when built", nullable=False),
-    ),
-)
-
-PARQUET_EXPORTS = Table(
-    name="_fc_parquet_exports",
-    description="Bookkeeping of the Parquet projection: what each file held when it was last written.",
-    group="warehouse",
-    key=("table_name", "file"),
-    exported=False,
-    readme=False,
-    columns=(
-        Column("table_name", "VARCHAR", "the projected table", nullable=False),
-        Column("file", "VARCHAR", "path under <parquet>/<table>/ ('' for a single-file table)", nullable=False),
-        Column("row_count", "BIGINT", "rows in the file", nullable=False),
-        Column("fingerprint", "VARCHAR", "a hash of the file's rows", nullable=False),
-        Column("exported_at", TS, "when the file was written", nullable=False),
-    ),
-)
-
-# ------------------------------------------------------------------------------------------- lifecycle
-
-FC_DELETIONS = Table(
-    name="fc_deletions",
-    description=(
-        "The audit of deletion requests (`fc-balances forget`): one row per request, holding a salted SHA-256 "
-        "of the subject id, never the id itself."
-    ),
-    group="lifecycle",
-    key=("request_id",),
-    exported=False,
-    columns=(
-        Column("request_id", "VARCHAR", "the request's id (del_...)", nullable=False),
-        Column("requested_at", TS, "when the request was recorded", nullable=False),
-        Column("subject_type", "VARCHAR", "customer or account", nullable=False, values=SUBJECT_TYPES),
-        Column("subject_hash", "VARCHAR", "hex SHA-256 of the warehouse's salt followed by the subject id",
-               nullable=False),
-        Column("status", "VARCHAR", "pending (recorded), deleted (DuckDB rows gone), done (Parquet rewritten too)",
-               nullable=False, values=DELETION_STATUSES),
-        Column("rows_removed", "VARCHAR", "JSON object: table (or event_store) -> rows removed"),
-        Column("completed_at", TS, "when the deletion was done everywhere"),
-    ),
-)
-
-FC_EVENT_GAPS = Table(
-    name="fc_event_gaps",
-    description=(
-        "Outages longer than Stripe keeps events (30 days): the events cursor named an event that no longer "
-        "exists, so the tracked accounts were retrieved and landed instead."
-    ),
-    group="lifecycle",
-    exported=False,
-    columns=(
-        Column("gap_from", TS, "created time of the last event read before the gap (null when unknown)"),
-        Column("gap_to", TS, "when the gap was detected: events from gap_from to here may be lost", nullable=False),
-        Column("detected_at", TS, "when the gap was reconciled into the warehouse", nullable=False),
-        Column("detected_by", "VARCHAR", "events_sensor or ingest", nullable=False),
-        Column("accounts_reconciled", "BIGINT", "tracked accounts retrieved and landed", nullable=False),
-        Column("balances_landed", "BIGINT", "fc_balances rows the reconciliation added", nullable=False),
+        BUILT_AT,
     ),
 )
 
@@ -464,10 +350,12 @@ TABLES: dict[str, Table] = {
     for table in (
         FC_ACCOUNTS, FC_BALANCES, FC_BALANCE_REFRESHES, FC_REJECTED_BALANCES, FC_EVENTS,
         FC_LATEST_BALANCES, FC_DAILY_BALANCES, FC_UNDERWRITING_FEATURES, FC_CUSTOMER_LIQUIDITY, FC_ACCOUNT_HEALTH,
-        FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, PARQUET_EXPORTS, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
+        FC_REFRESH_PRIORITY, FC_SCHEMA_MIGRATIONS, ICEBERG_PUBLISHED, MART_PARTITIONS, FC_DELETIONS, FC_EVENT_GAPS,
         FC_FUNDS_DECISIONS,
     )
 }
+
+EXPORTED_TABLES: tuple[str, ...] = tuple(name for name, table in TABLES.items() if table.exported)
 
 # The tables the ingest writes, in the order a batch writes them.
 INGEST_TABLES: tuple[str, ...] = tuple(name for name, table in TABLES.items() if table.group == "stripe_fc")

@@ -31,7 +31,7 @@ def run_forget(subject_ids: list[tuple[str, str]], and_disconnect: bool, say: Ca
                warehouse_directory: str | None = None) -> int:
     """Forget every (kind, id) subject; 0 on success, 1 when a disconnect failed (the data was deleted all the same).
 
-    Settings resolve as a run's do: the warehouse resource (folder, Parquet location, event store, lock timeout)
+    Settings resolve as a run's do: the warehouse resource (folder, Iceberg catalog, event store, lock timeout)
     and, for --and-disconnect, the Stripe resource with the key from STRIPE_API_KEY.
     """
     from pipelines.resources import WarehouseResource
@@ -45,7 +45,6 @@ def run_forget(subject_ids: list[tuple[str, str]], and_disconnect: bool, say: Ca
             say(f"finished {finished} deletion request(s) an earlier forget or run left unfinished")
         for subject_id in subjects:
             say(describe(forgetter.forget(subject_id)))
-        warehouse.export_parquet([])
     if and_disconnect:
         return _disconnect(subjects, say)
     return 0

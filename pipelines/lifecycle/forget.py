@@ -1,4 +1,4 @@
-"""Deletion requests: remove every row about a customer or account from DuckDB, Parquet and the event store."""
+"""Deletion requests: every row about a customer or account out of DuckDB, Iceberg (every byte) and the event store."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 import duckdb
 
 from pipelines.contract.schema import quote
-from pipelines.contract.tables import TABLES
+from pipelines.contract.tables import EXPORTED_TABLES, TABLES
 from pipelines.lifecycle.eventstore import forget_in_store
 from pipelines.lifecycle.subjects import Forgotten, ensure_salt, read_salt, subject_hash, subject_type
 from pipelines.sql import load_sql
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.snapshots import erase_history
 
 EVENT_STORE_KEY = "event_store"  # rows_removed's key for the SQLite event store
 
@@ -169,25 +170,17 @@ class Forgetter:
                 row = con.execute("SELECT rows_removed FROM fc_deletions WHERE request_id = $r",
                                   {"r": request_id}).fetchone()
             removed = json.loads(row[0]) if row and row[0] else {}
-        # Rewrite only the Parquet files whose rows changed: a file lost rows, so its fingerprint changed.
-        touched = [name for name, count in removed.items() if count and name in TABLES and TABLES[name].exported]
-        self._export(touched)
-        _step("parquet")
+        # Republish the partitions that lost rows (their fingerprint changed), then erase every older snapshot and
+        # every file no snapshot references: the subject's rows stay in no data file, manifest bound or metadata.
+        self.warehouse.publish(EXPORTED_TABLES, run_id=request_id)
+        _step("iceberg")
+        for name in EXPORTED_TABLES:
+            erase_history(self.warehouse.catalog, name, request_id)
+        _step("erased")
         with self.warehouse.connection() as con:
             con.execute(load_sql("lifecycle/request_done"),
                         {"request_id": request_id, "completed_at": datetime.now(UTC)})
-        self.warehouse.export_parquet([])  # nothing to write; clears the export marker the bookkeeping set
         return removed
-
-    def _export(self, tables: list[str]) -> None:
-        if not tables:
-            return
-        with self.warehouse.connection() as con:
-            recorded = {row[0] for row in con.execute(load_sql("warehouse/exported_tables")).fetchall()}
-        from pipelines.contract.tables import INGEST_TABLES
-
-        # Tables never projected (a mart not built yet) keep having no Parquet.
-        self.warehouse.export_parquet([t for t in tables if t in INGEST_TABLES or t in recorded])
 
 
 def _payload_customer_matches(probe: Forgotten, payload: str) -> bool:

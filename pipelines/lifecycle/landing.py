@@ -1,5 +1,5 @@
 """The sequence every step that lands rows follows (the ingest, fc_events): finish a deletion a crash left half done,
-the step's own work, reconcile the events gaps, publish Parquet, read the totals. No Dagster: the assets call it."""
+the step's own work, reconcile the events gaps, publish to Iceberg, read the totals. No Dagster: the assets call it."""
 
 from __future__ import annotations
 
@@ -31,14 +31,14 @@ class Landing:
 
 @dataclass(frozen=True)
 class Landed(Generic[T]):
-    """What a landing step did: its work's result, the gaps reconciled, the Parquet rows rewritten, the totals."""
+    """What a landing step did: its work's result, the gaps reconciled, the rows published to Iceberg, the totals."""
 
     result: T
     gaps: ReconcileResult
     gap_waits: bool  # a gap waits that no client could reconcile (no key here): the next run with a key does
-    exported: dict[str, int]
+    published: dict[str, int]
     totals: dict[str, int]
-    parquet_uri: str
+    catalog_uri: str  # the catalog's address as shown in metadata (no credentials)
 
 
 async def land(
@@ -46,12 +46,13 @@ async def land(
     store_path: str | Path,
     work: Callable[[Landing], Awaitable[T]],
     tables: Sequence[str],
+    run_id: str,
     gap_client: Callable[[], StripeFCClient | None],
     already_seen: Callable[[T], Iterable[str]] = lambda _result: (),
 ) -> Landed[T]:
     """Open the warehouse, then the event store, then: finish a pending deletion (before anything else is written),
     run `work`, reconcile the gaps the store records with the client `gap_client` gives (asked for only when a gap
-    waits; closed when done), export `tables` to Parquet and count every table's rows."""
+    waits; closed when done), publish `tables` to Iceberg as run `run_id` and count every table's rows."""
     # The warehouse first: a warehouse that refuses to open (newer than the code) leaves no event store behind.
     with open_warehouse() as wh, EventStore(store_path) as store:
         Forgetter(wh, str(store_path)).finish_pending()
@@ -67,5 +68,5 @@ async def land(
             finally:
                 await client.aclose()
         gap_waits = waiting and client is None
-        exported = await asyncio.to_thread(wh.export_parquet, tuple(tables))
-        return Landed(result, gaps, gap_waits, exported, wh.row_counts(), wh.parquet_uri)
+        published = await asyncio.to_thread(wh.publish, tuple(tables), None, run_id)
+        return Landed(result, gaps, gap_waits, published, wh.row_counts(), wh.catalog_shown.get("uri", ""))

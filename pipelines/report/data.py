@@ -142,9 +142,10 @@ def load_accounts(con: duckdb.DuckDBPyConnection, customers: list[str]) -> list[
 
 
 def make_window(con: duckdb.DuckDBPyConnection, relations: set[str], days: int, report_time: datetime,
-                account_columns: set[str]) -> Window:
-    """The report's window: `days` days ending on the newest day of fc_daily_balances (today when it is empty)."""
-    (newest,) = con.execute(load_sql("report/daily_last_day")).fetchone() or (None,)
+                account_columns: set[str], newest_day: date | None = None) -> Window:
+    """The report's window: `days` days ending on the newest day of fc_daily_balances (today when it is empty);
+    `newest_day` gives that day when the connection holds only some customers' rows (a report as of a time)."""
+    (newest,) = (newest_day,) if newest_day else con.execute(load_sql("report/daily_last_day")).fetchone() or (None,)
     last_day = newest or report_time.date()
     return Window(report_time=report_time, first_day=last_day - timedelta(days=days - 1), last_day=last_day,
                   features_source=features_source(relations),

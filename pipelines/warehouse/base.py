@@ -15,7 +15,6 @@ from pipelines.sql import load_sql
 
 DUCKDB_FILE_NAME = "fc_balances.duckdb"
 LOCK_FILE_NAME = ".fc_balances.lock"
-DIRTY_MARKER_NAME = ".parquet_export_pending"
 SPILL_DIR_NAME = ".duckdb_spill"  # where DuckDB spills past its memory limit, inside the warehouse folder
 DEFAULT_MEMORY_LIMIT: str = default("FC_BALANCES_DUCKDB_MEMORY_LIMIT")
 DEFAULT_LOCK_TIMEOUT: float = default("FC_BALANCES_LOCK_TIMEOUT")

@@ -52,7 +52,7 @@ class WriterLock:
 class ReaderLock:
     """A shared flock on the same file: readers wait for a writer to finish, never for each other.
 
-    A writer's step ends with its Parquet export, so a reader that gets the shared lock sees a whole warehouse;
+    A writer's step ends with its Iceberg publish, so a reader that gets the shared lock sees a whole warehouse;
     a writer waits (up to its lock timeout) for the readers in turn. Without a lock file (a warehouse copied
     read-only, or never written) there is no writer to wait for.
     """

@@ -1,4 +1,4 @@
-"""The Warehouse: opens the DuckDB file under the writer lock, writes batches in one transaction, counts rows.
+"""The Warehouse: opens the DuckDB file under the writer lock, writes batches in one transaction, publishes to Iceberg.
 
 Reads need none of this: `open_reader` gives a read-only connection without the lock.
 """
@@ -6,25 +6,26 @@ Reads need none of this: `open_reader` gives a read-only connection without the 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import TracebackType
 
 import duckdb
 import pyarrow as pa
+from pyiceberg.catalog import Catalog
 
-from pipelines.contract.migrations import SchemaVersionError, current_version, migrate, refuse_newer, warehouse_version
+from pipelines.contract.migrations import SchemaVersionError, migrate, refuse_newer, warehouse_version
 from pipelines.contract.schema import arrow_schema
-from pipelines.contract.tables import INGEST_TABLES
+from pipelines.contract.tables import EXPORTED_TABLES, INGEST_TABLES
 from pipelines.sql import load_sql
 from pipelines.warehouse.base import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_MEMORY_LIMIT,
-    DIRTY_MARKER_NAME,
     DUCKDB_FILE_NAME,
     TABLE_NAME,
     WarehouseBusyError,
@@ -34,11 +35,19 @@ from pipelines.warehouse.base import (
     one_line,
     quoted,
 )
-from pipelines.warehouse.export import export_table, parquet_errors, repair_parquet, user_tables
+from pipelines.warehouse.catalog import (
+    catalog_errors,
+    catalog_properties,
+    ensure_table,
+    open_catalog,
+    shown_properties,
+)
 from pipelines.warehouse.lock import ReaderLock, WriterLock
-from pipelines.warehouse.objectstore import ParquetTarget
+from pipelines.warehouse.publish import publish_table
 
 BATCH_VIEW = "batch_rows"  # the fixed name the write_* SQL reads the registered Arrow table from
+LEGACY_PARQUET_DIR = "parquet"  # the 0.2.0 mirror: removed once every row is committed to Iceberg
+UPGRADE_RUN_ID = "upgrade-from-parquet"
 
 
 @dataclass
@@ -60,26 +69,30 @@ _BATCH_FIELDS = (
 
 
 class Warehouse:
-    """The DuckDB file and its Parquet projection, used as a context manager holding the writer lock."""
+    """The DuckDB file and its Iceberg tables, used as a context manager holding the writer lock."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], parquet_uri: str | None = None,
+        self, directory: str | os.PathLike[str], catalog: str | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
     ) -> None:
+        """`catalog`: pyiceberg catalog properties as JSON (FC_BALANCES_ICEBERG_CATALOG); None: the embedded one."""
         self.memory_limit = checked_memory_limit(memory_limit)
         self.directory = Path(directory).expanduser().absolute()
         self.duckdb_path = self.directory / DUCKDB_FILE_NAME
-        self.parquet_uri = parquet_uri if parquet_uri else str(self.directory / "parquet")
+        self.catalog_properties = catalog_properties(self.directory, catalog)
         self.lock_timeout = lock_timeout
         self._lock = WriterLock(self.directory, lock_timeout)
-        self._target: ParquetTarget | None = None
-        # Written since the last export: the marker file says so on disk too, so a crash is noticed on next open.
-        self._dirty_marker = self.directory / DIRTY_MARKER_NAME
-        self._dirty = False
-        # The connection a `connection()` block holds: calls inside the block (the export after a mart build) use
-        # a cursor of it instead of opening and checkpointing the file again.
+        self._catalog: Catalog | None = None
+        # The connection a `connection()` block holds: calls inside the block use a cursor of it instead of opening
+        # and checkpointing the file again.
         self._held: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def catalog_shown(self) -> dict[str, str]:
+        """The catalog properties without secrets, for logs and metadata."""
+        return shown_properties(self.catalog_properties)
+
 
     # -------------------------------------------------------------------- lifecycle
 
@@ -87,14 +100,18 @@ class Warehouse:
         self._prepare_directory()
         self._lock.acquire()
         try:
-            self._target = ParquetTarget(self.parquet_uri)
-            migrated = self._create_tables()
-            if migrated or self._dirty_marker.exists():
-                # A new or migrated warehouse, or the last session wrote without finishing its export: heal Parquet.
-                self._repair_parquet()
-                self._dirty = False
+            self._create_tables()
+            self._catalog = open_catalog(self.catalog_properties)
+            legacy = self.directory / LEGACY_PARQUET_DIR
+            if legacy.is_dir():
+                # A 0.2.0 warehouse: every row to Iceberg first, and only then the mirror goes (killed in between,
+                # the next open publishes what is missing and removes it then).
+                self.publish(EXPORTED_TABLES, run_id=UPGRADE_RUN_ID)
+                shutil.rmtree(legacy)
             else:
-                self._target.remove_temporaries()
+                with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
+                    for name in EXPORTED_TABLES:  # readers find every table, empty ones included
+                        ensure_table(self._catalog, name)
         except BaseException:
             self._lock.release()
             raise
@@ -103,25 +120,19 @@ class Warehouse:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            if not self._dirty and self._dirty_marker.exists():
-                self._dirty_marker.unlink()
-        finally:
-            self._lock.release()
+        self._catalog = None
+        self._lock.release()
 
     def _create_tables(self) -> bool:
         """Create or migrate the schema before anything else is written; True when it changed.
 
-        A warehouse newer than this code is refused before a byte is written. An upgrade leaves the export
-        marker first, so a crash between the migration's commit and the Parquet rewrite is finished next open.
+        A warehouse newer than this code is refused before a byte is written.
         """
         where = str(self.directory)
         with self._connect() as connection:
             try:
                 version = warehouse_version(connection)
                 refuse_newer(version, where)
-                if version is not None and version != current_version():
-                    self._mark_dirty()
                 return migrate(connection, where).applied
             except SchemaVersionError as exc:
                 raise WarehouseError(str(exc)) from None
@@ -129,12 +140,6 @@ class Warehouse:
                 raise WarehouseError(
                     f"migrating {self.duckdb_path} failed, nothing was changed: {one_line(exc)}"
                 ) from exc
-
-    def _mark_dirty(self) -> None:
-        """Before a DuckDB write: leave a marker until an export follows, so a crash in between is repaired."""
-        if not self._dirty:
-            self._dirty = True
-            self._dirty_marker.touch()
 
     def _prepare_directory(self) -> None:
         if self.directory.exists() and not self.directory.is_dir():
@@ -148,10 +153,15 @@ class Warehouse:
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise WarehouseError(f"warehouse folder {self.directory} is not writable")
 
-    def _require_open(self) -> ParquetTarget:
-        if not self._lock.held or self._target is None:
+    def _require_open(self) -> Catalog:
+        if not self._lock.held or self._catalog is None:
             raise WarehouseError(f"warehouse {self.directory} used outside its `with` block")
-        return self._target
+        return self._catalog
+
+    @property
+    def catalog(self) -> Catalog:
+        """The Iceberg catalog (while the warehouse is open)."""
+        return self._require_open()
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -170,13 +180,11 @@ class Warehouse:
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection for SQL that writes (the marts), closed when the block ends.
+        """A read-write connection for SQL that writes (the marts), closed when the block ends; publish after.
 
-        It marks the warehouse dirty until an export follows; for reads use `open_reader` instead. The file stays
-        open for the block: the warehouse's other calls inside it use the same connection.
+        The file stays open for the block: the warehouse's other calls inside it use the same connection.
         """
         self._require_open()
-        self._mark_dirty()
         with self._connect() as connection:
             outer, self._held = self._held, connection
             try:
@@ -186,10 +194,7 @@ class Warehouse:
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for reads under the writer lock (what to rebuild, before the rebuild): no export marker.
-
-        Only for SQL that writes nothing: a marker left behind would make the next open repair all Parquet.
-        """
+        """A connection for reads under the writer lock (what to rebuild, before the rebuild)."""
         self._require_open()
         with self._connect() as connection:
             yield connection
@@ -207,7 +212,6 @@ class Warehouse:
         written = dict.fromkeys(INGEST_TABLES, 0)
         if not prepared:
             return written
-        self._mark_dirty()
         with self._connect() as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
@@ -236,33 +240,25 @@ class Warehouse:
                     counts[name] = int(connection.execute(sql).fetchall()[0][0])
             return counts
 
-    # -------------------------------------------------------------------- Parquet
+    # -------------------------------------------------------------------- Iceberg
 
-    def export_parquet(
-        self, tables: Iterable[str] | None = None, days: tuple[date, date] | None = None
+    def publish(
+        self, tables: Iterable[str] | None = None, days: tuple[date, date] | None = None, run_id: str = "manual",
     ) -> dict[str, int]:
-        """Rewrite the Parquet files whose rows changed since their last export; rows written per table.
-
-        `days` (first, last) limits a partitioned table's export to those days' folders.
-        """
-        target = self._require_open()
+        """Commit to Iceberg the partitions of each table that changed since its last publish; rows written per
+        table. One snapshot per table at most, tagged with `run_id`; `days` (first, last) limits a partitioned
+        mart to those days (and any day a crashed publish left behind)."""
+        catalog = self._require_open()
         names = list(INGEST_TABLES) if tables is None else list(dict.fromkeys(tables))
+        scope = None if days is None else [days[0] + timedelta(days=n) for n in range((days[1] - days[0]).days + 1)]
         written: dict[str, int] = {}
-        with self._connect() as connection, parquet_errors(target):
-            known = user_tables(connection)
+        with self._connect() as connection, catalog_errors(self.catalog_properties, "publishing"):
+            known = {row[0] for row in connection.execute(load_sql("warehouse/user_tables")).fetchall()}
             for name in names:
-                if name not in known:
-                    raise WarehouseError(f"cannot export {name!r}: no such table in {self.duckdb_path}")
-                written[name] = export_table(connection, target, name, days)
-        # Callers export what they wrote; after that the Parquet projection is whole again.
-        self._dirty = False
+                if name not in known or name not in EXPORTED_TABLES:
+                    raise WarehouseError(f"cannot publish {name!r}: no such exported table in {self.duckdb_path}")
+                written[name] = publish_table(connection, catalog, name, run_id, scope).rows
         return written
-
-    def _repair_parquet(self) -> None:
-        """Heal Parquet after a crash: drop temporaries and rewrite files whose footer disagrees with DuckDB."""
-        target = self._require_open()
-        with self._connect() as connection:
-            repair_parquet(connection, target)
 
 
 def _conform(attribute: str, table: str, rows: pa.Table) -> pa.Table:
@@ -305,10 +301,10 @@ def open_reader(
     directory: str | os.PathLike[str], timeout: float = DEFAULT_LOCK_TIMEOUT,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the warehouse's DuckDB file, in UTC: no writer lock, no marker, no repair.
+    """A read-only connection to the warehouse's DuckDB file, in UTC: no writer lock.
 
     It takes the lock file's shared side, so it waits (up to `timeout`) for a writing step of another run to end
-    rather than failing on DuckDB's file lock, and it leaves nothing behind that the next writer must repair.
+    rather than failing on DuckDB's file lock.
     """
     folder = Path(directory).expanduser().absolute()
     path = folder / DUCKDB_FILE_NAME

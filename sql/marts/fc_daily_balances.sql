@@ -59,4 +59,4 @@ SELECT account_id, customer_id, currency, day, balance_type,
        is_observation AND day = from_day AS observed, as_of,
        current_minor, available_minor, used_minor, "current", available, used, $built_at::TIMESTAMPTZ AS built_at
 FROM days
-ORDER BY day;  -- stored by day: reading one day (the next partition, checks, Parquet) skips the others
+ORDER BY day;  -- stored by day: reading one day (the next partition, checks, the publish) skips the others

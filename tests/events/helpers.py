@@ -55,12 +55,8 @@ def query(warehouse: Path, sql: str, params: list[Any] | None = None) -> list[tu
         return con.execute(sql, params or []).fetchall()
 
 
-def parquet_rows(warehouse: Path, table: str, columns: str, order_by: str) -> list[tuple[Any, ...]]:
-    """Rows of a table read back from its Parquet files (partition folders not turned into columns)."""
-    pattern = str(warehouse / "parquet" / table / "**" / "*.parquet")
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        return con.execute(
-            f"SELECT {columns} FROM read_parquet(?, hive_partitioning = false) ORDER BY {order_by}", [pattern]
-        ).fetchall()
+def published_rows(warehouse: Path, table: str, columns: str, order_by: str) -> list[tuple[Any, ...]]:
+    """Rows of a table read back from its current Iceberg snapshot through the catalog."""
+    from tests.iceberg_tables import iceberg_rows
 
+    return iceberg_rows(warehouse, table, columns, order_by)

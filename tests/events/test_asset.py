@@ -15,7 +15,7 @@ import pytest
 from assets.events import fc_events
 from pipelines.events import EVENT_STORE_RELATIVE, EventStore
 from pipelines.resources import WarehouseResource
-from tests.events.helpers import SECRET, T0, account, event, parquet_rows, query, signed
+from tests.events.helpers import SECRET, T0, account, event, published_rows, query, signed
 from tests.events.receiver import start_receiver
 
 
@@ -159,7 +159,7 @@ def test_a_drain_interrupted_before_mark_loaded_repeats_harmlessly(tmp_path: Pat
     assert {t: query(warehouse, f"SELECT * FROM {t} ORDER BY ALL") for t in tables} == before
 
 
-def test_parquet_matches_duckdb(tmp_path: Path) -> None:
+def test_iceberg_matches_duckdb(tmp_path: Path) -> None:
     warehouse = tmp_path / "wh"
     with store_of(warehouse) as store:
         store.add(event("evt_1", "refreshed_balance", T0 + 100, account(balance=CASH)), time.time(), "webhook")
@@ -168,12 +168,12 @@ def test_parquet_matches_duckdb(tmp_path: Path) -> None:
             time.time(), "events_api")
     materialize(warehouse)
     columns = "event_id, type, created, account_id, received_at, payload"
-    assert parquet_rows(warehouse, "fc_events", columns, "event_id") == query(
+    assert published_rows(warehouse, "fc_events", columns, "event_id") == query(
         warehouse, f"SELECT {columns} FROM fc_events ORDER BY event_id")
     balance_columns = "account_id, currency, as_of, current_minor, used_minor, \"current\", used"
-    assert parquet_rows(warehouse, "fc_balances", balance_columns, "account_id, currency") == query(
+    assert published_rows(warehouse, "fc_balances", balance_columns, "account_id, currency") == query(
         warehouse, f"SELECT {balance_columns} FROM fc_balances ORDER BY account_id, currency")
-    assert len(parquet_rows(warehouse, "fc_accounts", "account_id", "account_id")) == 2
+    assert len(published_rows(warehouse, "fc_accounts", "account_id", "account_id")) == 2
 
 
 @pytest.mark.timeout(120)
@@ -195,7 +195,7 @@ def test_webhook_to_warehouse_keeps_no_personal_data(tmp_path: Path) -> None:
     for table in ("fc_events", "fc_accounts", "fc_balances"):
         rows = query(warehouse, f"SELECT * FROM {table}")
         assert rows and "ann@example.com" not in repr(rows) and "Ann Example" not in repr(rows)
-        parquet = parquet_rows(warehouse, table, "*", "1")
+        parquet = published_rows(warehouse, table, "*", "1")
         assert parquet and "ann@example.com" not in repr(parquet)
     for path in warehouse.rglob("*"):
         if path.is_file():

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from pipelines.contract.tables import INGEST_TABLES, TABLES
 from stripe_sandbox import Sandbox, SandboxConfig, start_sandbox
@@ -294,36 +293,26 @@ def duplicate_keys(warehouse: Path) -> dict[str, int]:
     return counts
 
 
-def parquet_differences(warehouse: Path) -> list[str]:
-    """Tables whose Parquet rows (all columns, `**/*.parquet`) are not exactly the DuckDB rows."""
-    problems = []
-    with duckdb.connect(str(warehouse / DUCKDB_FILE), read_only=True) as connection:
-        for table in CONTRACT_TABLES:
-            columns = _quoted(_columns(connection, table))
-            in_duckdb = connection.execute(f"select {columns} from {table} order by all").fetchall()
-            pattern = str(warehouse / "parquet" / table / "**" / "*.parquet")
-            with duckdb.connect() as reader:
-                reader.execute("SET TimeZone = 'UTC'")
-                in_parquet = reader.execute(f"select {columns} from read_parquet(?, hive_partitioning = false) "
-                                            "order by all", [pattern]).fetchall()
-            if in_parquet != in_duckdb:
-                problems.append(f"{table}: Parquet has {len(in_parquet)} rows, DuckDB {len(in_duckdb)}, or they differ")
-    return problems
+def iceberg_differences(warehouse: Path) -> list[str]:
+    """Tables whose current Iceberg rows (all columns, through the catalog) are not exactly the DuckDB rows."""
+    from tests.iceberg_tables import iceberg_differences as differences
+
+    return differences(warehouse, tuple(CONTRACT_TABLES))
 
 
-def unreadable_parquet_files(warehouse: Path) -> list[str]:
-    """Files a `**/*.parquet` reader would pick up but cannot read (a torn or half-written file)."""
+def unreadable_iceberg_tables(warehouse: Path) -> list[str]:
+    """Published tables a reader cannot scan through the catalog (a torn commit would show here)."""
+    from tests.iceberg_tables import iceberg_table
+
+    if not (warehouse / "iceberg" / "catalog.db").exists():
+        return []
     bad = []
-    for path in sorted((warehouse / "parquet").glob("**/*.parquet")):
+    for table in CONTRACT_TABLES:
         try:
-            pq.read_metadata(path)
-        except Exception as exc:  # any failure to read the footer is the finding
-            bad.append(f"{path.relative_to(warehouse)}: {type(exc).__name__}")
+            iceberg_table(warehouse, table)
+        except Exception as exc:  # any failure to read is the finding
+            bad.append(f"{table}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     return bad
-
-
-def temporary_files(warehouse: Path) -> list[str]:
-    return sorted(str(p.relative_to(warehouse)) for p in (warehouse / "parquet").rglob("*.tmp"))
 
 
 def integrity_problems(warehouse: Path) -> list[str]:
@@ -334,9 +323,8 @@ def integrity_problems(warehouse: Path) -> list[str]:
     except duckdb.Error as exc:
         return [f"DuckDB does not open: {exc}"]
     problems += [f"{table}: {count} duplicated keys" for table, count in duplicates.items() if count]
-    problems += parquet_differences(warehouse)
-    problems += [f"temporary file left: {name}" for name in temporary_files(warehouse)]
-    problems += [f"unreadable Parquet: {name}" for name in unreadable_parquet_files(warehouse)]
+    problems += iceberg_differences(warehouse)
+    problems += [f"unreadable Iceberg table: {name}" for name in unreadable_iceberg_tables(warehouse)]
     problems += warehouse_problems(warehouse)
     return problems
 
@@ -436,9 +424,9 @@ def kill_trial(scenario: KillScenario, reference: Reference, workdir: Path, name
         code = process.wait(timeout=60)
         if not trial.killed and code != 0:
             trial.problems.append(f"the run to be killed failed by itself (exit {code})")
-        # What a reader sees right after the crash: every visible Parquet file whole, the DuckDB file opening.
-        if (warehouse / "parquet").exists():
-            trial.problems += [f"after the kill, unreadable Parquet: {n}" for n in unreadable_parquet_files(warehouse)]
+        # What a reader sees right after the crash: every Iceberg table at a whole snapshot, the DuckDB file opening.
+        trial.problems += [f"after the kill, unreadable Iceberg table: {name}"
+                           for name in unreadable_iceberg_tables(warehouse)]
         try:
             before = run_ids(warehouse)
         except duckdb.Error as exc:

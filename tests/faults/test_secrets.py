@@ -30,6 +30,10 @@ def decoded_views(path: Path) -> Iterator[tuple[str, bytes]]:
         yield "gunzipped", gzip.decompress(raw)
     if path.suffix == ".parquet" and raw[:4] == b"PAR1":
         yield "parquet rows", repr(pq.read_table(path).to_pylist()).encode()
+    if path.suffix == ".avro" and raw[:4] == b"Obj\x01":  # Iceberg manifests: compressed column bounds
+        from tests.lifecycle.helpers import avro_blocks
+
+        yield "avro blocks", avro_blocks(raw)
     if path.suffix == ".duckdb":
         with duckdb.connect(str(path), read_only=True) as connection:
             tables = connection.execute("select schema_name, table_name from duckdb_tables()").fetchall()
@@ -93,7 +97,8 @@ def test_no_key_or_customer_email_in_outputs_dagster_home_or_warehouse(
     assert sandbox.stats()["faults"], "the faulty run met no faults"
     # Dagster really kept its event log and run storage in DAGSTER_HOME (else scanning it proves nothing).
     assert any(dagster_home.rglob("*.db")), sorted(dagster_home.rglob("*"))
-    assert (warehouse / "fc_balances.duckdb").exists() and any(warehouse.rglob("*.parquet"))
+    assert (warehouse / "fc_balances.duckdb").exists() and any((warehouse / "iceberg").rglob("*.parquet"))
+    assert any((warehouse / "iceberg").rglob("*.avro"))  # the manifests are searched too
 
     sources: dict[str, bytes] = {}
     for name, done in runs.items():

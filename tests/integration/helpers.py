@@ -38,16 +38,11 @@ def query(warehouse: Path, sql: str, params: list[Any] | None = None) -> list[tu
         return con.execute(sql, params or []).fetchall()
 
 
-def parquet_rows(warehouse: Path, table: str, order_by: str) -> list[tuple[Any, ...]]:
-    pattern = str(warehouse / "parquet" / table / "**" / "*.parquet")
-    columns = ", ".join(
-        row[0] for row in query(warehouse, "select column_name from information_schema.columns "
-                                           "where table_name = ? order by ordinal_position", [table])
-    )
-    with duckdb.connect() as con:
-        return con.execute(
-            f"select {columns} from read_parquet(?, hive_partitioning = false) order by {order_by}", [pattern]
-        ).fetchall()
+def published_rows(warehouse: Path, table: str, order_by: str) -> list[tuple[Any, ...]]:
+    """The table's rows in its current Iceberg snapshot, read through the catalog."""
+    from tests.iceberg_tables import iceberg_rows
+
+    return iceberg_rows(warehouse, table, "*", order_by)
 
 
 def metadata(result: dg.ExecuteInProcessResult, table: str) -> dict[str, Any]:

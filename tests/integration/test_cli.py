@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.warehouse import DIRTY_MARKER_NAME
+from tests.iceberg_tables import iceberg_differences
 from tests.integration.helpers import query
 
 FC_BALANCES = str(Path(sys.executable).with_name("fc-balances"))
@@ -77,13 +77,13 @@ def test_run_against_a_given_api_prints_a_summary(sandbox_factory, tmp_path: Pat
     done = run_cli(["run"], {"STRIPE_API_KEY": sandbox.api_key, "STRIPE_API_BASE": sandbox.base_url,
                              "FC_BALANCES_WAREHOUSE": str(warehouse), "FC_BALANCES_POLL_INTERVAL": "0.1"})
     assert done.returncode == 0, done.stderr
-    assert "done in" in done.stdout and "fc_balances:" in done.stdout and "Parquet:" in done.stdout
+    assert "done in" in done.stdout and "fc_balances:" in done.stdout and "Iceberg:" in done.stdout
     listed = query(warehouse, "select count(*) from fc_accounts")[0][0]
     assert listed > 0
     assert query(warehouse, "select count(*) from fc_balance_refreshes")[0][0] == listed
     assert sandbox.api_key not in done.stdout + done.stderr
-    # The checks read through read-only connections, so the run ends with its Parquet export whole.
-    assert not (warehouse / DIRTY_MARKER_NAME).exists()
+    # The run ends with every table published: Iceberg holds what DuckDB holds.
+    assert iceberg_differences(warehouse) == []
 
 
 def test_run_without_a_key_uses_the_built_in_sandbox(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_run_without_a_key_uses_the_built_in_sandbox(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "built-in sandbox" in done.stdout
     assert query(warehouse, "select count(*) from fc_balances")[0][0] > 0
-    assert not (warehouse / DIRTY_MARKER_NAME).exists()
+    assert iceberg_differences(warehouse) == []
 
 
 @pytest.mark.parametrize(("variable", "bad"), [

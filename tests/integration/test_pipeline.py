@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import metadata, parquet_rows, query, run_ingest
+from tests.integration.helpers import metadata, published_rows, query, run_ingest
 from tests.warehouse_contract import warehouse_problems
 
 T0 = 1_764_000_000  # fixture creation times; scripted as_of values are after it and in the past
@@ -166,7 +166,7 @@ def test_second_run_adds_only_new_as_of_rows(loaded_sandbox, tmp_path: Path) -> 
     assert query(warehouse, "select count(distinct run_id) from fc_balance_refreshes") == [(3,)]
 
 
-def test_duckdb_and_parquet_hold_the_same_rows(loaded_sandbox, tmp_path: Path) -> None:
+def test_duckdb_and_iceberg_hold_the_same_rows(loaded_sandbox, tmp_path: Path) -> None:
     warehouse = tmp_path / "wh"
     assert run_ingest(loaded_sandbox, warehouse).success
     for table, order in [("fc_balances", "account_id, as_of, currency"), ("fc_accounts", "account_id"),
@@ -175,7 +175,7 @@ def test_duckdb_and_parquet_hold_the_same_rows(loaded_sandbox, tmp_path: Path) -
         columns = [r[0] for r in query(warehouse, "select column_name from information_schema.columns "
                                                   "where table_name = ? order by ordinal_position", [table])]
         in_duckdb = query(warehouse, f"select {', '.join(columns)} from {table} order by {order}")
-        assert parquet_rows(warehouse, table, order) == in_duckdb, table
+        assert published_rows(warehouse, table, order) == in_duckdb, table
         assert in_duckdb, table
     assert warehouse_problems(warehouse) == []
 

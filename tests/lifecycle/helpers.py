@@ -102,21 +102,22 @@ def counts(warehouse: Path, customer: str, accounts: list[str]) -> dict[str, tup
     return found
 
 
-def parquet_about(parquet_root: str, customer: str, accounts: list[str], filesystem: Any = None) -> dict[str, int]:
-    """Rows about the subject in each exported table's Parquet files (local folder or S3 via `filesystem`)."""
+def iceberg_about(warehouse: Path, customer: str, accounts: list[str], setting: str | None = None) -> dict[str, int]:
+    """Rows about the subject in each published table's current Iceberg snapshot, read through the catalog."""
+    import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.dataset as ds
+
+    from pipelines.contract.tables import EXPORTED_TABLES
+    from tests.iceberg_tables import iceberg_table
 
     found = {}
     for table in subject_tables():
-        root = f"{parquet_root}/{table}"
-        try:
-            data = ds.dataset(root, filesystem=filesystem, format="parquet", partitioning="hive").to_table()
-        except (FileNotFoundError, OSError):
+        if table not in EXPORTED_TABLES:
             continue
+        data = iceberg_table(warehouse, table, setting)
         hits = 0
         if "account_id" in data.column_names:
-            hits += pc.sum(pc.is_in(data["account_id"], value_set=__import__("pyarrow").array(accounts))).as_py() or 0
+            hits += pc.sum(pc.is_in(data["account_id"], value_set=pa.array(accounts))).as_py() or 0
         if "customer_id" in data.column_names and "account_id" not in data.column_names:
             hits += pc.sum(pc.equal(data["customer_id"], customer)).as_py() or 0
         found[table] = hits
@@ -124,8 +125,95 @@ def parquet_about(parquet_root: str, customer: str, accounts: list[str], filesys
 
 
 def file_digests(folder: Path) -> dict[str, str]:
+    """Every file under a folder (the Iceberg tables' data, manifests, metadata, the catalog), by content hash."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.parquet"))}
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def avro_blocks(raw: bytes) -> bytes:
+    """The decompressed data blocks of an Avro container file (manifests and manifest lists: column bounds hide
+    there, compressed), so a byte search sees the values."""
+    import zlib
+
+    def long_at(position: int) -> tuple[int, int]:
+        shift = result = 0
+        while True:
+            byte = raw[position]
+            position += 1
+            result |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return (result >> 1) ^ -(result & 1), position
+
+    position = 4  # b"Obj\x01"
+    meta: dict[bytes, bytes] = {}
+    while True:
+        count, position = long_at(position)
+        if count == 0:
+            break
+        if count < 0:
+            _, position = long_at(position)
+            count = -count
+        for _ in range(count):
+            key_length, position = long_at(position)
+            key = raw[position:position + key_length]
+            position += key_length
+            value_length, position = long_at(position)
+            meta[key] = raw[position:position + value_length]
+            position += value_length
+    position += 16  # sync marker
+    codec = meta.get(b"avro.codec", b"null")
+    out = []
+    while position < len(raw):
+        _, position = long_at(position)
+        size, position = long_at(position)
+        block = raw[position:position + size]
+        position += size + 16
+        out.append(zlib.decompress(block, -15) if codec == b"deflate" else block)
+    return b"".join(out)
+
+
+def files_naming(warehouse: Path, needles: list[str]) -> list[str]:
+    """Every file under the warehouse whose bytes (Parquet rows and Avro blocks decoded too) hold one of the ids.
+
+    The DuckDB file is left to its own check: DuckDB keeps freed blocks until it reuses them.
+    """
+    import pyarrow.parquet as pq
+
+    found = []
+    for path in sorted(p for p in warehouse.rglob("*") if p.is_file()):
+        if path.name.startswith("fc_balances.duckdb"):
+            continue
+        raw = path.read_bytes()
+        views = [raw]
+        if raw[:4] == b"PAR1":
+            views.append(repr(pq.read_table(path).to_pylist()).encode())
+        if raw[:4] == b"Obj\x01":
+            views.append(avro_blocks(raw))
+        if any(needle.encode() in view for view in views for needle in needles):
+            found.append(str(path.relative_to(warehouse)))
+    return found
+
+
+def copy_warehouse(template: Path, copy: Path) -> Path:
+    """A copy of a warehouse folder that owns its Iceberg tables.
+
+    Iceberg metadata names its files by absolute path, so a copied iceberg/ folder would still point at the
+    template's files: the copy leaves it out, forgets what was published and publishes its own.
+    """
+    import shutil
+
+    import duckdb
+
+    from pipelines.contract.tables import EXPORTED_TABLES
+    from pipelines.warehouse import Warehouse
+
+    shutil.copytree(template, copy, ignore=shutil.ignore_patterns("iceberg"))
+    with duckdb.connect(str(copy / "fc_balances.duckdb")) as con:
+        con.execute("DELETE FROM _fc_iceberg_partitions")
+    with Warehouse(copy) as warehouse:
+        warehouse.publish(EXPORTED_TABLES, run_id="copy")
+    return copy
 
 
 def store_events_about(warehouse: Path, customer: str, accounts: list[str]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,11 @@ from tests.lifecycle.helpers import (
     accounts_of,
     build_warehouse,
     cli,
+    copy_warehouse,
     counts,
     file_digests,
-    parquet_about,
+    files_naming,
+    iceberg_about,
     poll_into_store,
     query,
     store_events_about,
@@ -44,8 +45,7 @@ def template(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def warehouse(template: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "wh"
-    shutil.copytree(template, copy)
-    return copy
+    return copy_warehouse(template, copy)
 
 
 def busiest_customer(warehouse: Path) -> str:
@@ -63,9 +63,7 @@ def test_forget_a_customer_removes_every_row_and_only_those(warehouse: Path) -> 
     assert {"fc_accounts", "fc_balances", "fc_balance_refreshes", "fc_events", "fc_latest_balances",
             "fc_daily_balances", "fc_customer_liquidity"} <= set(held)
     assert store_events_about(warehouse, customer, accounts) > 0
-    parquet = warehouse / "parquet"
-    files_before = file_digests(parquet)
-    about_files = {path for path in files_before if _file_holds(parquet / path, customer, accounts)}
+    assert files_naming(warehouse, [customer, *accounts])  # before: the Iceberg files hold the subject
 
     done = cli(["forget", "--customer", customer], warehouse)
     assert done.returncode == 0, done.stderr
@@ -78,13 +76,14 @@ def test_forget_a_customer_removes_every_row_and_only_those(warehouse: Path) -> 
                                                                if t != "fc_customer_liquidity"} | {
         "fc_customer_liquidity": before["fc_customer_liquidity"][1]}
     assert store_events_about(warehouse, customer, accounts) == 0
-    assert all(hits == 0 for hits in parquet_about(str(parquet), customer, accounts).values())
+    assert all(hits == 0 for hits in iceberg_about(warehouse, customer, accounts).values())
 
-    # Only the Parquet files that held the subject's rows were rewritten (or removed when emptied).
-    files_after = file_digests(parquet)
-    untouched = {p for p in files_before if p not in about_files}
-    assert {p: files_after.get(p) for p in untouched} == {p: files_before[p] for p in untouched}
-    assert all(files_after.get(p) != files_before[p] for p in about_files)
+    # Erased, not hidden: no file under the warehouse (data files, manifests and their column bounds, manifest
+    # lists, metadata JSON, the catalog, the event store) holds the subject's ids, and each table is left with
+    # its one current snapshot (time travel before the forget ends here).
+    assert files_naming(warehouse, [customer, *accounts]) == []
+    assert {t: len(s) for t, s in snapshot_lists(warehouse).items()} == {
+        t: 1 if duckdb_count else 0 for t, duckdb_count in query_counts(warehouse).items()}
 
     # The audit row: a salted hash, never the id, and what was removed per table.
     ((request_id, kind, digest, status, removed, completed),) = query(
@@ -102,14 +101,18 @@ def test_forget_a_customer_removes_every_row_and_only_those(warehouse: Path) -> 
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def _file_holds(path: Path, customer: str, accounts: list[str]) -> bool:
-    import pyarrow.parquet as pq
+def query_counts(warehouse: Path) -> dict[str, int]:
+    from pipelines.contract.tables import EXPORTED_TABLES
 
-    table = pq.read_table(path)
-    names = table.column_names
-    if "account_id" in names and set(accounts) & set(table["account_id"].to_pylist()):
-        return True
-    return "customer_id" in names and customer in table["customer_id"].to_pylist()
+    return {t: query(warehouse, f'SELECT count(*) FROM "{t}"')[0][0] for t in EXPORTED_TABLES}
+
+
+def snapshot_lists(warehouse: Path) -> dict[str, list[Any]]:
+    from pipelines.contract.tables import EXPORTED_TABLES
+    from tests.iceberg_tables import catalog_of
+
+    catalog = catalog_of(warehouse)
+    return {table: catalog.load_table(("fc_balances", table)).snapshots() for table in EXPORTED_TABLES}
 
 
 def _only_in_free_pages(warehouse: Path, customer: str) -> bool:
@@ -154,13 +157,13 @@ def test_twice_unknown_and_bad_ids(warehouse: Path) -> None:
     assert unknown.stdout.strip().splitlines() == [
         "fc-balances: cus_NeverSeen123: no data about this customer in the warehouse; nothing to delete"]
 
-    before = file_digests(warehouse / "parquet")
+    before = file_digests(warehouse / "iceberg")
     for bad in (["--customer", "fca_wrongKind"], ["--account", "acct_1"], ["--customer", "cus_x;drop"]):
         refused = cli(["forget", *bad], warehouse)
         assert refused.returncode == 1
         assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
     assert cli(["forget"], warehouse).returncode == 1
-    assert file_digests(warehouse / "parquet") == before
+    assert file_digests(warehouse / "iceberg") == before
     assert query(warehouse, "SELECT count(*) FROM fc_deletions") == [(1,)]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,8 +23,10 @@ from tests.lifecycle.helpers import (
     accounts_of,
     build_warehouse,
     cli,
+    copy_warehouse,
     counts,
-    parquet_about,
+    files_naming,
+    iceberg_about,
     query,
     store_events_about,
 )
@@ -41,7 +42,7 @@ forget.STEP_HOOK = hook
 from pipelines.cli.main import main
 sys.exit(main(["forget", "--customer", sys.argv[2]]))
 """
-STEPS = ("recorded", "event_store", "duckdb", "parquet")
+STEPS = ("recorded", "event_store", "duckdb", "iceberg", "erased")
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,7 @@ def template(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _copy(template: Path, tmp_path: Path, name: str) -> Path:
     copy = tmp_path / name
-    shutil.copytree(template, copy)
-    return copy
+    return copy_warehouse(template, copy)
 
 
 def _customer(warehouse: Path) -> str:
@@ -79,9 +79,9 @@ def _assert_forgotten(warehouse: Path, customer: str, accounts: list[str], other
     if others is not None:
         assert {t: o for t, (_, o) in after.items()} == others
     assert store_events_about(warehouse, customer, accounts) == 0
-    assert all(hits == 0 for hits in parquet_about(str(warehouse / "parquet"), customer, accounts).values())
+    assert all(hits == 0 for hits in iceberg_about(warehouse, customer, accounts).values())
     assert query(warehouse, "SELECT status FROM fc_deletions") == [("done",)]
-    assert not (warehouse / ".parquet_export_pending").exists()
+    assert files_naming(warehouse, [customer, *accounts]) == []
     checked = cli(["check"], warehouse)
     assert checked.returncode == 0, checked.stdout
 

@@ -112,7 +112,7 @@ def test_access_stopped_at_is_the_first_stop_and_clears_when_active_again(tmp_pa
         apply("evt_5", "deactivated", T0 + 400, "inactive")
         assert query(warehouse, "SELECT access_stopped_at FROM fc_accounts") == [(utc(T0 + 400),)]
         # The history stays: the balance rows are never touched by a stop.
-        wh.export_parquet()
+        wh.publish()
 
 
 def test_sensor_retries_a_failed_run_under_a_new_key_after_the_backoff(

@@ -19,7 +19,7 @@ from assets.marts_launch import out_of_date_range, range_tags
 from pipelines.contract.tables import TABLES
 from pipelines.marts.build import MART_TABLES
 from pipelines.resources import WarehouseResource
-from pipelines.warehouse import DIRTY_MARKER_NAME
+from tests.iceberg_tables import catalog_of, iceberg_rows, iceberg_table
 from tests.marts.conftest import SETTINGS, create_warehouse
 
 MART_CHECKS = [c for c in CHECKS if {k.asset_key.to_user_string() for k in c.check_keys} <= set(MART_TABLES)]
@@ -47,7 +47,7 @@ def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetMat
     return {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
 
 
-def test_marts_build_from_the_warehouse_and_export_parquet(warehouse_dir: Path) -> None:
+def test_marts_build_from_the_warehouse_and_publish_to_iceberg(warehouse_dir: Path) -> None:
     before = datetime.now(UTC)
     result = materialize_marts(warehouse_dir)
     after = datetime.now(UTC)
@@ -66,8 +66,7 @@ def test_marts_build_from_the_warehouse_and_export_parquet(warehouse_dir: Path) 
             assert rows > 0
             written = done[table].metadata.get("dagster/row_count") or done[table].metadata["rows_written"]
             assert written.value == rows
-            parquet = str(warehouse_dir / "parquet" / table / "**" / "*.parquet")
-            assert duckdb.execute("SELECT count(*) FROM read_parquet(?)", [parquet]).fetchone() == (rows,)
+            assert len(iceberg_rows(warehouse_dir, table, "1")) == rows
             # One build time per mart, taken during the run and reported in the metadata.
             (built_at,) = con.execute(f"SELECT DISTINCT built_at FROM {table}").fetchall()
             assert before <= built_at[0] <= after
@@ -113,25 +112,28 @@ def test_asset_graph_and_job() -> None:
         assert asset.backfill_policy == dg.BackfillPolicy.single_run()
     for asset in MART_ASSETS:
         spec = next(iter(asset.specs))
-        assert spec.group_name == "marts" and set(spec.kinds) == {"duckdb", "parquet"}
+        assert spec.group_name == "marts" and set(spec.kinds) == {"duckdb", "iceberg"}
     defs = dg.Definitions(assets=MART_ASSETS, asset_checks=CHECKS, jobs=[marts_job],
                           resources={"warehouse": WarehouseResource(directory="unused")})
     assert defs.resolve_job_def("fc_marts_job")  # the selection resolves
 
 
-def test_parquet_holds_one_folder_per_day(warehouse_dir: Path) -> None:
-    assert materialize_marts(warehouse_dir).success
-    folders = sorted(p.name for p in (warehouse_dir / "parquet" / "fc_daily_balances").iterdir())
+def test_iceberg_holds_one_partition_per_day_and_a_snapshot_per_run(warehouse_dir: Path) -> None:
+    result = materialize_marts(warehouse_dir)
+    assert result.success
+    daily = catalog_of(warehouse_dir).load_table(("fc_balances", "fc_daily_balances"))
+    partitions = sorted({task.file.file_path.split("/data/")[1].split("/")[0] for task in daily.scan().plan_files()})
     with duckdb.connect(str(warehouse_dir / "fc_balances.duckdb"), read_only=True) as con:
         days = [d for (d,) in con.execute("SELECT DISTINCT day FROM fc_daily_balances ORDER BY day").fetchall()]
-        assert folders == [f"day={d.isoformat()}" for d in days]
-        parquet = str(warehouse_dir / "parquet" / "fc_underwriting_features" / "**" / "*.parquet")
-        from_parquet = duckdb.execute(
-            "SELECT window_end, count(*) FROM read_parquet(?, hive_partitioning = true) GROUP BY ALL ORDER BY ALL",
-            [parquet]).fetchall()
+        assert partitions == [f"day={d.isoformat()}" for d in days]  # identity(day), one file per day
         in_duckdb = con.execute("SELECT window_end, count(*) FROM fc_underwriting_features GROUP BY ALL "
                                 "ORDER BY ALL").fetchall()
-        assert from_parquet == in_duckdb
+    features = iceberg_table(warehouse_dir, "fc_underwriting_features")  # noqa: F841 - read by DuckDB below
+    assert duckdb.sql("SELECT window_end, count(*) FROM features GROUP BY ALL ORDER BY ALL").fetchall() == in_duckdb
+    # the run's one snapshot, with its run id and the range of days it replaced
+    (snapshot,) = daily.snapshots()
+    assert snapshot.summary.get("fc.run-id") == result.run_id
+    assert snapshot.summary.get("fc.partition-range") == f"{days[0].isoformat()}..{days[-1].isoformat()}"
 
 
 CLI = str(Path(sys.executable).with_name("fc-balances"))
@@ -171,9 +173,8 @@ def test_cli_rebuilds_out_of_date_days_a_range_or_everything(warehouse_dir: Path
     assert bad.returncode == 1 and bad.stderr.strip() == "fc-balances: error: --to needs --from"
 
 
-def test_finding_the_out_of_date_days_leaves_no_export_marker(warehouse_dir: Path) -> None:
-    # The sensor asks after every ingest; a marker left behind would make the next open repair all Parquet
-    # (what made a daily run at 100,000 accounts take minutes).
+def test_finding_the_out_of_date_days_publishes_nothing(warehouse_dir: Path) -> None:
+    # The sensor asks after every ingest: a read, never a publish.
     assert materialize_marts(warehouse_dir).success
     resource = WarehouseResource(directory=str(warehouse_dir), history_start=SETTINGS.history_start.isoformat())
     today = datetime.now(UTC).date()
@@ -181,5 +182,6 @@ def test_finding_the_out_of_date_days_leaves_no_export_marker(warehouse_dir: Pat
     with duckdb.connect(str(warehouse_dir / "fc_balances.duckdb")) as con:  # a late balance, landed by plain SQL
         con.execute("INSERT INTO fc_balances VALUES ('fca_gap', 'cus_1', 'cash', 'usd', "
                     "TIMESTAMPTZ '2025-03-26 10:00:00+00', 5, 5, NULL, 0.05, 0.05, NULL, now())")
+    snapshots = len(catalog_of(warehouse_dir).load_table(("fc_balances", "fc_daily_balances")).snapshots())
     assert out_of_date_range(resource, today) == (date(2025, 3, 26), today)
-    assert not (warehouse_dir / DIRTY_MARKER_NAME).exists()
+    assert len(catalog_of(warehouse_dir).load_table(("fc_balances", "fc_daily_balances")).snapshots()) == snapshots

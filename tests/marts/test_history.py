@@ -11,6 +11,7 @@ import pytest
 
 from pipelines.marts.build import HistorySettings, build_marts, build_partition, ensure_mart_tables, out_of_date_start
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
+from tests.iceberg_tables import duckdb_rows, iceberg_rows
 from tests.marts.conftest import BUILD_AT, BUILD_DAY, SETTINGS, create_warehouse, fetch_dicts, insert_balances
 from tests.schema.helpers import table_rows, unpack_0_1_0
 
@@ -160,10 +161,11 @@ def test_a_0_1_0_warehouse_gets_its_marts_rebuilt_and_its_balances_untouched(tmp
             assert out_of_date_start(con, build_at.date(), settings) is None
             (views,) = con.execute("SELECT count(*) FROM fc_current_underwriting_features").fetchone()
             assert views == counts["fc_latest_balances"] * 2
-        wh.export_parquet(["fc_daily_balances"])
+        wh.publish(["fc_daily_balances"])
     after = table_rows(warehouse / DUCKDB_FILE_NAME)
     for table in ("fc_balances", "fc_accounts", "fc_balance_refreshes", "fc_events"):
         width = len(before[table][0])  # later migrations append columns (access_stopped_at): old ones keep values
         assert [row[:width] for row in after[table]] == before[table], table
-    folders = {p.name for p in (warehouse / "parquet" / "fc_daily_balances").iterdir()}
-    assert folders and all(name.startswith("day=") for name in folders)  # the 0.1.0 single file is gone
+    assert not (warehouse / "parquet").exists()  # the 0.1.0 Parquet files are gone, Iceberg holds the rows
+    daily = iceberg_rows(warehouse, "fc_daily_balances")
+    assert daily and daily == duckdb_rows(warehouse, "fc_daily_balances")

@@ -49,14 +49,14 @@ def api_account(fixture: dict[str, Any]) -> dict[str, Any]:
 
 
 def seed_warehouse(directory: Path, accounts: list[dict[str, Any]]) -> None:
-    """Land accounts and their balances as an earlier run would have (the real writer, real DuckDB and Parquet)."""
+    """Land accounts and their balances as an earlier run would have (the real writer, real DuckDB and Iceberg)."""
     now = datetime.now(UTC)
     rendered = [api_account(a) for a in accounts]
     balances = normalize_balances([a for a in rendered if a["balance"] is not None], fetched_at=now)
     with Warehouse(directory) as warehouse:
         warehouse.write_batch(NormalizedBatch(accounts=normalize_accounts(rendered, observed_at=now),
                                               balances=balances.balances, rejected=balances.rejected))
-        warehouse.export_parquet()
+        warehouse.publish()
 
 
 def fc_balances_cli(args: list[str], env: dict[str, str],

@@ -13,6 +13,9 @@ from pipelines.contract import migrations
 from pipelines.contract.tables import TABLES, Column
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "warehouse_0_1_0.tar.gz"
+# Release 0.2.0 (commit ab61a0a): a 3-day history run of 4 demo customers on the built-in sandbox, marts built,
+# with its Parquet mirror (parquet/) and the event store. Made by running that commit's code.
+FIXTURE_0_2_0 = Path(__file__).resolve().parents[1] / "fixtures" / "warehouse_0_2_0.tar.gz"
 NEW_COLUMN = Column("risk_tier", "VARCHAR", "a column a later release adds (test only)")
 
 
@@ -20,6 +23,14 @@ def unpack_0_1_0(target: Path) -> Path:
     """A warehouse folder exactly as release 0.1.0 (commit d707548) left it: a history run plus one event."""
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(FIXTURE) as archive:
+        archive.extractall(target, filter="data")
+    return target
+
+
+def unpack_0_2_0(target: Path) -> Path:
+    """A warehouse folder exactly as release 0.2.0 left it: DuckDB at schema version 5 plus parquet/."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(FIXTURE_0_2_0) as archive:
         archive.extractall(target, filter="data")
     return target
 

@@ -1,4 +1,4 @@
-"""Warehouse tests on real DuckDB files and real Parquet: idempotence, upserts, projection, crash repair, locking."""
+"""Warehouse tests on real DuckDB files and a real Iceberg catalog: idempotence, upserts, publish, crashes, locking."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pytest
 
 from pipelines.contract.schema import create_table_sql
+from pipelines.contract.tables import EXPORTED_TABLES
 from pipelines.contract.tables import INGEST_TABLES as CONTRACT_TABLES
 from pipelines.normalize.normalizer import normalize_accounts, normalize_balances, refreshes_table
 from pipelines.warehouse import NormalizedBatch, Warehouse, WarehouseBusyError, WarehouseError
+from tests.iceberg_tables import catalog_of, iceberg_differences, iceberg_rows, iceberg_table
 from tests.warehouse_contract import warehouse_problems
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,38 +62,19 @@ def sample_accounts() -> list[dict[str, Any]]:
     ]
 
 
-def parquet_glob(warehouse: Warehouse, table: str) -> str:
-    return f"{warehouse.parquet_uri}/{table}/**/*.parquet"
+def assert_iceberg_equals_duckdb(warehouse_dir: Path) -> None:
+    """Every contract table: the same rows in DuckDB and in the current Iceberg snapshot read through the catalog."""
+    assert iceberg_differences(warehouse_dir, tuple(CONTRACT_TABLES)) == []
 
 
-def assert_parquet_equals_duckdb(warehouse: Warehouse) -> None:
-    """Every contract table: the same multiset of rows in DuckDB, in DuckDB's read_parquet and in pyarrow."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse.duckdb_path)])
-        for table in CONTRACT_TABLES:
-            columns = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'wh' "
-                "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
-            select = ", ".join(f'"{c}"' for c in columns)
-            source = f"read_parquet('{parquet_glob(warehouse, table)}', hive_partitioning = true)"
-            db_rows = con.execute(f"SELECT count(*) FROM wh.{table}").fetchall()[0][0]
-            for left, right in ((f"wh.{table}", source), (source, f"wh.{table}")):
-                diff = con.execute(
-                    f"SELECT count(*) FROM (SELECT {select} FROM {left} EXCEPT ALL SELECT {select} FROM {right})"
-                ).fetchall()[0][0]
-                assert diff == 0, f"{table}: {diff} rows of {left} missing from {right}"
-            db_sorted = con.sql(f"SELECT {select} FROM wh.{table} ORDER BY ALL").to_arrow_table()
-            dataset = ds.dataset(f"{warehouse.parquet_uri}/{table}", format="parquet", partitioning="hive")
-            from_pyarrow = dataset.to_table(columns=columns)
-            assert from_pyarrow.num_rows == db_rows
-            con.register("pyarrow_rows", from_pyarrow)
-            arrow_sorted = con.sql(f"SELECT {select} FROM pyarrow_rows ORDER BY ALL").to_arrow_table()
-            con.unregister("pyarrow_rows")
-            assert arrow_sorted.to_pylist() == db_sorted.to_pylist(), table
-    finally:
-        con.close()
+def snapshots_of(warehouse_dir: Path, table: str) -> list[Any]:
+    return catalog_of(warehouse_dir).load_table(("fc_balances", table)).snapshots()
+
+
+def data_files(warehouse_dir: Path, table: str) -> list[str]:
+    """The data files of the table's current snapshot, relative to the table's data folder."""
+    loaded = catalog_of(warehouse_dir).load_table(("fc_balances", table))
+    return sorted(task.file.file_path.split("/data/", 1)[1] for task in loaded.scan().plan_files())
 
 
 @pytest.fixture
@@ -201,134 +183,136 @@ def test_a_reader_can_open_the_file_between_batches(warehouse_dir: Path) -> None
         assert warehouse.row_counts()["fc_balances"] == 5
 
 
-# ---------------------------------------------------------------------------------------------- Parquet
+# ---------------------------------------------------------------------------------------------- Iceberg
 
 
-def test_parquet_is_the_same_rows_as_duckdb(warehouse_dir: Path) -> None:
+def test_iceberg_holds_the_same_rows_as_duckdb(warehouse_dir: Path) -> None:
     with Warehouse(warehouse_dir) as warehouse:
         warehouse.write_batch(make_batch(sample_accounts()))
-        exported = warehouse.export_parquet()
-        assert exported == {"fc_accounts": 4, "fc_balances": 4, "fc_balance_refreshes": 4, "fc_rejected_balances": 2}
-        assert_parquet_equals_duckdb(warehouse)
-        assert warehouse.export_parquet() == dict.fromkeys(CONTRACT_TABLES, 0)  # nothing changed
-    root = warehouse_dir / "parquet"
-    assert sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet")) == [
-        "fc_accounts/fc_accounts.parquet",
-        "fc_balance_refreshes/run_date=2025-11-25/data.parquet",
-        "fc_balances/as_of_date=2025-11-24/data.parquet",
-        "fc_balances/as_of_date=2025-11-25/data.parquet",
-        "fc_rejected_balances/fc_rejected_balances.parquet",
-    ]
-    # the partition column lives in the path only; the file keeps the contract's columns, types and order
-    day_file = ds.dataset(root / "fc_balances/as_of_date=2025-11-25/data.parquet", format="parquet")
-    assert "as_of_date" not in day_file.schema.names
-    assert day_file.schema.field("current").type == pa.decimal128(38, 4)
-    assert day_file.schema.field("as_of").type == pa.timestamp("us", tz="UTC")
-    exact = day_file.to_table().to_pylist()
-    assert {(r["currency"], r["current"]) for r in exact} == {("usd", Decimal("90071992547409.93")),
-                                                              ("jpy", Decimal("700")),
-                                                              ("usd", Decimal("-500"))}
+        published = warehouse.publish(run_id="run_a")
+        assert published == {"fc_accounts": 4, "fc_balances": 4, "fc_balance_refreshes": 4, "fc_rejected_balances": 2}
+        assert warehouse.publish(run_id="run_b") == dict.fromkeys(CONTRACT_TABLES, 0)  # nothing changed
+    assert_iceberg_equals_duckdb(warehouse_dir)
+    # one snapshot per table for the run that changed it, tagged with its run id; none for the run that did not
+    for table in CONTRACT_TABLES:
+        assert [s.summary.get("fc.run-id") for s in snapshots_of(warehouse_dir, table)] == ["run_a"], table
+    # hidden partitioning from the declarations: the UTC day of as_of, one file per day
+    assert [path.split("/")[0] for path in data_files(warehouse_dir, "fc_balances")] == [
+        "as_of_day=2025-11-24", "as_of_day=2025-11-25"]
+    balances = iceberg_table(warehouse_dir, "fc_balances")
+    assert balances.schema.field("current").type == pa.decimal128(38, 4)
+    assert balances.schema.field("as_of").type == pa.timestamp("us", tz="UTC")
+    assert not balances.schema.field("account_id").nullable
+    assert {(r["currency"], r["current"]) for r in balances.to_pylist() if r["as_of"].day == 25} == {
+        ("usd", Decimal("90071992547409.93")), ("jpy", Decimal("700")), ("usd", Decimal("-500"))}
 
 
 def test_contract_check_passes(warehouse_dir: Path) -> None:
     with Warehouse(warehouse_dir) as warehouse:
         warehouse.write_batch(make_batch(sample_accounts()))
-        warehouse.export_parquet()
+        warehouse.publish()
     assert warehouse_problems(warehouse_dir) == []
 
 
-def test_export_rewrites_only_changed_partitions(warehouse_dir: Path) -> None:
-    root = warehouse_dir / "parquet" / "fc_balances"
+def test_publish_rewrites_only_changed_partitions(warehouse_dir: Path) -> None:
     with Warehouse(warehouse_dir) as warehouse:
         warehouse.write_batch(make_batch(sample_accounts()))
-        warehouse.export_parquet()
-        day1 = root / "as_of_date=2025-11-24/data.parquet"
-        inode_before = day1.stat().st_ino
+        warehouse.publish()
+        before = data_files(warehouse_dir, "fc_balances")
         warehouse.write_batch(NormalizedBatch(
             balances=normalize_balances([acct("fca_7", cash(DAY2 + 86400, {"eur": 10, "gbp": 20}))], T0).balances))
-        exported = warehouse.export_parquet(["fc_balances"])
-        assert exported == {"fc_balances": 2}  # only the new day's file, which holds 2 rows
-        assert day1.stat().st_ino == inode_before  # os.replace would give a new inode
-        assert (root / "as_of_date=2025-11-26/data.parquet").is_file()
-        # a deleted day disappears from Parquet as well
+        assert warehouse.publish(["fc_balances"], run_id="run_2") == {"fc_balances": 2}  # only the new day
+        after = data_files(warehouse_dir, "fc_balances")
+        assert set(before) < set(after) and len(after) == 3  # the old days' files are untouched
+        latest = snapshots_of(warehouse_dir, "fc_balances")[-1]
+        assert latest.summary.get("fc.partition-range") == "2025-11-26..2025-11-26"
+        # a deleted day disappears from Iceberg as well, in one overwrite snapshot
         with warehouse.connection() as con:
             con.execute("DELETE FROM fc_balances WHERE as_of < TIMESTAMPTZ '2025-11-25 00:00:00+00'")
-        warehouse.export_parquet(["fc_balances"])
-        assert not day1.exists()
-        assert_parquet_equals_duckdb(warehouse)
+        warehouse.publish(["fc_balances"], run_id="run_3")
+        assert [p.split("/")[0] for p in data_files(warehouse_dir, "fc_balances")] == [
+            "as_of_day=2025-11-25", "as_of_day=2025-11-26"]
+        assert len(snapshots_of(warehouse_dir, "fc_balances")) == 3
+    assert_iceberg_equals_duckdb(warehouse_dir)
 
 
-def test_parquet_bytes_are_deterministic(tmp_path: Path) -> None:
-    batch = make_batch(sample_accounts())
-    contents = []
-    for name in ("a", "b"):
-        with Warehouse(tmp_path / name) as warehouse:
-            warehouse.write_batch(batch)
-            warehouse.export_parquet()
-        root = tmp_path / name / "parquet"
-        contents.append({str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet"))})
-    assert contents[0] == contents[1]
+def test_a_changed_partition_is_replaced_not_appended_to(warehouse_dir: Path) -> None:
+    """Repeated runs landing rows in the same day leave one file per day partition (no small-file growth)."""
+    with Warehouse(warehouse_dir) as warehouse:
+        for run in range(4):
+            accounts = [acct(f"fca_r{run}", cash(DAY2, {"usd": run + 1}))]
+            warehouse.write_batch(NormalizedBatch(balances=normalize_balances(accounts, T0).balances))
+            warehouse.publish(["fc_balances"], run_id=f"run_{run}")
+    assert data_files(warehouse_dir, "fc_balances") and len(data_files(warehouse_dir, "fc_balances")) == 1
+    assert_iceberg_equals_duckdb(warehouse_dir)
 
 
-def test_marts_export_as_single_files(warehouse_dir: Path) -> None:
+def test_marts_publish_from_their_declarations(warehouse_dir: Path) -> None:
     with Warehouse(warehouse_dir) as warehouse:
         warehouse.write_batch(make_batch(sample_accounts()))
         with warehouse.connection() as con:
-            con.execute("CREATE OR REPLACE TABLE fc_latest_balances AS SELECT account_id, currency, "
-                        "sum(current) AS total FROM fc_balances GROUP BY ALL")
-        assert warehouse.export_parquet(["fc_latest_balances"]) == {"fc_latest_balances": 4}
-        with pytest.raises(WarehouseError, match="no such table"):
-            warehouse.export_parquet(["fc_nope"])
-        with pytest.raises(WarehouseError, match="no such table"):
-            warehouse.export_parquet(["fc_balances; DROP TABLE fc_balances"])
-    mart = warehouse_dir / "parquet/fc_latest_balances/fc_latest_balances.parquet"
-    rows = duckdb.connect().execute("SELECT account_id, currency, total FROM read_parquet(?) ORDER BY ALL",
-                                    [str(mart)]).fetchall()
+            con.execute("INSERT INTO fc_latest_balances (account_id, currency, \"current\") "
+                        "SELECT account_id, currency, sum(\"current\") FROM fc_balances GROUP BY ALL")
+        assert warehouse.publish(["fc_latest_balances"]) == {"fc_latest_balances": 4}
+        with pytest.raises(WarehouseError, match="no such exported table"):
+            warehouse.publish(["fc_nope"])
+        with pytest.raises(WarehouseError, match="no such exported table"):
+            warehouse.publish(["fc_balances; DROP TABLE fc_balances"])
+        with pytest.raises(WarehouseError, match="no such exported table"):
+            warehouse.publish(["fc_deletions"])  # declared, but not exported
+    rows = iceberg_rows(warehouse_dir, "fc_latest_balances", 'account_id, currency, "current"')
     assert rows == [("fca_1", "usd", Decimal("60")), ("fca_2", "jpy", Decimal("700")),
                     ("fca_2", "usd", Decimal("90071992547409.93")), ("fca_3", "usd", Decimal("-500"))]
 
 
-def test_empty_warehouse_has_empty_single_files(warehouse_dir: Path) -> None:
+def test_empty_warehouse_has_every_table_in_the_catalog(warehouse_dir: Path) -> None:
     with Warehouse(warehouse_dir):
         pass
-    accounts_file = warehouse_dir / "parquet/fc_accounts/fc_accounts.parquet"
-    assert ds.dataset(accounts_file, format="parquet").to_table().num_rows == 0
+    catalog = catalog_of(warehouse_dir)
+    assert sorted(name for _, name in catalog.list_tables("fc_balances")) == sorted(EXPORTED_TABLES)
+    assert iceberg_table(warehouse_dir, "fc_accounts").num_rows == 0
 
 
-# ---------------------------------------------------------------------------------------------- crash repair
+# ---------------------------------------------------------------------------------------------- crash recovery
 
 
-def test_commit_without_export_heals_on_next_open(warehouse_dir: Path) -> None:
+def test_commit_without_publish_is_published_by_the_next_run(warehouse_dir: Path) -> None:
     with Warehouse(warehouse_dir) as warehouse:
         warehouse.write_batch(make_batch(sample_accounts()))
-        warehouse.export_parquet()
+        warehouse.publish()
         warehouse.write_batch(make_batch([acct("fca_8", cash(DAY2, {"usd": 3}))], run_id="run_2"))
-        # "crash": leave without exporting, plus a stray temporary file and a truncated Parquet file
-    stray = warehouse_dir / "parquet/fc_balances/as_of_date=2025-11-25/.data.parquet.0123456789ab.tmp"
-    stray.write_bytes(b"half a file")
-    (warehouse_dir / "parquet/fc_accounts/fc_accounts.parquet").write_bytes(b"PAR1")
+        # "crash": leave without publishing
     with Warehouse(warehouse_dir) as warehouse:
-        assert_parquet_equals_duckdb(warehouse)
-    assert not stray.exists()
+        assert warehouse.publish(run_id="run_3")["fc_balances"] == 4  # 2025-11-25 again: 3 rows and fca_8
+    assert_iceberg_equals_duckdb(warehouse_dir)
 
 
-def test_kill_9_after_commit_heals(warehouse_dir: Path) -> None:
+@pytest.mark.parametrize("kill_at", ["after_duckdb_commit", "after_iceberg_commit"])
+def test_kill_9_around_the_publish_loses_and_duplicates_nothing(warehouse_dir: Path, kill_at: str) -> None:
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(REPO)!r})
         from tests.unit.test_warehouse import make_batch, sample_accounts
-        from pipelines.warehouse import Warehouse
+        from pipelines.warehouse import Warehouse, publish
         warehouse = Warehouse({str(warehouse_dir)!r})
         warehouse.__enter__()
         warehouse.write_batch(make_batch(sample_accounts()))
-        os.kill(os.getpid(), signal.SIGKILL)  # after the commit, before any Parquet export
+        if {kill_at!r} == "after_duckdb_commit":
+            os.kill(os.getpid(), signal.SIGKILL)  # after the DuckDB commit, before any Iceberg commit
+        def die(table):
+            if table == "fc_balances":
+                os.kill(os.getpid(), signal.SIGKILL)  # Iceberg committed, DuckDB's record of it not yet
+        publish.STEP_HOOK = die
+        warehouse.publish(run_id="run_killed")
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.returncode == -9, result.stderr
     with Warehouse(warehouse_dir, lock_timeout=5) as warehouse:  # the kernel dropped the dead writer's flock
         assert warehouse.row_counts()["fc_balances"] == 4
-        assert_parquet_equals_duckdb(warehouse)
+        warehouse.publish(run_id="run_next")
+        assert warehouse.publish(run_id="run_after") == dict.fromkeys(CONTRACT_TABLES, 0)
+    assert_iceberg_equals_duckdb(warehouse_dir)
 
 
 # ---------------------------------------------------------------------------------------------- locking and errors

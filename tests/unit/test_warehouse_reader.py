@@ -1,4 +1,4 @@
-"""Read-only access: no writer lock, no export marker, no repair on the next open; it waits for a writing step."""
+"""Read-only access: no writer lock, nothing left behind for the next writer; it waits for a writing step."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow.dataset as ds
 import pytest
 
 from pipelines.marts.build import build_marts
 from pipelines.warehouse import (
-    DIRTY_MARKER_NAME,
     LOCK_FILE_NAME,
     Warehouse,
     WarehouseBusyError,
     WarehouseError,
     open_reader,
 )
+from tests.iceberg_tables import duckdb_rows, iceberg_rows
 from tests.unit.test_warehouse import make_batch, sample_accounts
 
 
@@ -28,34 +27,18 @@ def written(tmp_path: Path) -> Path:
     folder = tmp_path / "wh"
     with Warehouse(folder) as warehouse:
         warehouse.write_batch(make_batch(sample_accounts()))
-        warehouse.export_parquet()
+        warehouse.publish()
     return folder
 
 
-def test_a_reader_leaves_no_marker_and_the_next_open_repairs_nothing(
-    written: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_reader_is_read_only_and_leaves_nothing_to_publish(written: Path) -> None:
     with open_reader(written) as con:
         assert con.execute("select count(*) from fc_balances").fetchone()[0] > 0
         assert con.execute("select current_setting('TimeZone')").fetchone()[0] == "UTC"
         with pytest.raises(duckdb.Error):  # read-only for real
             con.execute("delete from fc_balances")
-    assert not (written / DIRTY_MARKER_NAME).exists()
-    repairs: list[int] = []
-    monkeypatch.setattr(Warehouse, "_repair_parquet", lambda self: repairs.append(1))
-    with Warehouse(written):
-        pass
-    assert repairs == []
-
-
-def test_the_old_read_path_did_leave_the_marker(written: Path) -> None:
-    # Why readers must not use the writer's connection: it marks the projection dirty until an export.
-    warehouse = Warehouse(written)
-    with warehouse:
-        with warehouse.connection() as con:
-            con.execute("select 1").fetchall()
-        assert (written / DIRTY_MARKER_NAME).exists()
-    assert (written / DIRTY_MARKER_NAME).exists()
+    with Warehouse(written) as warehouse:
+        assert set(warehouse.publish(run_id="after_reader").values()) == {0}
 
 
 def test_readers_share_and_wait_for_a_writer(written: Path) -> None:
@@ -85,16 +68,18 @@ def test_a_missing_warehouse_is_one_line_and_creates_nothing(tmp_path: Path) -> 
     assert not (tmp_path / "none" / LOCK_FILE_NAME).exists()
 
 
-def test_marts_built_then_killed_before_their_first_export_get_their_files_on_the_next_open(written: Path) -> None:
-    # As kill -9 leaves it: the marts committed in DuckDB, never exported (no export record), the marker left.
+def test_mart_days_built_then_killed_before_their_publish_go_out_with_the_next_build(written: Path) -> None:
+    # As kill -9 leaves it: the marts committed in DuckDB, never published.
     with Warehouse(written) as warehouse, warehouse.connection() as con:
         build_marts(con, datetime.now(UTC))
-    assert (written / DIRTY_MARKER_NAME).exists()
-    with Warehouse(written):
-        pass
     with open_reader(written) as con:
-        for table in ("fc_daily_balances", "fc_underwriting_features", "fc_latest_balances"):
-            in_duckdb = con.execute(f"select count(*) from {table}").fetchone()[0]
-            assert in_duckdb > 0
-            in_parquet = ds.dataset(written / "parquet" / table, format="parquet", partitioning="hive").count_rows()
-            assert in_parquet == in_duckdb, table
+        days = [row[0] for row in con.execute("select distinct day from fc_daily_balances order by 1").fetchall()]
+    assert len(days) > 1
+    with Warehouse(written) as warehouse:
+        # the next build's publish covers only its own last day, and the days a crash left unpublished
+        published = warehouse.publish(["fc_daily_balances", "fc_underwriting_features"], days=(days[-1], days[-1]))
+        assert published["fc_daily_balances"] > 0
+        warehouse.publish(["fc_latest_balances", "fc_customer_liquidity"])
+    for table in ("fc_daily_balances", "fc_underwriting_features", "fc_latest_balances"):
+        held = duckdb_rows(written, table)
+        assert held and iceberg_rows(written, table) == held, table

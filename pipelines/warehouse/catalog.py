@@ -1,0 +1,197 @@
+"""A warehouse's Iceberg catalog, and each exported table's Iceberg schema and partition spec from its declaration."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table as IcebergTable
+from pyiceberg.transforms import DayTransform, IdentityTransform, Transform
+from pyiceberg.types import (
+    BooleanType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    IcebergType,
+    IntegerType,
+    ListType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestamptzType,
+)
+
+from pipelines.contract.tables import TABLES, Partition
+from pipelines.warehouse.base import WarehouseError, one_line
+
+NAMESPACE = "fc_balances"  # fixed: other engines name the tables fc_balances.<table>
+# The SQL catalog stores each table under its catalog's name: readers (Spark's and Trino's JDBC catalogs, pyiceberg,
+# ../shared/tools/check_warehouse.py) must attach under the same name to see the tables.
+CATALOG_NAME = "fc"
+CATALOG_SETTING = "FC_BALANCES_ICEBERG_CATALOG"
+ICEBERG_DIR_NAME = "iceberg"  # <warehouse>/iceberg/: catalog.db and the tables' files (the embedded default)
+FORMAT_VERSION = "2"
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+_SCALARS: dict[str, IcebergType] = {
+    "VARCHAR": StringType(),
+    "BIGINT": LongType(),
+    "INTEGER": IntegerType(),
+    "DOUBLE": DoubleType(),
+    "BOOLEAN": BooleanType(),
+    "DATE": DateType(),
+    "TIMESTAMP WITH TIME ZONE": TimestamptzType(),
+}
+_SECRET_KEY = re.compile(r"secret|password|token|credential|key", re.IGNORECASE)
+
+
+def embedded_properties(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """The default catalog: pyiceberg's SqlCatalog on SQLite at <warehouse>/iceberg/catalog.db, files beside it."""
+    root = Path(directory).expanduser().absolute() / ICEBERG_DIR_NAME
+    return {"type": "sql", "uri": f"sqlite:///{root / 'catalog.db'}", "warehouse": root.as_uri()}
+
+
+def catalog_properties(directory: str | os.PathLike[str], setting: str | None) -> dict[str, str]:
+    """The catalog's pyiceberg properties: the setting's JSON object when given, else the embedded default."""
+    if not setting:
+        return embedded_properties(directory)
+    try:
+        parsed = json.loads(setting)
+    except ValueError:
+        raise WarehouseError(f"{CATALOG_SETTING} must be a JSON object of pyiceberg catalog properties") from None
+    if not isinstance(parsed, dict) or not parsed or not all(isinstance(k, str) for k in parsed):
+        raise WarehouseError(f"{CATALOG_SETTING} must be a non-empty JSON object of pyiceberg catalog properties")
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in parsed.items()}
+
+
+def shown_properties(properties: dict[str, str]) -> dict[str, str]:
+    """The properties for messages and metadata: secrets masked, user info and queries cut from URIs."""
+    shown = {}
+    for key, value in properties.items():
+        if _SECRET_KEY.search(key) and key not in ("uri",):
+            shown[key] = "***"
+        else:
+            shown[key] = re.sub(r"//[^/@]*@", "//", value).split("?", 1)[0]
+    return shown
+
+
+@contextmanager
+def catalog_errors(properties: dict[str, str], doing: str) -> Iterator[None]:
+    """Any failure of the catalog or its storage (pyiceberg, SQLAlchemy, HTTP, S3) as one WarehouseError line,
+    naming the catalog's location without user info, query or secret."""
+    try:
+        yield
+    except WarehouseError:
+        raise
+    except Exception as exc:  # pyiceberg raises many kinds: each becomes one line
+        shown = shown_properties(properties)
+        where = shown.get("warehouse") or shown.get("uri", "")
+        message = one_line(exc)
+        for secret in (v for k, v in properties.items() if _SECRET_KEY.search(k) and len(v) >= 4):
+            message = message.replace(secret, "***")
+        raise WarehouseError(f"{doing} (Iceberg catalog {where}) failed: {message}") from exc
+
+
+def open_catalog(properties: dict[str, str]) -> Catalog:
+    """The catalog (its SQLite folder created for the embedded default), with the fc_balances namespace."""
+    uri = properties.get("uri", "")
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    with catalog_errors(properties, "opening the catalog"):
+        catalog = load_catalog(CATALOG_NAME, **properties)
+        catalog.create_namespace_if_not_exists(NAMESPACE)
+    return catalog
+
+
+# ------------------------------------------------------------------------------------------- schemas and specs
+
+
+def iceberg_type(duckdb_type: str, next_id: list[int]) -> IcebergType:
+    """The Iceberg type of a declared DuckDB type; list element ids are drawn from next_id."""
+    if duckdb_type.endswith("[]"):
+        element_id = next_id[0]
+        next_id[0] += 1
+        return ListType(element_id, iceberg_type(duckdb_type[:-2], next_id), element_required=False)
+    if match := _DECIMAL.match(duckdb_type):
+        return DecimalType(int(match.group(1)), int(match.group(2)))
+    try:
+        return _SCALARS[duckdb_type]
+    except KeyError:
+        raise ValueError(f"no Iceberg type for DuckDB type {duckdb_type!r}") from None
+
+
+def iceberg_schema(name: str) -> Schema:
+    """The declared table as an Iceberg schema: columns in order, required where declared NOT NULL."""
+    columns = TABLES[name].columns
+    next_id = [len(columns) + 1]
+    fields = [
+        NestedField(index, column.name, iceberg_type(column.type, next_id), required=not column.nullable,
+                    doc=column.description)
+        for index, column in enumerate(columns, start=1)
+    ]
+    return Schema(*fields)
+
+
+def _transform(partition: Partition) -> Transform[Any, Any]:
+    if partition.transform == "day":
+        return DayTransform()
+    if partition.transform == "identity":
+        return IdentityTransform()
+    raise ValueError(f"unknown partition transform {partition.transform!r}")
+
+
+def partition_spec(name: str, schema: Schema) -> PartitionSpec:
+    """The declared partition as a hidden-partitioning spec (day(as_of), identity(day), ...), or unpartitioned."""
+    partition = TABLES[name].partition
+    if partition is None:
+        return UNPARTITIONED_PARTITION_SPEC
+    source = schema.find_field(partition.column)
+    suffix = "_day" if partition.transform == "day" else ""
+    return PartitionSpec(PartitionField(
+        source_id=source.field_id, field_id=1000, transform=_transform(partition), name=partition.column + suffix))
+
+
+def identifier(name: str) -> tuple[str, str]:
+    return (NAMESPACE, name)
+
+
+def ensure_table(catalog: Catalog, name: str) -> IcebergTable:
+    """The table, created from its declaration, or evolved to it when the declaration gained columns."""
+    schema = iceberg_schema(name)
+    try:
+        table = catalog.load_table(identifier(name))
+    except NoSuchTableError:
+        return catalog.create_table_if_not_exists(
+            identifier(name), schema=schema, partition_spec=partition_spec(name, schema),
+            properties={"format-version": FORMAT_VERSION},
+        )
+    have = table.schema()
+    if [f.name for f in have.fields] != [f.name for f in schema.fields] or any(
+        have.find_field(f.name).field_type != f.field_type for f in schema.fields
+    ):
+        with table.update_schema(allow_incompatible_changes=False) as update:
+            update.union_by_name(schema)
+        table = catalog.load_table(identifier(name))
+    return table
+
+
+def load_table(catalog: Catalog, name: str) -> IcebergTable:
+    """A published table; a one-line error when it is not in the catalog."""
+    try:
+        return catalog.load_table(identifier(name))
+    except NoSuchTableError:
+        raise WarehouseError(f"no Iceberg table {NAMESPACE}.{name} in the catalog") from None
+
+
+def arrow_schema_of(table: IcebergTable) -> pa.Schema:
+    """The Arrow schema the table's writer accepts (large strings, required fields not null)."""
+    return table.schema().as_arrow()
