@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from pipelines.events.store import EventStore
-from pipelines.funds.answer import FundsCheckError, StripeAccess, parse_max_age, validate
+from pipelines.funds.answer import DEFAULT_REFRESH_TIMEOUT, FundsCheckError, StripeAccess, parse_max_age, validate
 from pipelines.funds.checker import CheckRefused, FundsChecker
 from pipelines.funds.decisions import DECISION_PREFIX, DecisionLog, DecisionLogError, new_decision_id
 from pipelines.redact import redact
@@ -83,7 +83,7 @@ class ServiceConfig:
     store_path: Path
     stripe: StripeAccess | None  # None: no STRIPE_API_KEY, stale accounts answer 503
     webhook_secret: str | None = None  # None: no webhook route
-    refresh_timeout: float = 60.0
+    refresh_timeout: float = DEFAULT_REFRESH_TIMEOUT
 
     def __repr__(self) -> str:  # never show a token, a key or a secret
         return f"ServiceConfig(warehouse_dir={str(self.warehouse_dir)!r}, tokens={len(self.tokens)})"
