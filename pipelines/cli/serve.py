@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipelines.cli.common import wait_for_stop_signal
 from pipelines.events import EventStoreError, event_store_path
 from pipelines.funds.answer import DEFAULT_REFRESH_TIMEOUT, FundsCheckError
 from pipelines.funds.check import stripe_access_from_env
@@ -88,12 +88,8 @@ async def _serve_until_signalled(service: FundsService, host: str, port: int) ->
     runner, bound = await start_service(service, host, port, access_log=access)
     webhooks = f", webhooks at {WEBHOOK_PATH}" if service.receiver is not None else ""
     print(f"fc-balances serve listening on http://{url_host(host)}:{bound}{CHECKS_PATH}{webhooks}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await wait_for_stop_signal()
     finally:
         await runner.cleanup()  # stops listening, lets in-flight requests finish, closes the decision log
 

@@ -25,7 +25,7 @@ from pipelines.funds.answer import DEFAULT_REFRESH_TIMEOUT, FundsCheckError, Str
 from pipelines.funds.checker import CheckRefused, FundsChecker
 from pipelines.funds.decisions import DECISION_PREFIX, DecisionLog, DecisionLogError, new_decision_id
 from pipelines.redact import redact
-from pipelines.webhooks.receiver import HEALTH_PATH, WEBHOOK_PATH, WebhookReceiver
+from pipelines.webhooks.receiver import HEALTH_PATH, WEBHOOK_PATH, WebhookReceiver, start_runner
 
 CHECKS_PATH = "/v1/funds_checks"
 TOKEN_ENV = "FC_BALANCES_SERVICE_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -245,12 +245,4 @@ async def start_service(service: FundsService, host: str, port: int,
     """
     runner = web.AppRunner(service.make_app(), handle_signals=False, access_log=access_log,
                            access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=service.config.refresh_timeout + 5)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    addresses = runner.addresses
-    return runner, int(addresses[0][1]) if addresses else port
+    return await start_runner(runner, host, port)
