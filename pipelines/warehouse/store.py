@@ -194,6 +194,17 @@ class Warehouse:
             finally:
                 self._held = outer
 
+    def insert_arrow(self, view: str, rows: pa.Table, sql: str) -> int:
+        """Run the insert `sql` reading `rows` as the view `view` (registered only for that statement); the count
+        the statement returns."""
+        with self.connection() as connection:
+            connection.register(view, rows)
+            try:
+                result = connection.execute(sql).fetchone()
+            finally:
+                connection.unregister(view)
+        return int(result[0]) if result else 0
+
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for reads under the writer lock (what to rebuild, before the rebuild)."""
