@@ -16,7 +16,6 @@ from pipelines.lifecycle.eventstore import forget_in_store
 from pipelines.lifecycle.subjects import Forgotten, ensure_salt, read_salt, subject_hash, subject_type
 from pipelines.sql import load_sql
 from pipelines.warehouse import Warehouse
-from pipelines.warehouse.snapshots import erase_history
 
 EVENT_STORE_KEY = "event_store"  # rows_removed's key for the SQLite event store
 
@@ -174,6 +173,7 @@ class Forgetter:
         # every file no snapshot references: the subject's rows stay in no data file, manifest bound or metadata.
         self.warehouse.publish(EXPORTED_TABLES, run_id=request_id)
         _step("iceberg")
+        from pipelines.warehouse.snapshots import erase_history  # pyiceberg, only when forgetting
         for name in EXPORTED_TABLES:
             erase_history(self.warehouse.catalog, name, request_id)
         _step("erased")

@@ -5,7 +5,6 @@ Modules: `base` (names, errors), `lock` (the writer lock), `store` (the Warehous
 Iceberg, one snapshot per table per run), `snapshots` (listing, time travel, erasing old snapshots' files).
 """
 
-from pipelines.warehouse import publish
 from pipelines.warehouse.base import (
     DUCKDB_FILE_NAME,
     LOCK_FILE_NAME,
@@ -23,5 +22,4 @@ __all__ = [
     "WarehouseBusyError",
     "WarehouseError",
     "open_reader",
-    "publish",
 ]

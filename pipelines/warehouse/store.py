@@ -9,15 +9,16 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.catalog import Catalog
 
 from pipelines.contract.migrations import SchemaVersionError, migrate, refuse_newer, warehouse_version
 from pipelines.contract.schema import arrow_schema
@@ -35,15 +36,11 @@ from pipelines.warehouse.base import (
     one_line,
     quoted,
 )
-from pipelines.warehouse.catalog import (
-    catalog_errors,
-    catalog_properties,
-    ensure_table,
-    open_catalog,
-    shown_properties,
-)
+from pipelines.warehouse.catalog_config import catalog_errors, catalog_properties, shown_properties
 from pipelines.warehouse.lock import ReaderLock, WriterLock
-from pipelines.warehouse.publish import publish_table
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
 
 BATCH_VIEW = "batch_rows"  # the fixed name the write_* SQL reads the registered Arrow table from
 LEGACY_PARQUET_DIR = "parquet"  # the 0.2.0 mirror: removed once every row is committed to Iceberg
@@ -84,6 +81,7 @@ class Warehouse:
         self.lock_timeout = lock_timeout
         self._lock = WriterLock(self.directory, lock_timeout)
         self._catalog: Catalog | None = None
+        self._catalog_opening: Future[Catalog] | None = None
         # The connection a `connection()` block holds: calls inside the block use a cursor of it instead of opening
         # and checkpointing the file again.
         self._held: duckdb.DuckDBPyConnection | None = None
@@ -101,17 +99,19 @@ class Warehouse:
         self._lock.acquire()
         try:
             self._create_tables()
-            self._catalog = open_catalog(self.catalog_properties)
             legacy = self.directory / LEGACY_PARQUET_DIR
             if legacy.is_dir():
                 # A 0.2.0 warehouse: every row to Iceberg first, and only then the mirror goes (killed in between,
                 # the next open publishes what is missing and removes it then).
+                self._catalog = self._open_catalog()
                 self.publish(EXPORTED_TABLES, run_id=UPGRADE_RUN_ID)
                 shutil.rmtree(legacy)
             else:
-                with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
-                    for name in EXPORTED_TABLES:  # readers find every table, empty ones included
-                        ensure_table(self._catalog, name)
+                # Importing pyiceberg and opening the catalog take a second or more in a new process: a thread does
+                # it while the step works (an ingest's first requests go out meanwhile); the first use waits for it.
+                opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fc-iceberg-catalog")
+                self._catalog_opening = opener.submit(self._open_catalog)
+                opener.shutdown(wait=False)
         except BaseException:
             self._lock.release()
             raise
@@ -120,8 +120,24 @@ class Warehouse:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._catalog = None
-        self._lock.release()
+        try:
+            if self._catalog_opening is not None and self._catalog is None:
+                failure = self._catalog_opening.exception()  # waits: no catalog thread outlives the open
+                if failure is not None and exc_type is None:
+                    raise failure  # a catalog that cannot open fails the command, as it would have at the open
+        finally:
+            self._catalog, self._catalog_opening = None, None
+            self._lock.release()
+
+    def _open_catalog(self) -> Catalog:
+        """The catalog, with every exported table created or evolved to its declaration (readers find them all)."""
+        from pipelines.warehouse.catalog import ensure_table, open_catalog
+
+        catalog = open_catalog(self.catalog_properties)
+        with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
+            for name in EXPORTED_TABLES:
+                ensure_table(catalog, name)
+        return catalog
 
     def _create_tables(self) -> bool:
         """Create or migrate the schema before anything else is written; True when it changed.
@@ -153,15 +169,22 @@ class Warehouse:
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise WarehouseError(f"warehouse folder {self.directory} is not writable")
 
-    def _require_open(self) -> Catalog:
-        if not self._lock.held or self._catalog is None:
+    def _require_open(self) -> None:
+        if not self._lock.held or (self._catalog is None and self._catalog_opening is None):
             raise WarehouseError(f"warehouse {self.directory} used outside its `with` block")
+
+    def _require_catalog(self) -> Catalog:
+        """The open catalog, waiting for the thread opening it."""
+        self._require_open()
+        if self._catalog is None:
+            assert self._catalog_opening is not None
+            self._catalog = self._catalog_opening.result()
         return self._catalog
 
     @property
     def catalog(self) -> Catalog:
         """The Iceberg catalog (while the warehouse is open)."""
-        return self._require_open()
+        return self._require_catalog()
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -182,7 +205,7 @@ class Warehouse:
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection for SQL that writes (the marts), closed when the block ends; publish after.
+        """A read-write connection for SQL that writes (the marts), closed when the block ends.
 
         The file stays open for the block: the warehouse's other calls inside it use the same connection.
         """
@@ -261,7 +284,9 @@ class Warehouse:
         """Commit to Iceberg the partitions of each table that changed since its last publish; rows written per
         table. One snapshot per table at most, tagged with `run_id`; `days` (first, last) limits a partitioned
         mart to those days (and any day a crashed publish left behind)."""
-        catalog = self._require_open()
+        catalog = self._require_catalog()  # first: the thread that opened it has imported pyiceberg
+        from pipelines.warehouse.publish import publish_table
+
         names = list(INGEST_TABLES) if tables is None else list(dict.fromkeys(tables))
         scope = None if days is None else [days[0] + timedelta(days=n) for n in range((days[1] - days[0]).days + 1)]
         written: dict[str, int] = {}
