@@ -21,23 +21,38 @@ class _Schedule:
 
     Reserving a send time instead of polling for tokens makes waiting requests first come, first served: a
     busy endpoint cannot starve a quiet one of the global limit.
+
+    `head_start` more requests may go at once within the first second: Stripe's bucket starts a run full (one second
+    of tokens), so a run need not spend its first second ramping up to the rate. The head start plus the burst stays
+    below Stripe's second, so its bucket keeps a margin, and none of it is left after that second.
     """
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, head_start: float = 0.0) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.interval = 1.0 / rate
         self.slack = max(0.0, burst - 1.0) * self.interval
         self.theoretical_arrival = time.monotonic()
+        self.head_start = float(int(head_start))
+        self.head_start_until = self.theoretical_arrival + 1.0
+
+    def _on_head_start(self, at: float) -> bool:
+        return self.head_start >= 1.0 and at < self.head_start_until and at < self.theoretical_arrival - self.slack
 
     def earliest(self, now: float) -> float:
+        if self._on_head_start(now):
+            return now
         return max(now, self.theoretical_arrival - self.slack)
 
     def book(self, at: float) -> None:
+        if self._on_head_start(at):
+            self.head_start -= 1.0  # a request the regular bucket would have held back goes on the head start
+            return
         self.theoretical_arrival = max(self.theoretical_arrival, at) + self.interval
 
     def delay_all(self, until: float) -> None:
+        self.head_start = 0.0  # a 429 says Stripe's bucket is not full: no head start after it
         self.theoretical_arrival = max(self.theoretical_arrival, until + self.slack)
 
 
@@ -49,13 +64,17 @@ class RateLimiter:
     request waits behind a few slots, not behind a busy endpoint's whole queue.
 
     `burst_seconds` sizes the allowed burst: Stripe's own buckets hold one second of tokens, so a small client burst
-    keeps us under theirs even when the network bunches requests together.
+    keeps us under theirs even when the network bunches requests together. `head_start_seconds` of requests more may
+    go in each schedule's first second, while Stripe's bucket is still full (burst + head start < 1 s).
     """
 
-    def __init__(self, global_rps: float | None, endpoint_rps: float | None, burst_seconds: float = 0.2) -> None:
+    def __init__(self, global_rps: float | None, endpoint_rps: float | None, burst_seconds: float = 0.2,
+                 head_start_seconds: float = 0.6) -> None:
         self.global_rps = global_rps
         self.endpoint_rps = endpoint_rps
         self._burst_seconds = burst_seconds
+        # A fifth of Stripe's second stays unused, as the burst leaves it in steady state.
+        self._head_start_seconds = max(0.0, min(head_start_seconds, 0.8 - burst_seconds))
         self._global = self._schedule(global_rps)
         self._endpoints: dict[str, _Schedule | None] = {}
         self._turns: dict[str, asyncio.Lock] = {}
@@ -64,7 +83,7 @@ class RateLimiter:
     def _schedule(self, rps: float | None) -> _Schedule | None:
         if rps is None or rps <= 0:
             return None
-        return _Schedule(rps, burst=max(1.0, rps * self._burst_seconds))
+        return _Schedule(rps, burst=max(1.0, rps * self._burst_seconds), head_start=rps * self._head_start_seconds)
 
     async def acquire(self, endpoint: str) -> None:
         if endpoint not in self._endpoints:
