@@ -21,9 +21,14 @@ class AwaitingStage(EngineState):
     def _work_remaining(self) -> bool:
         return bool(self._pending) or not self.progress.listing_done or self._refreshing > 0 or not self._queue.empty()
 
+    def _all_requested(self) -> bool:
+        return self.progress.listing_done and self._refreshing == 0 and self._queue.empty()
+
     async def _await_loop(self) -> None:
+        pause = self.settings.poll_interval
         while self._work_remaining():
-            await asyncio.sleep(self.settings.poll_interval)
+            await asyncio.sleep(pause)
+            read_before = self.progress.events_read
             if self._pending or self._requesting:
                 try:
                     await self._read_events()
@@ -32,6 +37,17 @@ class AwaitingStage(EngineState):
                     self.progress.event_poll_errors += 1
                 await self._retrieve_stragglers()
                 await self._expire()
+            pause = self._next_pause(pause, found=self.progress.events_read > read_before)
+
+    def _next_pause(self, pause: float, found: bool) -> float:
+        """The poll interval while refreshes are still being requested. Once all are (the run's tail, which nothing
+        but the last completions holds up), a fifth of it while reads find events, growing back to the interval
+        while they find none: the run ends soon after its last refresh, without reading an idle API fast."""
+        interval = self.settings.poll_interval
+        if not self._all_requested():
+            return interval
+        fast = interval / 5
+        return fast if found else min(interval, max(pause, fast) * 1.5)
 
     async def _read_events(self) -> None:
         # With no cursor, no such event existed when the run began, so every event there is is one of ours.
