@@ -57,8 +57,10 @@ def admin(base: str, path: str) -> dict:
         return json.loads(response.read())
 
 
-def run_timed(command: list[str], env: dict[str, str]) -> tuple[int, float, list[tuple[float, str]], str]:
-    """Run the command; its exit code, wall seconds, stdout lines with their arrival (seconds from start), stderr."""
+def run_timed(command: list[str], env: dict[str, str]) -> tuple[int, float, list[tuple[float, str]], str, float]:
+    """Run the command; its exit code, wall seconds, stdout lines with their arrival (seconds from start), stderr,
+    and the wall-clock time it started (to place the sandbox's first and last request)."""
+    started_at = time.time()
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     lines: list[tuple[float, str]] = []
@@ -76,11 +78,13 @@ def run_timed(command: list[str], env: dict[str, str]) -> tuple[int, float, list
     code = process.wait()
     wall = time.monotonic() - started
     reader.join()
-    return code, wall, lines, "".join(errors)
+    return code, wall, lines, "".join(errors), started_at
 
 
-def breakdown(lines: list[tuple[float, str]], wall: float) -> str:
-    """Where the seconds go, from the arrival of the command's own lines."""
+def breakdown(lines: list[tuple[float, str]], wall: float, first_request: float | None = None,
+              last_request: float | None = None) -> str:
+    """Where the seconds go, from the arrival of the command's own lines and the sandbox's first and last request
+    (seconds from the command's start)."""
     def first(prefix: str) -> float | None:
         return next((t for t, line in lines if line.startswith(prefix) or prefix in line), None)
 
@@ -89,6 +93,8 @@ def breakdown(lines: list[tuple[float, str]], wall: float) -> str:
     marts = first("marts: rebuilding")
     summary = first("done in ")
     parts = [f"start-up to the first line {start:.1f}s"]
+    if first_request is not None and last_request is not None:
+        parts.append(f"first Stripe request at {first_request:.2f}s, last at {last_request:.2f}s")
     if progress:
         parts.append(f"ingest progress until {progress[-1]:.1f}s")
     if marts is not None:
@@ -111,6 +117,8 @@ def main() -> int:
     parser.add_argument("--stale-days", type=int, default=0, help="balances computed this many days ago")
     parser.add_argument("--timeline", action="store_true", help="print every output line with its arrival time")
     parser.add_argument("--profile", metavar="PATH", help="run the command under cProfile, statistics to PATH")
+    parser.add_argument("--py-spy", metavar="PATH", help="sample the command with py-spy (if installed: `pip install "
+                        "py-spy`), a speedscope profile to PATH; sampling costs the command almost nothing")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fcb-bench-"))
@@ -140,9 +148,12 @@ def main() -> int:
             script = work / "profiled_run.py"
             script.write_text("import sys\nfrom pipelines.cli.main import main\nsys.exit(main(['run']))\n")
             command = [sys.executable, "-m", "cProfile", "-o", args.profile, str(script)]
+        if args.py_spy:
+            command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "speedscope",
+                       "--rate", "200", "--idle", "-o", args.py_spy, "--", *command]
         if args.time_v:
             command = ["/usr/bin/time", "-v", *command]
-        code, wall, lines, errors = run_timed(command, env)
+        code, wall, lines, errors, started_at = run_timed(command, env)
         stats = admin(base, "stats")
     finally:
         sandbox.terminate()
@@ -174,7 +185,9 @@ def main() -> int:
     print(f"sandbox peak in flight {stats.get('peak_in_flight')}")
     summary = [line for line in stdout.splitlines() if "done in" in line]
     print(summary[0] if summary else "(no summary line)")
-    print(f"breakdown: {breakdown(lines, wall)}")
+    first_request, last_request = (stats[key] - started_at if stats.get(key) else None
+                                   for key in ("first_request_at", "last_request_at"))
+    print(f"breakdown: {breakdown(lines, wall, first_request, last_request)}")
     if args.timeline:
         for at, line in lines:
             print(f"  {at:7.2f}s  {line}")

@@ -79,6 +79,9 @@ class SandboxServer(StripeEndpoints):
         self.rate_limited = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        # Wall-clock times of the first and the last API request (not admin calls): a benchmark's breakdown.
+        self.first_request_at: float | None = None
+        self.last_request_at: float | None = None
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -87,6 +90,8 @@ class SandboxServer(StripeEndpoints):
             "rate_limited": self.rate_limited,
             "peak_in_flight": self.peak_in_flight,
             "in_flight": self.in_flight,
+            "first_request_at": self.first_request_at,
+            "last_request_at": self.last_request_at,
             "faults": dict(self.faults),
             **self.state.counters,
             **self.state.counts(),
@@ -193,6 +198,9 @@ class SandboxServer(StripeEndpoints):
         if request.path.startswith("/_sandbox/"):
             return await self._admin(request)
         request_id = self.ids.new("req")
+        self.last_request_at = time.time()
+        if self.first_request_at is None:
+            self.first_request_at = self.last_request_at
         self.state.process_due()
         route = self._route(request.method, request.path)
         self.requests[f"{request.method} {route.template if route else 'unrecognized'}"] += 1
