@@ -268,6 +268,13 @@ def _specs(table: str) -> list[dg.AssetCheckSpec]:
     return specs
 
 
+def _log_failures(context: dg.AssetCheckExecutionContext, table: str, results: list[dg.AssetCheckResult]) -> None:
+    for result in results:
+        if not result.passed:
+            details = ", ".join(f"{name}={value.value}" for name, value in result.metadata.items())
+            context.log.warning(f"{table} {result.check_name} did not pass: {details}")
+
+
 def _table_checks(table: str) -> dg.AssetChecksDefinition:
     # One check step per table: the warehouse is opened once for all its checks.
     @dg.multi_asset_check(name=f"{table}_checks", specs=_specs(table), description=f"Data-quality checks on {table}.")
@@ -278,27 +285,36 @@ def _table_checks(table: str) -> dg.AssetChecksDefinition:
         now = datetime.now(UTC)
         with warehouse.reader() as con:
             results = list(table_check_results(con, table, thresholds, now))
-        for result in results:
-            if not result.passed:
-                details = ", ".join(f"{name}={value.value}" for name, value in result.metadata.items())
-                context.log.warning(f"{table} {result.check_name} did not pass: {details}")
+        _log_failures(context, table, results)
         yield from results
 
     return run_checks
 
 
-@dg.asset_check(
-    asset="fc_balance_refreshes",
-    name=REFRESH_FAILURE_RATE,
+_FAILURE_RATE_SPEC = dg.AssetCheckSpec(
+    REFRESH_FAILURE_RATE, asset="fc_balance_refreshes", blocking=False,
     description=f"The last run's failed + timed_out + error share of attempted refreshes (warn; {FAILURE_RATE_ENV}).",
 )
-def refresh_failure_rate(config: DataQualityConfig, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+
+
+# The ingest's checks in one step (one reader open, one step of the daily run): fc_balances' and the failure rate.
+@dg.multi_asset_check(name="fc_ingest_checks", specs=[*_specs("fc_balances"), _FAILURE_RATE_SPEC],
+                      description="Data-quality checks on the tables the ingest lands.")
+def ingest_checks(
+    context: dg.AssetCheckExecutionContext, config: DataQualityConfig, warehouse: WarehouseResource
+) -> Iterator[dg.AssetCheckResult]:
     thresholds = resolve_thresholds(config)
+    now = datetime.now(UTC)
     with warehouse.reader() as con:
-        return check_failure_rate(con, thresholds.max_failure_rate)
+        results = list(table_check_results(con, "fc_balances", thresholds, now))
+        rate = check_failure_rate(con, thresholds.max_failure_rate)
+    _log_failures(context, "fc_balances", results)
+    yield from results
+    yield rate
 
 
 # The partitioned marts check their own rebuilt days inside their assets (see assets/marts.py).
 CHECKS: list[dg.AssetChecksDefinition] = [
-    *(_table_checks(table) for table in CHECKED_TABLES if table not in PARTITIONED_CHECKS), refresh_failure_rate
+    ingest_checks,
+    *(_table_checks(table) for table in CHECKED_TABLES if table not in PARTITIONED_CHECKS and table != "fc_balances"),
 ]
