@@ -275,22 +275,6 @@ def _log_failures(context: dg.AssetCheckExecutionContext, table: str, results: l
             context.log.warning(f"{table} {result.check_name} did not pass: {details}")
 
 
-def _table_checks(table: str) -> dg.AssetChecksDefinition:
-    # One check step per table: the warehouse is opened once for all its checks.
-    @dg.multi_asset_check(name=f"{table}_checks", specs=_specs(table), description=f"Data-quality checks on {table}.")
-    def run_checks(
-        context: dg.AssetCheckExecutionContext, config: DataQualityConfig, warehouse: WarehouseResource
-    ) -> Iterator[dg.AssetCheckResult]:
-        thresholds = resolve_thresholds(config)
-        now = datetime.now(UTC)
-        with warehouse.reader() as con:
-            results = list(table_check_results(con, table, thresholds, now))
-        _log_failures(context, table, results)
-        yield from results
-
-    return run_checks
-
-
 _FAILURE_RATE_SPEC = dg.AssetCheckSpec(
     REFRESH_FAILURE_RATE, asset="fc_balance_refreshes", blocking=False,
     description=f"The last run's failed + timed_out + error share of attempted refreshes (warn; {FAILURE_RATE_ENV}).",
@@ -313,8 +297,5 @@ def ingest_checks(
     yield rate
 
 
-# The partitioned marts check their own rebuilt days inside their assets (see assets/marts.py).
-CHECKS: list[dg.AssetChecksDefinition] = [
-    ingest_checks,
-    *(_table_checks(table) for table in CHECKED_TABLES if table not in PARTITIONED_CHECKS and table != "fc_balances"),
-]
+# The marts check themselves inside their assets (the partitioned ones the days they rebuilt; see assets/marts.py).
+CHECKS: list[dg.AssetChecksDefinition] = [ingest_checks]

@@ -112,10 +112,10 @@ def _partitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
                         check_name=PARTITIONS_UP_TO_DATE, asset_key=table, passed=behind is None,
                         severity=dg.AssetCheckSeverity.WARN,
                         metadata={"out_of_date_from": behind.isoformat() if behind else ""}))
-                built_seconds = time.monotonic() - started
-                published = 0
-                if first <= last:  # through the open connection: no second open and checkpoint of the file
-                    published = wh.publish([table], days=(first, last), run_id=context.run.run_id)[table]
+            built_seconds = time.monotonic() - started
+            published = 0
+            if first <= last:
+                published = wh.publish([table], days=(first, last), run_id=context.run.run_id)[table]
         days_built = max((last - first).days + 1, 0)
         context.log.info(f"{table}: {days_built} days {first}..{last}, {rows} rows in {built_seconds:.2f}s")
         metadata: dict[str, Any] = {
@@ -145,26 +145,29 @@ def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
         deps=_deps(spec),
         description=TABLES[table].description,
         metadata=table_metadata(table),
-        check_specs=[RELINK_CHECK_SPEC] if "relink" in spec.checks else None,
+        # Its checks run inside its step, on its open connection, as the partitioned marts' do: no step of their own.
+        check_specs=[*mart_check_specs(table), *([RELINK_CHECK_SPEC] if "relink" in spec.checks else [])],
     )
     def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         # Taken once, when the step starts: after the ingest of the same run, so no balance of this run is
         # newer than the build (the run's start could be an hour before a large ingest ends).
         build_at = datetime.now(UTC)
         started = time.monotonic()
-        with warehouse.open() as wh:
-            with wh.connection() as con:
-                ensure_mart_tables(con)
-                install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
-                rows = build_table(con, table, build_at)
-                checks = [check_accounts_to_relink(con)] if "relink" in spec.checks else []
-                preview = mart_preview(con, table)
-                built_seconds = time.monotonic() - started
-                published = wh.publish([table], run_id=context.run.run_id)[table]  # through the open connection
+        thresholds = resolve_thresholds(DataQualityConfig())
+        with warehouse.open() as wh, wh.connection() as con:
+            ensure_mart_tables(con)
+            install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
+            rows = build_table(con, table, build_at)
+            checks = list(table_check_results(con, table, thresholds, build_at))
+            if "relink" in spec.checks:
+                checks.append(check_accounts_to_relink(con))
+            preview = mart_preview(con, table)
+            built_seconds = time.monotonic() - started
+            published = wh.publish([table], run_id=context.run.run_id)[table]  # through the open connection
         context.log.info(f"{table}: {rows} rows as of {build_at.isoformat()} in {built_seconds:.2f}s")
         for check in checks:
             if not check.passed:
-                context.log.warning(f"{table} {check.check_name}: {check.description}")
+                context.log.warning(f"{table} {check.check_name} did not pass: {check.description or ''}".rstrip())
         return dg.MaterializeResult(check_results=checks, metadata={
             "dagster/row_count": rows,
             "built_at": dg.MetadataValue.timestamp(build_at),
