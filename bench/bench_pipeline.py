@@ -118,7 +118,7 @@ def main() -> int:
     parser.add_argument("--timeline", action="store_true", help="print every output line with its arrival time")
     parser.add_argument("--profile", metavar="PATH", help="run the command under cProfile, statistics to PATH")
     parser.add_argument("--py-spy", metavar="PATH", help="sample the command with py-spy (if installed: `pip install "
-                        "py-spy`), a speedscope profile to PATH; sampling costs the command almost nothing")
+                        "py-spy`), a speedscope profile to PATH; sampling costs the command almost nothing; CPU samples only, no idle ones")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fcb-bench-"))
@@ -150,7 +150,7 @@ def main() -> int:
             command = [sys.executable, "-m", "cProfile", "-o", args.profile, str(script)]
         if args.py_spy:
             command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "speedscope",
-                       "--rate", "200", "--idle", "-o", args.py_spy, "--", *command]
+                       "--rate", "200", "-o", args.py_spy, "--", *command]
         if args.time_v:
             command = ["/usr/bin/time", "-v", *command]
         code, wall, lines, errors, started_at = run_timed(command, env)
