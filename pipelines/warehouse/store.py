@@ -38,7 +38,7 @@ from pipelines.warehouse.base import (
 from pipelines.warehouse.catalog import (
     catalog_errors,
     catalog_properties,
-    ensure_table,
+    ensure_tables,
     open_catalog,
     shown_properties,
 )
@@ -110,8 +110,7 @@ class Warehouse:
                 shutil.rmtree(legacy)
             else:
                 with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
-                    for name in EXPORTED_TABLES:  # readers find every table, empty ones included
-                        ensure_table(self._catalog, name)
+                    ensure_tables(self._catalog, EXPORTED_TABLES)  # readers find every table, empty ones too
         except BaseException:
             self._lock.release()
             raise
