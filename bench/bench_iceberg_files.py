@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-from bench_history import FC_BALANCES, generate, measured
+from bench_history import FC_BALANCES, generate, load, measured
 
 from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
@@ -83,7 +83,7 @@ def same_history_bytes(folder: Path, accounts: int, days: int, old_code: Path | 
     new.mkdir()
     first_day = generate(new, accounts, days, datetime.now(UTC))
     new_env = env | {"FC_BALANCES_WAREHOUSE": str(new), "FC_BALANCES_HISTORY_START": first_day.date().isoformat()}
-    wall, rss = measured([FC_BALANCES, "marts", "--full", "--quiet"], new_env)
+    wall, rss, _cpu = measured([FC_BALANCES, "marts", "--full", "--quiet"], new_env)
     publish_ingest(new, "bench-bytes")
     print(f"same history, this code: marts --full {wall:.1f}s ({rss:.2f} GiB), then the contract tables: "
           f"iceberg/ {size_of(new / 'iceberg') / 2**20:.1f} MiB in {sum(1 for _ in new.rglob('*.parquet'))} data "
@@ -95,8 +95,8 @@ def same_history_bytes(folder: Path, accounts: int, days: int, old_code: Path | 
     python = str(old_code / ".venv" / "bin" / "python")
     subprocess.run([python, str(old_code / "bench" / "bench_history.py"), "--accounts", str(accounts), "--days",
                     str(days), "--folder", str(old), "--generate-only"], env=old_env, check=True, capture_output=True)
-    wall, rss = measured([str(old_code / ".venv" / "bin" / "fc-balances"), "marts", "--full", "--quiet"], old_env)
-    subprocess.run([python, "-c", OLD_EXPORT, str(old)], env=old_env, check=True)
+    wall, rss, _cpu = measured([str(old_code / ".venv" / "bin" / "fc-balances"), "marts", "--full", "--quiet"], old_env)
+    subprocess.run([python, "-c", OLD_EXPORT, str(old)], env=old_env, check=True, cwd=old_code)  # its pipelines
     print(f"same history, 0.2.0 code: marts --full {wall:.1f}s ({rss:.2f} GiB), then its export: parquet/ "
           f"{size_of(old / 'parquet') / 2**20:.1f} MiB in {sum(1 for _ in old.rglob('*.parquet'))} files")
     shutil.rmtree(old)
@@ -124,10 +124,9 @@ def main() -> None:
         first_day = generate(folder, args.accounts, args.days - args.runs, now - timedelta(days=args.runs))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FC_BALANCES_", "DAGSTER_HOME"))}
         env |= {"FC_BALANCES_WAREHOUSE": str(folder), "FC_BALANCES_HISTORY_START": first_day.date().isoformat()}
-        print(f"conditions: {os.cpu_count()} CPUs (shared machine), load average "
-              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(f"conditions: {os.cpu_count()} CPUs (shared machine), load average {load()}")
         same_history_bytes(root, args.accounts, args.days, Path(args.old_code) if args.old_code else None, env)
-        wall, rss = measured([FC_BALANCES, "marts", "--full", "--quiet"], env)
+        wall, rss, _cpu = measured([FC_BALANCES, "marts", "--full", "--quiet"], env)
         published = publish_ingest(folder, "bench-initial")
         print(f"marts --full {wall:.1f}s ({rss:.2f} GiB), then the contract tables' publish {published:.1f}s:")
         files_report(folder)
@@ -135,12 +134,12 @@ def main() -> None:
         for run in range(args.runs):
             land_day(folder, first_day, args.days - args.runs + run)
             published = publish_ingest(folder, f"bench-daily-{run}")
-            wall, rss = measured([FC_BALANCES, "marts", "--quiet"], env)
+            wall, rss, _cpu = measured([FC_BALANCES, "marts", "--quiet"], env)
             walls.append((published, wall, rss))
         print(f"{args.runs} daily runs (a day of {args.accounts:,} balances each, the contract tables published, "
               f"then fc-balances marts): publish {min(w[0] for w in walls):.1f}-{max(w[0] for w in walls):.1f}s, "
               f"marts {min(w[1] for w in walls):.1f}-{max(w[1] for w in walls):.1f}s, peak RSS "
-              f"{max(w[2] for w in walls):.2f} GiB; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+              f"{max(w[2] for w in walls):.2f} GiB; load average {load()}")
         files_report(folder)
     finally:
         if not args.folder:
