@@ -80,15 +80,22 @@ def add_today(folder: Path, days: int, first_day: datetime) -> None:
             "fetched_at": now})
 
 
-def measured(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run a command under /usr/bin/time -v; (wall seconds, peak RSS GiB). Fails loudly if the command does."""
+def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Run a command under /usr/bin/time -v; (wall seconds, peak RSS GiB, CPU seconds: user + system, which a
+    loaded machine stretches less than the wall). Fails loudly if the command does."""
     started = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-v", *command], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed: {done.stderr[-2000:]}")
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    return wall, (int(peak.group(1)) / 2**20 if peak else float("nan"))
+    cpu = sum(float(found) for found in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr))
+    return wall, (int(peak.group(1)) / 2**20 if peak else float("nan")), cpu
+
+
+def load() -> str:
+    """The load average over 1, 5 and 15 minutes (the machine is shared)."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -136,18 +143,20 @@ def main() -> None:
             copy = folder / "old" / DUCKDB_FILE_NAME
             copy.parent.mkdir()
             shutil.copy(folder / DUCKDB_FILE_NAME, copy)
-            wall, rss = measured([sys.executable, "-c", OLD_BUILD, str(copy)],
+            wall, rss, cpu = measured([sys.executable, "-c", OLD_BUILD, str(copy)],
                                  env | {"PYTHONPATH": str(Path(args.old_code).absolute())})
-            print(f"0.1.0 code, every mart rebuilt (DuckDB only, no Parquet): {wall:.1f}s wall, peak RSS {rss:.2f} GiB")
+            print(f"0.1.0 code, every mart rebuilt (DuckDB only, no Parquet): {wall:.1f}s wall, {cpu:.0f}s CPU, "
+                  f"peak RSS {rss:.2f} GiB; load average {load()}")
             shutil.rmtree(copy.parent)
-        wall, rss = measured([FC_BALANCES, "marts", "--full", "--quiet"], env)
+        wall, rss, cpu = measured([FC_BALANCES, "marts", "--full", "--quiet"], env)
         print(f"fc-balances marts --full ({marts_days} days from {marts_start}, DuckDB + Iceberg): {wall:.1f}s wall, "
-              f"peak RSS {rss:.2f} GiB")
+              f"{cpu:.0f}s CPU, peak RSS {rss:.2f} GiB; load average {load()}")
         if not args.stale:
             add_today(folder, args.days, first_day)
-        wall, rss = measured([FC_BALANCES, "marts", "--quiet"], env)
+        wall, rss, cpu = measured([FC_BALANCES, "marts", "--quiet"], env)
         landed = "nothing new" if args.stale else f"{args.accounts:,} new balances today"
-        print(f"daily run: {landed}, then fc-balances marts: {wall:.1f}s wall, peak RSS {rss:.2f} GiB")
+        print(f"daily run: {landed}, then fc-balances marts: {wall:.1f}s wall, {cpu:.1f}s CPU, peak RSS {rss:.2f} GiB; "
+              f"load average {load()}")
         with duckdb.connect(str(folder / DUCKDB_FILE_NAME), read_only=True) as con:
             for table in ("fc_daily_balances", "fc_underwriting_features"):
                 (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()

@@ -28,6 +28,7 @@ from pipelines.marts.day_runs import day_runs
 from pipelines.sql import load_sql
 from pipelines.warehouse.base import WarehouseError, memory_limit_lowered, one_line, quoted
 from pipelines.warehouse.catalog import arrow_schema_of, ensure_table
+from pipelines.warehouse.datafiles import DataFileWriter, partition_slices
 
 # Rows of consecutive partitions read and written per query: Arrow holds a chunk and pyiceberg a partitioned copy
 # of it outside DuckDB, whose limit gives PUBLISH_MEMORY up meanwhile.
@@ -57,14 +58,19 @@ class Published:
     snapshot_id: int | None
 
 
+def _partition_value_sql(table: str) -> str:
+    """The SQL giving a partitioned table's row its partition value (a UTC DATE for a day transform)."""
+    partition = TABLES[table].partition
+    assert partition is not None
+    column = quote(partition.column)
+    return f"CAST({column} AS DATE)" if partition.transform == "day" else column
+
+
 def partition_key_sql(table: str) -> str:
     """The SQL giving a row's partition key as Iceberg prints the partition value ('' when unpartitioned)."""
-    partition = TABLES[table].partition
-    if partition is None:
+    if TABLES[table].partition is None:
         return "''"
-    column = quote(partition.column)
-    value = f"CAST({column} AS DATE)" if partition.transform == "day" else column
-    return f"coalesce(CAST({value} AS VARCHAR), 'null')"
+    return f"coalesce(CAST({_partition_value_sql(table)} AS VARCHAR), 'null')"
 
 
 def _dated(table: str) -> bool:
@@ -143,25 +149,57 @@ def _chunks(table: str, stale: dict[str, int]) -> list[list[str]]:
     return groups
 
 
-def _chunk_tables(
-    con: duckdb.DuckDBPyConnection, table: str, keys: list[str], schema: pa.Schema
-) -> Iterator[pa.Table | pa.RecordBatchReader]:
-    """The rows of the given partitions, in the Iceberg table's Arrow types: a whole chunk for a partitioned
-    table (pyiceberg splits it by partition), a stream of batches for an unpartitioned one."""
-    where, params = "", {}
-    if _dated(table) and "null" not in keys:
-        days = [date.fromisoformat(key) for key in keys]
-        where, params = _day_range_sql(table, min(days), max(days))
+def _unpartitioned_rows(
+    con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema
+) -> Iterator[pa.RecordBatchReader]:
+    """An unpartitioned table's rows, streamed in batches in the Iceberg table's Arrow types."""
     sql = load_sql("iceberg/partition_rows").format(
         columns=", ".join(quote(name) for name in TABLES[table].column_names), table=quoted(table),
-        where_and=f"WHERE {where} AND" if where else "WHERE", key=partition_key_sql(table),
+        where_and="WHERE", key=partition_key_sql(table),
     )
     with con.cursor() as cursor:
-        reader = cursor.sql(sql, params=params | {"keys": keys}).to_arrow_reader(_READ_BATCH_ROWS)
-        if TABLES[table].partition is None:
-            yield pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in reader))
-        else:
-            yield reader.read_all().cast(schema)
+        reader = cursor.sql(sql, params={"keys": [""]}).to_arrow_reader(_READ_BATCH_ROWS)
+        yield pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in reader))
+
+
+def _partition_slices(
+    con: duckdb.DuckDBPyConnection, table: str, keys: list[str], schema: pa.Schema
+) -> list[tuple[str, pa.Table]]:
+    """The rows of the given partitions of a partitioned table, in the Iceberg table's Arrow types, one zero-copy
+    slice per partition. A run of consecutive days is read by its range alone (zone maps skip the other days)."""
+    conditions, params = [], {}
+    dated = _dated(table) and "null" not in keys
+    if dated:
+        days = sorted(date.fromisoformat(key) for key in keys)
+        where, params = _day_range_sql(table, days[0], days[-1])
+        conditions.append(where)
+    if not dated or len(days) != (days[-1] - days[0]).days + 1:
+        conditions.append(f"list_contains($keys, {partition_key_sql(table)})")
+        params = params | {"keys": keys}
+    declared = TABLES[table]
+    order = declared.key or declared.column_names
+    sql = load_sql("iceberg/partition_rows_sorted").format(
+        columns=", ".join(quote(name) for name in declared.column_names), table=quoted(table),
+        value=_partition_value_sql(table), where=" AND ".join(conditions),
+        order=", ".join(quote(name) for name in order),
+    )
+    with con.cursor() as cursor:
+        rows = cursor.sql(sql, params=params).to_arrow_table()
+    return [(key, part.cast(schema)) for key, part in partition_slices(rows)]
+
+
+def _read_chunks(
+    con: duckdb.DuckDBPyConnection, table: str, chunks: list[list[str]], stale: dict[str, PartitionState],
+    schema: pa.Schema,
+) -> Iterator[list[pa.Table]]:
+    """Each chunk's partitions as slices, checked against the rows counted for the fingerprints."""
+    for chunk in chunks:
+        slices = _partition_slices(con, table, chunk, schema)
+        found = {key: part.num_rows for key, part in slices}
+        expected = {key: stale[key].row_count for key in chunk}
+        if found != expected:  # never commit a partition other than the one fingerprinted
+            raise ValueError(f"{table}: the rows read to publish are not the rows counted ({found} != {expected})")
+        yield [part for _key, part in slices]
 
 
 def _files_of(table: IcebergTable, keys: set[str]) -> list[DataFile]:
@@ -205,13 +243,19 @@ def _commit(
         for data_file in _files_of(iceberg, set(keys)):
             overwrite.delete_data_file(data_file)
         with memory_limit_lowered(con, PUBLISH_MEMORY):
-            for chunk in _chunks(table, {key: state.row_count for key, state in stale.items()}):
-                for rows in _chunk_tables(con, table, chunk, schema):
-                    for data_file in _dataframe_to_data_files(
-                        transaction.table_metadata, rows, iceberg.io, write_uuid=overwrite.commit_uuid,
-                        counter=counter,
-                    ):
-                        overwrite.append_data_file(data_file)
+            if TABLES[table].partition is None:
+                if stale:
+                    for rows in _unpartitioned_rows(con, table, schema):
+                        for data_file in _dataframe_to_data_files(
+                            transaction.table_metadata, rows, iceberg.io, write_uuid=overwrite.commit_uuid,
+                            counter=counter,
+                        ):
+                            overwrite.append_data_file(data_file)
+            else:
+                writer = DataFileWriter(transaction.table_metadata, iceberg.io, overwrite.commit_uuid, counter)
+                chunks = _chunks(table, {key: state.row_count for key, state in stale.items()})
+                for data_file in writer.write_chunks(_read_chunks(con, table, chunks, stale, schema)):
+                    overwrite.append_data_file(data_file)
     snapshot = iceberg.current_snapshot()
     return snapshot.snapshot_id if snapshot is not None else None
 

@@ -131,12 +131,11 @@ class Warehouse:
 
     def _open_catalog(self) -> Catalog:
         """The catalog, with every exported table created or evolved to its declaration (readers find them all)."""
-        from pipelines.warehouse.catalog import ensure_table, open_catalog
+        from pipelines.warehouse.catalog import ensure_tables, open_catalog
 
         catalog = open_catalog(self.catalog_properties)
         with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
-            for name in EXPORTED_TABLES:
-                ensure_table(catalog, name)
+            ensure_tables(catalog, EXPORTED_TABLES)
         return catalog
 
     def _create_tables(self) -> bool:
