@@ -263,6 +263,13 @@ def build_partitions(
     return total
 
 
+def range_rows(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date) -> int:
+    """Rows of a partitioned mart in the days first..last (every shard's)."""
+    counts = con.execute(load_sql("marts/count_partitions").format(table=table, column=PARTITION_COLUMNS[table]),
+                         {"first": first, "last": last}).fetchall()
+    return sum(int(n) for _, n in counts)
+
+
 def set_watermark(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime) -> None:
     """Record that every partition of `table` up to today is up to date with balances fetched before build_at."""
     _in_transaction(con, lambda: _record(con, table, None, build_at, 0) or 0)
