@@ -242,7 +242,15 @@ marts_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(MARTS_GROUP),  # daily partitions, inferred from the assets
     description="Rebuild the marts from the warehouse's contract tables for a range of days (launched by "
     "`fc-balances marts` and after each daily ingest with the out-of-date range), without calling Stripe.",
-    # A step per process: the shard steps of the partitioned marts build side by side (their DuckDB writes take
-    # turns on the writer lock); `fc-balances marts` runs the same job in process.
+    executor_def=dg.in_process_executor,
+)
+
+# The same marts, a step per process: the shard steps of the partitioned marts start side by side, their DuckDB
+# work taking turns on the writer lock (every step of it waits up to FC_BALANCES_LOCK_TIMEOUT for another's).
+sharded_marts_job = dg.define_asset_job(
+    "fc_marts_sharded_job",
+    selection=dg.AssetSelection.groups(MARTS_GROUP),
+    description="fc_marts_job under the multiprocess executor: with FC_BALANCES_MART_SHARDS above 1, the shards of "
+    "the partitioned marts in processes of their own.",
     executor_def=dg.multiprocess_executor,
 )

@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.marts import MART_ASSETS, marts_job
+from assets.marts import MART_ASSETS, sharded_marts_job
 from assets.marts_launch import range_tags
 from pipelines.contract.tables import TABLES
 from pipelines.marts.build import MART_TABLES, PARTITION_COLUMNS, Shard
@@ -24,12 +24,12 @@ from tests.marts.test_assets import MART_CHECKS
 BUILD_TIME_COLUMNS = {"built_at", "staleness_hours", "max_staleness_hours"}
 
 
-def sharded_marts_job() -> dg.JobDefinition:
+def code_location_sharded_job() -> dg.JobDefinition:
     """The marts job of the code location, as each of the multiprocess executor's step processes rebuilds it (the
     warehouse, history start and shard count come from the environment the test sets)."""
     from pipelines.definitions import build_definitions
 
-    return build_definitions().resolve_job_def(marts_job.name)
+    return build_definitions().resolve_job_def(sharded_marts_job.name)
 
 
 def mart_rows(warehouse: Path, table: str) -> list[tuple]:
@@ -67,7 +67,7 @@ def test_two_shards_in_two_processes_build_what_one_shard_builds(tmp_path: Path,
     monkeypatch.setenv("FC_BALANCES_HISTORY_START", SETTINGS.history_start.isoformat())
     monkeypatch.setenv("FC_BALANCES_MART_SHARDS", "2")
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(dg.reconstructable(sharded_marts_job), instance=instance, tags=tags)
+        result = dg.execute_job(dg.reconstructable(code_location_sharded_job), instance=instance, tags=tags)
         assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         starts = [e for e in result.all_events if e.event_type_value == "STEP_START"]
         pids = {e.step_key: e.pid for e in starts}
