@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2  # both cores: the suite is mostly waiting on subprocesses and sandboxes
+	$(BIN)/python -m pytest -q -n 2 --durations=15  # both cores: the suite is mostly waiting on subprocesses and sandboxes
 
 dev: $(STAMP)
 	$(BIN)/fc-balances dev

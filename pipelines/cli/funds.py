@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from pipelines.funds.answer import DEFAULT_REFRESH_TIMEOUT
 from pipelines.funds.check import FundsCheckError, check_funds
 from pipelines.redact import redact
 
@@ -30,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-age", default="1h", help="newest balance allowed without a refresh: 90s, 30m, 1h, 2d")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-refresh", action="store_true", help="answer from what is known, never call Stripe")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a refresh (default 60)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_REFRESH_TIMEOUT,
+                        help=f"seconds to wait for a refresh (default {DEFAULT_REFRESH_TIMEOUT:g})")
     parser.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
     return parser
 

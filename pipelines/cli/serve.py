@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipelines.cli.common import wait_for_stop_signal
 from pipelines.events import EventStoreError, event_store_path
-from pipelines.funds.answer import FundsCheckError
+from pipelines.funds.answer import DEFAULT_REFRESH_TIMEOUT, FundsCheckError
 from pipelines.funds.check import stripe_access_from_env
 from pipelines.funds.decisions import DecisionLogError
 from pipelines.funds.service import CHECKS_PATH, TOKEN_ENV, FundsService, ServiceConfig, parse_tokens, start_service
@@ -60,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
     parser.add_argument("--warehouse", help="warehouse folder (default: $FC_BALANCES_WAREHOUSE or ./warehouse)")
-    parser.add_argument("--refresh-timeout", type=float, default=60.0,
-                        help="seconds a refresh may take before the check answers timed_out (default 60)")
+    parser.add_argument("--refresh-timeout", type=float, default=DEFAULT_REFRESH_TIMEOUT,
+                        help="seconds a refresh may take before the check answers timed_out "
+                             f"(default {DEFAULT_REFRESH_TIMEOUT:g})")
     return parser
 
 
@@ -87,12 +88,8 @@ async def _serve_until_signalled(service: FundsService, host: str, port: int) ->
     runner, bound = await start_service(service, host, port, access_log=access)
     webhooks = f", webhooks at {WEBHOOK_PATH}" if service.receiver is not None else ""
     print(f"fc-balances serve listening on http://{url_host(host)}:{bound}{CHECKS_PATH}{webhooks}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await wait_for_stop_signal()
     finally:
         await runner.cleanup()  # stops listening, lets in-flight requests finish, closes the decision log
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipelines.cli.common import wait_for_stop_signal
 from pipelines.events import EventStore, EventStoreError, event_store_path
 from pipelines.redact import redact
 from pipelines.settings import read
@@ -52,12 +52,8 @@ def _fail(message: str, code: int) -> int:
 async def _serve_until_signalled(receiver: WebhookReceiver, host: str, port: int) -> None:
     runner, bound = await start_site(receiver, host, port)
     print(f"fc-balances webhooks listening on http://{url_host(host)}:{bound}{WEBHOOK_PATH}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await wait_for_stop_signal()
     finally:
         await runner.cleanup()
 

@@ -42,11 +42,8 @@ class MigrationResult:
 
 @cache
 def migrations() -> tuple[Migration, ...]:
-    """Every sql/migrations/NNNN_name.sql, numbered from 1 up, each number once.
-
-    Numbers are reserved per piece of work, so a branch may lack another's number until they are merged: a gap is
-    allowed, a repeated number or a first migration other than 1 is not.
-    """
+    """Every sql/migrations/NNNN_name.sql, numbered 1, 2, 3, ... with no gap and no number twice: a missing file
+    would leave a warehouse short of a change, so the code refuses to run without it."""
     folder = resources.files("sql").joinpath("migrations")
     found = []
     for entry in folder.iterdir():
@@ -54,8 +51,8 @@ def migrations() -> tuple[Migration, ...]:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     numbers = [m.version for m in found]
-    if not numbers or numbers[0] != 1 or len(set(numbers)) != len(numbers):
-        raise SchemaVersionError(f"sql/migrations must start at 1 and use each number once: {numbers}")
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise SchemaVersionError(f"sql/migrations must be numbered 1..N, each number once: {numbers}")
     return tuple(found)
 
 

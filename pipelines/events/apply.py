@@ -103,13 +103,8 @@ def apply_events(events: Sequence[StoredEvent], warehouse: Warehouse) -> dict[st
         counts[table] += written.get(table, 0)
 
     if events:
-        with warehouse.connection() as connection:
-            connection.register(FC_EVENTS_BATCH_VIEW, fc_events_table(events))
-            try:
-                result = connection.execute(load_sql("events/insert_fc_events")).fetchone()
-            finally:
-                connection.unregister(FC_EVENTS_BATCH_VIEW)
-        counts["fc_events"] += int(result[0]) if result else 0
+        counts["fc_events"] += warehouse.insert_arrow(FC_EVENTS_BATCH_VIEW, fc_events_table(events),
+                                                      load_sql("events/insert_fc_events"))
     return dict(counts)
 
 

@@ -13,6 +13,9 @@ _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
 
 
+DEFAULT_REFRESH_TIMEOUT = 60.0  # seconds a check waits for its refresh (the command's --timeout)
+
+
 class FundsCheckError(Exception):
     """The check cannot answer (bad input, unknown account, no key, Stripe unreachable); one safe line."""
 

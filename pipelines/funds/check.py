@@ -17,7 +17,14 @@ import duckdb
 
 from pipelines.contract.known import KnownStateError, pending_accounts, read_only_warehouse
 from pipelines.contract.values import FundsRefreshOutcome, RefreshOutcome
-from pipelines.funds.answer import FundsAnswer, FundsCheckError, StripeAccess, parse_max_age, validate
+from pipelines.funds.answer import (
+    DEFAULT_REFRESH_TIMEOUT,
+    FundsAnswer,
+    FundsCheckError,
+    StripeAccess,
+    parse_max_age,
+    validate,
+)
 from pipelines.funds.health import account_warnings
 from pipelines.funds.macro import FundsCheck
 from pipelines.settings import EVENT_STORE_RELATIVE, SETTINGS, SettingsError, read
@@ -157,7 +164,8 @@ def store_path_for(warehouse_dir: Path, env: Mapping[str, str]) -> Path:
 
 
 def check_funds(account_id: str, amount_minor: int, currency: str, max_age: str | float | timedelta = "1h",
-                refresh: bool = True, timeout: float = 60.0, warehouse: str | os.PathLike[str] | None = None,
+                refresh: bool = True, timeout: float = DEFAULT_REFRESH_TIMEOUT,
+                warehouse: str | os.PathLike[str] | None = None,
                 stripe: StripeAccess | None = None, env: Mapping[str, str] | None = None) -> FundsAnswer:
     """Is there enough money in `account_id` for a debit of `amount_minor` `currency`, by a balance no older than
     `max_age` (refreshed now when it is older and the account can be refreshed)? FundsCheckError on bad input."""

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pipelines.contract.values import FundsRefreshOutcome, RefreshOutcome
 from pipelines.events.store import EventStore
-from pipelines.funds.answer import FundsAnswer, StripeAccess
+from pipelines.funds.answer import DEFAULT_REFRESH_TIMEOUT, FundsAnswer, StripeAccess
 from pipelines.funds.check import answer_from, no_balance_answer, refreshed_event
 from pipelines.funds.macro import FundsCheck
 from pipelines.funds.memory import AccountState, Known, KnownBalances
@@ -58,7 +58,7 @@ class FundsChecker:
     """
 
     def __init__(self, duckdb_path: Path, store: EventStore, stripe: StripeAccess | None,
-                 refresh_timeout: float = 60.0) -> None:
+                 refresh_timeout: float = DEFAULT_REFRESH_TIMEOUT) -> None:
         self.store = store
         self.stripe = stripe
         self.refresh_timeout = refresh_timeout

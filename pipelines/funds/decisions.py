@@ -174,13 +174,8 @@ def land_decisions(store: EventStore, warehouse: Warehouse, batch_size: int = 20
             rows = connection.execute(load_sql("funds/decisions_pending"), {"limit": batch_size}).fetchall()
         if not rows:
             return inserted
-        with warehouse.connection() as con:
-            con.register(FC_FUNDS_DECISIONS_BATCH_VIEW, decisions_table(rows))
-            try:
-                result = con.execute(load_sql("funds/insert_fc_funds_decisions")).fetchone()
-            finally:
-                con.unregister(FC_FUNDS_DECISIONS_BATCH_VIEW)
-        inserted += int(result[0]) if result else 0
+        inserted += warehouse.insert_arrow(FC_FUNDS_DECISIONS_BATCH_VIEW, decisions_table(rows),
+                                           load_sql("funds/insert_fc_funds_decisions"))
         stamp = time.time()
         with store.locked() as connection:
             connection.execute("BEGIN IMMEDIATE")

@@ -21,11 +21,11 @@ from typing import Any
 from aiohttp import web
 
 from pipelines.events.store import EventStore
-from pipelines.funds.answer import FundsCheckError, StripeAccess, parse_max_age, validate
+from pipelines.funds.answer import DEFAULT_REFRESH_TIMEOUT, FundsCheckError, StripeAccess, parse_max_age, validate
 from pipelines.funds.checker import CheckRefused, FundsChecker
 from pipelines.funds.decisions import DECISION_PREFIX, DecisionLog, DecisionLogError, new_decision_id
 from pipelines.redact import redact
-from pipelines.webhooks.receiver import HEALTH_PATH, WEBHOOK_PATH, WebhookReceiver
+from pipelines.webhooks.receiver import HEALTH_PATH, WEBHOOK_PATH, WebhookReceiver, start_runner
 
 CHECKS_PATH = "/v1/funds_checks"
 TOKEN_ENV = "FC_BALANCES_SERVICE_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -83,7 +83,7 @@ class ServiceConfig:
     store_path: Path
     stripe: StripeAccess | None  # None: no STRIPE_API_KEY, stale accounts answer 503
     webhook_secret: str | None = None  # None: no webhook route
-    refresh_timeout: float = 60.0
+    refresh_timeout: float = DEFAULT_REFRESH_TIMEOUT
 
     def __repr__(self) -> str:  # never show a token, a key or a secret
         return f"ServiceConfig(warehouse_dir={str(self.warehouse_dir)!r}, tokens={len(self.tokens)})"
@@ -245,12 +245,4 @@ async def start_service(service: FundsService, host: str, port: int,
     """
     runner = web.AppRunner(service.make_app(), handle_signals=False, access_log=access_log,
                            access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=service.config.refresh_timeout + 5)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    addresses = runner.addresses
-    return runner, int(addresses[0][1]) if addresses else port
+    return await start_runner(runner, host, port)

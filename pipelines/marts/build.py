@@ -310,7 +310,7 @@ def out_of_date_start(con: duckdb.DuckDBPyConnection, today: date, settings: His
     """The earliest day whose partitions are out of date (see sql/marts/out_of_date.sql); None if none is."""
     if today < settings.history_start:
         return None
-    since = con.execute(load_sql("marts/since_watermark")).fetchone()[0]
+    since = con.execute(load_sql("marts/since_watermark"), {"marts": list(PARTITION_COLUMNS)}).fetchone()[0]
     row = con.execute(load_sql("marts/out_of_date"), {
         "history_start": settings.history_start, "today": today, "carry_days": settings.carry_forward_days,
         "since": since or FIRST_DAY,

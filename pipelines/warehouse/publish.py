@@ -110,7 +110,8 @@ def current_partitions(
             sql.format(table=quoted(table), key=partition_key_sql(table), where=f"WHERE {where}" if where else ""),
             params,
         ).fetchall()
-        found.update({str(key): PartitionState(int(count), str(print_)) for key, count, print_ in rows})
+        # An unpartitioned table's aggregate has a row even when the table is empty: no rows, no partition.
+        found.update({str(key): PartitionState(int(count), str(print_)) for key, count, print_ in rows if count})
     return found
 
 

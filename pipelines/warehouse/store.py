@@ -168,7 +168,9 @@ class Warehouse:
         """Open the DuckDB file for one call, waiting up to lock_timeout for a reader that holds it."""
         if self._held is not None:
             with self._held.cursor() as cursor:
-                configure(cursor, self.directory, self.memory_limit)
+                # The database-wide settings are the held connection's (DuckDB refuses to set the spill folder
+                # again once it spilled); the zone is the cursor's own.
+                cursor.execute("SET TimeZone = 'UTC'")
                 yield cursor
             return
         connection = _connect_waiting(self.duckdb_path, read_only=False, timeout=self.lock_timeout)
@@ -191,6 +193,17 @@ class Warehouse:
                 yield connection
             finally:
                 self._held = outer
+
+    def insert_arrow(self, view: str, rows: pa.Table, sql: str) -> int:
+        """Run the insert `sql` reading `rows` as the view `view` (registered only for that statement); the count
+        the statement returns."""
+        with self.connection() as connection:
+            connection.register(view, rows)
+            try:
+                result = connection.execute(sql).fetchone()
+            finally:
+                connection.unregister(view)
+        return int(result[0]) if result else 0
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -223,9 +223,9 @@ class WebhookReceiver:
         return _json(200, {"status": "ok", "stored": stats.total, "pending": stats.pending, **self.counts})
 
 
-async def start_site(receiver: WebhookReceiver, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve the receiver; the runner and the port actually bound (port 0 picks a free one)."""
-    runner = web.AppRunner(receiver.make_app(), access_log=None, handle_signals=False)
+async def start_runner(runner: web.AppRunner, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Set up and start `runner` on host:port; the runner and the port actually bound (port 0 picks a free one).
+    A port that cannot be bound cleans the runner up before the OSError goes on."""
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -235,6 +235,11 @@ async def start_site(receiver: WebhookReceiver, host: str, port: int) -> tuple[w
         raise
     addresses = runner.addresses  # (host, port, ...) of each bound socket
     return runner, int(addresses[0][1]) if addresses else port
+
+
+async def start_site(receiver: WebhookReceiver, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve the receiver; the runner and the port actually bound (port 0 picks a free one)."""
+    return await start_runner(web.AppRunner(receiver.make_app(), access_log=None, handle_signals=False), host, port)
 
 
 def url_host(host: str) -> str:

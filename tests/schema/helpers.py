@@ -46,6 +46,21 @@ def table_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {name: sorted(con.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in names}
 
 
+def kept_rows(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> list[str]:
+    """What an upgrade lost or changed, table by table, on the columns the old release had (later migrations add
+    columns at the end). fc_underwriting_features may only lose rows: migration 0006 drops those past the bound."""
+    problems = []
+    for table, rows in before.items():
+        width = len(rows[0]) if rows else 0
+        now = sorted((row[:width] for row in after.get(table, [])), key=repr)
+        if table == "fc_underwriting_features":
+            if not set(now) <= set(rows):
+                problems.append(f"{table}: rows the old release did not have")
+        elif now != rows:
+            problems.append(f"{table}: {len(rows)} rows before, {len(now)} after, or changed values")
+    return problems
+
+
 def add_column_release() -> tuple[migrations.Migration, ...]:
     """Simulate the next release adding fc_accounts.risk_tier: one declaration edit plus one migration file.
 

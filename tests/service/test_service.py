@@ -19,7 +19,7 @@ from pipelines.contract.check import check_warehouse
 from pipelines.events import EVENT_STORE_RELATIVE
 from pipelines.funds.service import CHECKS_PATH, parse_tokens, token_matches
 from pipelines.resources import WarehouseResource
-from tests.events.helpers import SECRET, event, parquet_rows, query, signed
+from tests.events.helpers import SECRET, event, published_rows, query, signed
 from tests.events.helpers import account as event_account
 from tests.policy.helpers import account, cash, seed_warehouse
 from tests.service.helpers import OTHER_TOKEN, TOKEN, ServiceHandle, config, start
@@ -184,9 +184,9 @@ def test_a_stale_check_refreshes_and_its_decision_lands_in_fc_funds_decisions(wo
     dg.materialize([fc_events], resources={"warehouse": WarehouseResource(directory=str(warehouse))},
                    instance=dg.DagsterInstance.ephemeral())
     assert query(warehouse, "SELECT count(*) FROM fc_funds_decisions") == [(3,)]
-    # Exported like the other tables: the contract check finds its Parquet rows equal to DuckDB's.
+    # Published like the other tables: the contract check finds its Iceberg rows equal to DuckDB's.
     assert check_warehouse(warehouse) == []
-    assert len(parquet_rows(warehouse, "fc_funds_decisions", "id", "id")) == 3
+    assert len(published_rows(warehouse, "fc_funds_decisions", "id", "id")) == 3
     # The next check sees the balance the job landed in the warehouse (the file changed, so memory read it).
     assert service.check(account="fca_stale", amount=9_000, currency="usd").json()["sufficient"] is True
 
@@ -254,7 +254,7 @@ def test_forget_erases_a_subjects_decisions(world: dict[str, Any], service: Serv
     assert done.returncode == 0, done.stderr
     assert [row[0] for row in stored_decisions(warehouse)] == [theirs["id"]]
     assert query(warehouse, "SELECT id FROM fc_funds_decisions") == [(theirs["id"],)]
-    assert parquet_rows(warehouse, "fc_funds_decisions", "id", "id") == [(theirs["id"],)]
+    assert published_rows(warehouse, "fc_funds_decisions", "id", "id") == [(theirs["id"],)]
     assert service.get(mine["id"]).status_code == 404 and service.get(late["id"]).status_code == 404
     assert service.get(theirs["id"]).json() == theirs
     # Forgotten stays forgotten: the service says nothing about the account and keeps nothing.

@@ -406,3 +406,14 @@ def test_corrupt_duckdb_file_is_one_line(warehouse_dir: Path) -> None:
 def test_use_outside_with_block_is_an_error(warehouse_dir: Path) -> None:
     with pytest.raises(WarehouseError, match="outside its `with` block"):
         Warehouse(warehouse_dir).write_batch(NormalizedBatch())
+
+
+def test_calls_inside_a_connection_block_use_it_even_after_it_spilled(tmp_path: Path) -> None:
+    # A mart step's calls inside its connection's block (counts, the publish) use a cursor of it; a build that
+    # spilled to the spill folder must not stop them.
+    with Warehouse(tmp_path / "wh", memory_limit="32MB") as wh, wh.connection() as con:
+        spilled = con.execute("SELECT count(*) FROM (SELECT range AS n FROM range(6000000) ORDER BY hash(n))")
+        assert spilled.fetchone() == (6_000_000,)
+        assert wh.row_counts()["fc_balances"] == 0  # through a cursor of `con`
+        assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+        assert wh.publish(["fc_balances"])["fc_balances"] == 0
