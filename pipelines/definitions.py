@@ -8,7 +8,7 @@ import dagster as dg
 from assets.balances import INGEST_TABLES, stripe_fc_ingest
 from assets.checks import CHECKS
 from assets.events import EVENT_ASSETS, EVENT_JOBS, SENSORS
-from assets.marts import MART_ASSETS, MARTS_GROUP, marts_job, sharded_marts_job
+from assets.marts import MART_ASSETS, MARTS_GROUP, marts_job
 from assets.marts_launch import marts_after
 from pipelines.resources import default_resources
 
@@ -58,7 +58,7 @@ def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definiti
     return dg.Definitions(
         assets=[stripe_fc_ingest, *MART_ASSETS, *EVENT_ASSETS],
         asset_checks=[*CHECKS],
-        jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, sharded_marts_job, *EVENT_JOBS],
+        jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *EVENT_JOBS],
         schedules=[fc_balances_daily],
         sensors=[*SENSORS, marts_after(fc_balances_job)],
         resources={**default_resources(), **(resources or {})},

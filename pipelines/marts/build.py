@@ -138,43 +138,8 @@ def _day_params(spec: MartSpec, day: date, seed: bool, build_at: datetime) -> di
             "built_at": build_at} | dict(spec.sql_constants)
 
 
-@dataclass(frozen=True)
-class Shard:
-    """One account hash shard of a partitioned mart's build: the keys with hash(account_id) % count = index.
-
-    A shard's build cuts its keys into `buckets` hash buckets of the whole mart's count * buckets, those whose
-    number is index modulo count (hash % (count * b) % count = hash % count), so the SQL's bucket predicate
-    selects the shard's keys with no statement of its own.
-    """
-
-    index: int = 0
-    count: int = 1
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.index < self.count:
-            raise MartBuildError(f"shard {self.index} of {self.count} does not exist")
-
-    def buckets(self, per_shard: int) -> tuple[int, list[int]]:
-        """(the mart-wide bucket count, this shard's bucket numbers) for `per_shard` buckets a shard."""
-        return self.count * per_shard, [self.index + self.count * b for b in range(per_shard)]
-
-
-WHOLE = Shard()
-
-
-def _delete_days(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date, shard: Shard) -> None:
-    column = PARTITION_COLUMNS[table]
-    if shard.count == 1:
-        con.execute(load_sql("marts/delete_partitions").format(table=table, column=column),
-                    {"first": first, "last": last})
-    else:
-        con.execute(load_sql("marts/delete_partitions_shard").format(table=table, column=column),
-                    {"first": first, "last": last, "shard": shard.index, "shards": shard.count})
-
-
 def _build_one_day(
-    con: duckdb.DuckDBPyConnection, spec: MartSpec, day: date, build_at: datetime, settings: HistorySettings,
-    shard: Shard = WHOLE,
+    con: duckdb.DuckDBPyConnection, spec: MartSpec, day: date, build_at: datetime, settings: HistorySettings
 ) -> int:
     """One day by the mart's one-day SQL (features: sql/marts/fc_underwriting_features.sql, the reference the range
     builds are tested against): a grouped pass over its window's days beats a window pass over every key's days."""
@@ -182,11 +147,11 @@ def _build_one_day(
     assert column is not None and sql is not None
     seed = day <= settings.history_start or not _built(con, table, day - timedelta(days=1))
     params = _day_params(spec, day, seed, build_at)
-    buckets, mine = shard.buckets(_buckets(con, spec.lookback_days + 1, spec.day_bucket_rows * shard.count))
+    buckets = _buckets(con, spec.lookback_days + 1, spec.day_bucket_rows)
 
     def work() -> int:
-        _delete_days(con, table, day, day, shard)
-        for bucket in mine:
+        con.execute(load_sql("marts/delete_partition").format(table=table, column=column), {"day": day})
+        for bucket in range(buckets):
             con.execute(load_sql(sql), params | {"bucket": bucket, "buckets": buckets})
         rows = _partition_rows(con, table, day)
         _record(con, table, day, build_at, rows)
@@ -203,14 +168,12 @@ def build_partitions(
     build_at: datetime,
     settings: HistorySettings,
     on_batch: Callable[[date, date, int], None] | None = None,
-    shard: Shard = WHOLE,
 ) -> int:
     """Rebuild the days first..last of a partitioned mart, its spec's batch_days per transaction; total rows.
 
     Each batch reads its own days (plus its spec's lookback days before) and the partition before it, in hash
     buckets of accounts sized so one statement holds about BUCKET_ROWS[table] rows: memory follows the batch, not
-    history, and a crash loses at most the batch in progress (the next run rebuilds it). With a `shard`, only its
-    keys are deleted and rebuilt (the other shards' rows stay); each batch still records the day's whole count.
+    history, and a crash loses at most the batch in progress (the next run rebuilds it).
     """
     if table not in PARTITION_COLUMNS:
         raise MartBuildError(f"{table} is not a partitioned mart; partitioned: {', '.join(PARTITION_COLUMNS)}")
@@ -222,10 +185,10 @@ def build_partitions(
     total = 0
     for batch_first, batch_last in day_batches(first, last, spec.batch_days):
         if spec.day_sql is not None and batch_first == batch_last:
-            rows = _build_one_day(con, spec, batch_first, build_at, settings, shard)
+            rows = _build_one_day(con, spec, batch_first, build_at, settings)
         else:
             span = (batch_last - batch_first).days + 1 + spec.lookback_days
-            buckets, mine = shard.buckets(_buckets(con, span, BUCKET_ROWS[table] * shard.count))
+            buckets = _buckets(con, span, BUCKET_ROWS[table])
             seed = batch_first <= settings.history_start or not _built(con, table, batch_first - timedelta(days=1))
             params = {"first": batch_first, "last": batch_last, "seed": seed, "built_at": build_at} | dict(
                 spec.sql_constants)
@@ -233,11 +196,11 @@ def build_partitions(
                 params |= spec.range_params(batch_first, batch_last, seed, settings)
             bounds = {"first": batch_first, "last": batch_last}
 
-            def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params,
-                     mine: list[int] = mine) -> int:
-                _delete_days(con, table, bounds["first"], bounds["last"], shard)
-                left = (spec.range_engine(con, params, buckets, mine) if spec.range_engine is not None
-                        else mine)
+            def work(bounds: dict[str, date] = bounds, buckets: int = buckets, params: dict[str, object] = params
+                     ) -> int:
+                con.execute(load_sql("marts/delete_partitions").format(table=table, column=column), bounds)
+                left = (spec.range_engine(con, params, buckets) if spec.range_engine is not None
+                        else range(buckets))
                 if spec.sql is not None:
                     for bucket in left:
                         con.execute(load_sql(spec.sql), params | {"bucket": bucket, "buckets": buckets})
@@ -263,11 +226,15 @@ def build_partitions(
     return total
 
 
-def range_rows(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date) -> int:
-    """Rows of a partitioned mart in the days first..last (every shard's)."""
-    counts = con.execute(load_sql("marts/count_partitions").format(table=table, column=PARTITION_COLUMNS[table]),
-                         {"first": first, "last": last}).fetchall()
-    return sum(int(n) for _, n in counts)
+def record_days(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date, build_at: datetime) -> int:
+    """Record each day first..last of a partitioned mart as built at build_at with its rows (in the caller's
+    transaction: a sharded build's commit, shard_commit.py); the rows of the range."""
+    column = PARTITION_COLUMNS[table]
+    counts = dict(con.execute(load_sql("marts/count_partitions").format(table=table, column=column),
+                              {"first": first, "last": last}).fetchall())
+    for day in _days(first, last):
+        _record(con, table, day, build_at, int(counts.get(day, 0)))
+    return sum(int(n) for n in counts.values())
 
 
 def set_watermark(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime) -> None:

@@ -61,12 +61,9 @@ class _Bucket:
     as_of_us: np.ndarray  # int64 per payload row: as_of in microseconds since the epoch
 
 
-def build_range(con: duckdb.DuckDBPyConnection, params: dict[str, object], buckets: int,
-                mine: list[int] | None = None) -> list[int]:
-    """Insert the features of the ends $first..$last, bucket after bucket, in the caller's transaction (only the
-    buckets `mine`, a shard's, when given); the buckets left for the one-day SQL (an amount too large for exact
-    float64 arithmetic)."""
-    wanted = None if mine is None else set(mine)
+def build_range(con: duckdb.DuckDBPyConnection, params: dict[str, object], buckets: int) -> list[int]:
+    """Insert the features of the ends $first..$last, bucket after bucket, in the caller's transaction; the buckets
+    left for the one-day SQL (an amount too large for exact float64 arithmetic)."""
     previous = con.sql(load_sql("marts/features_previous"), params={
         k: params[k] for k in ("first", "seed", "seed_end")} | {"window_days": WINDOWS[0], "buckets": buckets}
     ).to_arrow_table()
@@ -81,8 +78,6 @@ def build_range(con: duckdb.DuckDBPyConnection, params: dict[str, object], bucke
 
         def slices() -> Iterator[pa.Table]:
             for bucket, series in _buckets_of(reader, buckets):
-                if wanted is not None and bucket not in wanted:
-                    continue  # another shard's keys
                 rows = _bucket_rows(series.drop_columns(["bucket"]), previous_of[bucket], params)
                 del series  # the bucket's payload keeps the columns its rows need
                 if rows is None:

@@ -29,8 +29,7 @@ CheckName = Literal["as_of", "amounts", "up_to_date", "relink"]
 Builder = Callable[[duckdb.DuckDBPyConnection, datetime], int]
 RangeParams = Callable[[date, date, bool, Any], dict[str, object]]  # (first, last, seed, HistorySettings)
 # Extra buckets of a range another engine builds first; returns the buckets left to the SQL (features: numpy).
-# (connection, parameters, buckets, the bucket numbers to build: a shard's, or all of them).
-RangeEngine = Callable[[duckdb.DuckDBPyConnection, dict[str, object], int, list[int]], Iterable[int]]
+RangeEngine = Callable[[duckdb.DuckDBPyConnection, dict[str, object], int], Iterable[int]]
 # "Before everything" for a watermark or seed that does not exist yet (bound as a parameter, unlike -infinity).
 FIRST_DAY = datetime.min.replace(tzinfo=UTC)
 
