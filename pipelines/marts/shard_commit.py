@@ -8,6 +8,7 @@ another: each run stages under its own folder, removed after its commit or, left
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from datetime import date, datetime, timedelta
@@ -69,7 +70,7 @@ def plan_shards(
         table=table, first=first.isoformat(), last=last.isoformat(), build_at=build_at.isoformat(),
         history_start=settings.history_start.isoformat(), carry_forward_days=settings.carry_forward_days,
         count=count, keys=keys, previous_built=previous_built, snapshots=snapshots,
-        staging=str(staging_folder(wh.directory, run_id)))
+        staging=str(staging_folder(wh.directory, run_id) / table))
 
 
 def commit_shards(
@@ -97,4 +98,7 @@ def commit_shards(
 
 
 def remove_staging(folder: str | Path) -> None:
+    """Remove a committed mart's staging folder, and the run's folder once no mart's is left in it."""
     shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # another mart of the run still stages there
+        Path(folder).parent.rmdir()
