@@ -18,6 +18,7 @@ from assets.schemas import table_metadata
 from pipelines.contract.tables import TABLES
 from pipelines.marts.build import (
     MART_TABLES,
+    HistorySettings,
     build_partitions,
     build_table,
     ensure_mart_tables,
@@ -26,7 +27,7 @@ from pipelines.marts.build import (
     set_watermark,
 )
 from pipelines.marts.specs import MART_SPECS, MARTS, MartSpec
-from pipelines.report.previews import mart_preview
+from pipelines.report.previews import MartPreview, mart_preview
 from pipelines.resources import EARLIEST_HISTORY_START, WarehouseResource
 
 MARTS_GROUP = "marts"
@@ -41,14 +42,14 @@ DAILY_PARTITIONS = dg.DailyPartitionsDefinition(
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
-def _run_range(context: dg.AssetExecutionContext, first_allowed: date) -> tuple[date, date]:
+def run_range(context: dg.AssetExecutionContext, first_allowed: date) -> tuple[date, date]:
     window = context.partition_time_window
     first = window.start.astimezone(UTC).date()
     last = (window.end.astimezone(UTC) - timedelta(days=1)).date()
     return max(first, first_allowed), last
 
 
-def _deps(spec: MartSpec) -> list[Any]:
+def mart_deps(spec: MartSpec) -> list[Any]:
     """What a mart reads, as Dagster deps: a partitioned mart reads a partitioned input's days back to its lookback
     (features: the 89 days before, for the 90-day window) and its own previous day."""
     deps: list[Any] = []
@@ -64,29 +65,66 @@ def _deps(spec: MartSpec) -> list[Any]:
     return deps
 
 
-def _partitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
-    table = spec.name
-    checks = mart_check_specs(table)
+def range_check_specs(spec: MartSpec) -> list[dg.AssetCheckSpec]:
+    """A partitioned mart's checks: its declared ones, and whether any day is left out of date (warn)."""
+    checks = mart_check_specs(spec.name)
     if "up_to_date" in spec.checks:
         checks.append(dg.AssetCheckSpec(
-            PARTITIONS_UP_TO_DATE, asset=table, blocking=False,
+            PARTITIONS_UP_TO_DATE, asset=spec.name, blocking=False,
             description="after the build, no day up to today is out of date (warn)"))
+    return checks
+
+
+def range_checks(con: Any, spec: MartSpec, first: date, last: date, build_at: datetime, settings: HistorySettings,
+                 ) -> tuple[list[dg.AssetCheckResult], MartPreview]:
+    """The checks of a run's days and the asset page's preview of them, after the build."""
+    table = spec.name
+    results = list(table_check_results(con, table, resolve_thresholds(DataQualityConfig()), build_at,
+                                       days=(first, last)))
+    preview = mart_preview(con, table, days=(first, last))  # the run's days, for the asset page
+    if "up_to_date" in spec.checks:
+        behind = out_of_date_start(con, build_at.date(), settings)
+        results.append(dg.AssetCheckResult(
+            check_name=PARTITIONS_UP_TO_DATE, asset_key=table, passed=behind is None,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"out_of_date_from": behind.isoformat() if behind else ""}))
+    return results, preview
+
+
+def range_metadata(context: dg.OpExecutionContext, table: str, first: date, last: date, rows: int,
+                   build_at: datetime, built_seconds: float, published: int, preview: MartPreview,
+                   **extra: Any) -> dict[str, Any]:
+    """The materialization's metadata of a run's days (logged in one line too)."""
+    days_built = max((last - first).days + 1, 0)
+    context.log.info(f"{table}: {days_built} days {first}..{last}, {rows} rows in {built_seconds:.2f}s")
+    metadata: dict[str, Any] = {
+        "days_built": days_built, "rows_written": rows, "built_at": dg.MetadataValue.timestamp(build_at),
+        "build_seconds": round(built_seconds, 3), "iceberg_rows_written": published, **extra,
+    }
+    if days_built == 1:
+        metadata["dagster/row_count"] = rows
+    metadata["preview"] = dg.MetadataValue.md(preview.markdown)
+    metadata.update({name: dg.MetadataValue.float(value) for name, value in preview.numbers.items()})
+    return metadata
+
+
+def _partitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
+    table = spec.name
 
     @dg.asset(
         name=table,
         group_name=MARTS_GROUP,
         kinds={"duckdb", "iceberg"},
-        deps=_deps(spec),
+        deps=mart_deps(spec),
         partitions_def=DAILY_PARTITIONS,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=checks,
+        check_specs=range_check_specs(spec),
         description=TABLES[table].description,
         metadata={**table_metadata(table), "partition_column": spec.partition_column},
     )
     def mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
         settings = warehouse.history()
-        thresholds = resolve_thresholds(DataQualityConfig())
-        first, last = _run_range(context, settings.history_start)
+        first, last = run_range(context, settings.history_start)
         build_at = datetime.now(UTC)  # after the lock below is free: no balance of an earlier run is newer
         today = build_at.date()
         started = time.monotonic()
@@ -104,29 +142,13 @@ def _partitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
                     # A run that covered every out-of-date day up to today moves the watermark.
                     if last >= today and (dirty_from is None or first <= dirty_from):
                         set_watermark(con, table, build_at)
-                results = list(table_check_results(con, table, thresholds, build_at, days=(first, last)))
-                preview = mart_preview(con, table, days=(first, last))  # the run's days, for the asset page
-                if "up_to_date" in spec.checks:
-                    behind = out_of_date_start(con, today, settings)
-                    results.append(dg.AssetCheckResult(
-                        check_name=PARTITIONS_UP_TO_DATE, asset_key=table, passed=behind is None,
-                        severity=dg.AssetCheckSeverity.WARN,
-                        metadata={"out_of_date_from": behind.isoformat() if behind else ""}))
+                results, preview = range_checks(con, spec, first, last, build_at, settings)
             built_seconds = time.monotonic() - started
             published = 0
             if first <= last:
                 published = wh.publish([table], days=(first, last), run_id=context.run.run_id)[table]
-        days_built = max((last - first).days + 1, 0)
-        context.log.info(f"{table}: {days_built} days {first}..{last}, {rows} rows in {built_seconds:.2f}s")
-        metadata: dict[str, Any] = {
-            "days_built": days_built, "rows_written": rows, "built_at": dg.MetadataValue.timestamp(build_at),
-            "build_seconds": round(built_seconds, 3), "iceberg_rows_written": published,
-        }
-        if days_built == 1:
-            metadata["dagster/row_count"] = rows
-        metadata["preview"] = dg.MetadataValue.md(preview.markdown)
-        metadata.update({name: dg.MetadataValue.float(value) for name, value in preview.numbers.items()})
-        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=range_metadata(
+            context, table, first, last, rows, build_at, built_seconds, published, preview))
         for result in results:
             if not result.passed:
                 context.log.warning(f"{table} {result.check_name} did not pass")
@@ -142,7 +164,7 @@ def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
         name=table,
         group_name=MARTS_GROUP,
         kinds={"duckdb", "iceberg"},
-        deps=_deps(spec),
+        deps=mart_deps(spec),
         description=TABLES[table].description,
         metadata=table_metadata(table),
         # Its checks run inside its step, on its open connection, as the partitioned marts' do: no step of their own.

@@ -117,8 +117,8 @@ def main() -> int:
     parser.add_argument("--stale-days", type=int, default=0, help="balances computed this many days ago")
     parser.add_argument("--timeline", action="store_true", help="print every output line with its arrival time")
     parser.add_argument("--profile", metavar="PATH", help="run the command under cProfile, statistics to PATH")
-    parser.add_argument("--py-spy", metavar="PATH", help="sample the command with py-spy (if installed: `pip install "
-                        "py-spy`), a speedscope profile to PATH; sampling costs the command almost nothing; CPU samples only, no idle ones")
+    parser.add_argument("--py-spy", metavar="PATH", help="sample the command's CPU with py-spy (if installed: `pip "
+                        "install py-spy`), a speedscope profile to PATH; sampling costs the command almost nothing")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fcb-bench-"))

@@ -8,9 +8,10 @@ import dagster as dg
 from assets.balances import INGEST_TABLES, stripe_fc_ingest
 from assets.checks import CHECKS
 from assets.events import EVENT_ASSETS, EVENT_JOBS, SENSORS
-from assets.marts import MART_ASSETS, MARTS_GROUP, marts_job
+from assets.marts import MARTS_GROUP, marts_job
 from assets.marts_launch import marts_after
-from pipelines.resources import default_resources
+from assets.marts_sharded import mart_assets, mart_jobs
+from pipelines.resources import WarehouseResource, default_resources
 
 JOB_NAME = "fc_balances_job"
 INGEST_JOB_NAME = "fc_balances_ingest_job"
@@ -53,15 +54,19 @@ fc_balances_daily = dg.ScheduleDefinition(
 def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
     """The code location with the given resources in place of the defaults (the CLI's sandbox, tests).
 
-    Building it reads no environment variable: the default resources read theirs when a run starts.
+    Building it reads one setting, FC_BALANCES_MART_SHARDS (the warehouse resource's mart_shards, else the
+    environment), because it shapes the marts' assets; the default resources read the others when a run starts.
     """
+    resources = {**default_resources(), **(resources or {})}
+    warehouse = resources["warehouse"]
+    shards = warehouse.shards() if isinstance(warehouse, WarehouseResource) else 1
     return dg.Definitions(
-        assets=[stripe_fc_ingest, *MART_ASSETS, *EVENT_ASSETS],
+        assets=[stripe_fc_ingest, *mart_assets(shards), *EVENT_ASSETS],
         asset_checks=[*CHECKS],
-        jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *EVENT_JOBS],
+        jobs=[fc_balances_job, fc_balances_ingest_job, marts_job, *mart_jobs(shards), *EVENT_JOBS],
         schedules=[fc_balances_daily],
         sensors=[*SENSORS, marts_after(fc_balances_job)],
-        resources={**default_resources(), **(resources or {})},
+        resources=resources,
         executor=dg.in_process_executor,
     )
 

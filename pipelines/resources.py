@@ -104,6 +104,7 @@ class WarehouseResource(dg.ConfigurableResource):
     history_start: str | None = _from("FC_BALANCES_HISTORY_START")
     carry_forward_days: int | None = _from("FC_BALANCES_CARRY_FORWARD_DAYS")
     event_retention_days: float | None = _from("FC_BALANCES_EVENT_RETENTION_DAYS")
+    mart_shards: int | None = _from("FC_BALANCES_MART_SHARDS")
 
     def folder(self) -> str:
         return str(_resolve("FC_BALANCES_WAREHOUSE", self.directory))
@@ -151,10 +152,14 @@ class WarehouseResource(dg.ConfigurableResource):
             carry_forward_days=_resolve("FC_BALANCES_CARRY_FORWARD_DAYS", self.carry_forward_days),
         )
 
+    def shards(self) -> int:
+        """How many account hash shards the partitioned marts are built in (one Dagster step each)."""
+        return int(_resolve("FC_BALANCES_MART_SHARDS", self.mart_shards))
+
     def validate(self) -> None:
         """Every setting this resource gives a run, read now: a bad one fails with its line before any work."""
         for read in (self.folder, self.rows_per_batch, self.retention_days, self.event_store_path, self.memory_limit,
-                     self.lock_timeout, self.catalog_setting, self.history, health_settings):
+                     self.lock_timeout, self.catalog_setting, self.history, self.shards, health_settings):
             read()
 
 

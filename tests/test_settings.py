@@ -41,6 +41,7 @@ ZERO_READERS: dict[str, tuple[str | None, Callable[..., Any]]] = {
     "FC_BALANCES_LOCK_TIMEOUT": ("lock_timeout_seconds", lambda **f: WarehouseResource(**f).open().lock_timeout),
     "FC_BALANCES_CARRY_FORWARD_DAYS": (
         "carry_forward_days", lambda **f: WarehouseResource(**f).history().carry_forward_days),
+    "FC_BALANCES_MART_SHARDS": ("mart_shards", lambda **f: WarehouseResource(**f).shards()),
     "FC_BALANCES_EVENT_RETENTION_DAYS": (
         "event_retention_days", lambda **f: WarehouseResource(**f).retention_days()),
     "FC_BALANCES_STALENESS_HOURS": (
@@ -53,9 +54,10 @@ ZERO_READERS: dict[str, tuple[str | None, Callable[..., Any]]] = {
     "FC_BALANCES_REFRESH_FAILURES": (None, lambda: health_settings().refresh_failures),
 }
 # Where 0 makes no sense: no request could be made, the events API would be read without pause, no row written,
-# and a max age of 0 would skip nothing (unset means that).
+# a max age of 0 would skip nothing (unset means that), and no shard would build the marts.
 ZERO_REFUSED = {"FC_BALANCES_MAX_RPS", "FC_BALANCES_MAX_RPS_PER_ENDPOINT", "FC_BALANCES_POLL_INTERVAL",
-                "FC_BALANCES_BATCH_SIZE", "FC_BALANCES_MAX_AGE_HOURS", "FC_BALANCES_REFRESH_FAILURES"}
+                "FC_BALANCES_BATCH_SIZE", "FC_BALANCES_MAX_AGE_HOURS", "FC_BALANCES_REFRESH_FAILURES",
+                "FC_BALANCES_MART_SHARDS"}
 NUMERIC = [s.variable for s in SETTINGS.values() if s.kind in ("number", "whole")]
 
 

@@ -226,6 +226,17 @@ def build_partitions(
     return total
 
 
+def record_days(con: duckdb.DuckDBPyConnection, table: str, first: date, last: date, build_at: datetime) -> int:
+    """Record each day first..last of a partitioned mart as built at build_at with its rows (in the caller's
+    transaction: a sharded build's commit, shard_commit.py); the rows of the range."""
+    column = PARTITION_COLUMNS[table]
+    counts = dict(con.execute(load_sql("marts/count_partitions").format(table=table, column=column),
+                              {"first": first, "last": last}).fetchall())
+    for day in _days(first, last):
+        _record(con, table, day, build_at, int(counts.get(day, 0)))
+    return sum(int(n) for n in counts.values())
+
+
 def set_watermark(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime) -> None:
     """Record that every partition of `table` up to today is up to date with balances fetched before build_at."""
     _in_transaction(con, lambda: _record(con, table, None, build_at, 0) or 0)
