@@ -25,7 +25,7 @@ from pipelines.marts.shard_build import ShardTask, build_shard, shard_file
 from pipelines.marts.shard_commit import commit_shards, plan_shards, remove_staging
 from pipelines.marts.specs import MARTS, MartSpec
 from pipelines.resources import WarehouseResource
-from pipelines.warehouse.catalog import catalog_properties
+from pipelines.warehouse.catalog_config import catalog_properties
 
 SHARDED_JOB_NAME = "fc_marts_sharded_job"
 

@@ -11,24 +11,20 @@ import shutil
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow.parquet as pq
-from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import (
-    And,
-    BooleanExpression,
-    GreaterThanOrEqual,
-    LessThan,
-    LessThanOrEqual,
-)
 
 from pipelines.contract.schema import create_table_sql
 from pipelines.contract.tables import TABLES
 from pipelines.marts.build import PARTITION_COLUMNS, HistorySettings, MartBuildError, build_partitions
 from pipelines.marts.specs import MART_SPECS, utc
 from pipelines.sql import load_sql
-from pipelines.warehouse.catalog import load_table, open_catalog
+
+if TYPE_CHECKING:  # pyiceberg is imported by the shard steps only: the code location loads without it
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.expressions import BooleanExpression
 
 STAGING_DIR_NAME = ".mart_shards"  # <warehouse>/.mart_shards/<run id>/: the shards' files until the commit
 _READ_BATCH_ROWS = 64 * 1024
@@ -91,6 +87,8 @@ def shard_reads(table: str, first: date, last: date, settings: HistorySettings, 
 
 
 def _row_filter(read: Read) -> BooleanExpression:
+    from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan, LessThanOrEqual
+
     partition = TABLES[read.table].partition
     assert partition is not None
     column = partition.column
@@ -124,6 +122,8 @@ def _create_tables(con: duckdb.DuckDBPyConnection, table: str, keys: int) -> Non
 def _load(con: duckdb.DuckDBPyConnection, catalog: Catalog, read: Read, snapshot_id: int, index: int,
           count: int) -> int:
     """Insert the shard's keys of one input (at the plan's snapshot) into its in-memory table, batch by batch."""
+    from pipelines.warehouse.catalog import load_table
+
     scan = load_table(catalog, read.table).scan(row_filter=_row_filter(read), snapshot_id=snapshot_id)
     reader = scan.to_arrow_batch_reader()
     con.register("_shard_input", reader)
@@ -146,6 +146,8 @@ def build_shard(task: ShardTask, index: int, catalog_properties: dict[str, str],
     settings = task.settings
     target = shard_file(task, index)
     spill = Path(task.staging) / f".spill-{task.table}-{index}"
+    from pipelines.warehouse.catalog import open_catalog
+
     catalog = open_catalog(catalog_properties)
     con = _connect(memory_limit, spill)
     try:

@@ -19,7 +19,6 @@ import duckdb
 from pipelines.marts.build import PARTITION_COLUMNS, HistorySettings, MartBuildError, record_days
 from pipelines.marts.shard_build import STAGING_DIR_NAME, ShardTask, shard_reads
 from pipelines.sql import load_sql
-from pipelines.warehouse.catalog import load_table
 from pipelines.warehouse.store import Warehouse
 
 # A staging folder of another run untouched this long is a crashed run's: a later plan removes it. Well past any
@@ -61,6 +60,8 @@ def plan_shards(
     reads = shard_reads(table, first, last, settings, previous_built)
     for read in reads:
         wh.publish([read.table], days=None if read.first is None else (read.first, read.last), run_id=run_id)
+    from pipelines.warehouse.catalog import load_table  # pyiceberg: only when sharding
+
     snapshots = {}
     for read in reads:
         snapshot = load_table(wh.catalog, read.table).current_snapshot()
