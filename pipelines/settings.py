@@ -183,10 +183,10 @@ _DECLARED: tuple[Setting, ...] = (
     Setting("FC_BALANCES_CARRY_FORWARD_DAYS", "whole", "days a balance is carried forward in `fc_daily_balances` "
             "after its observation (change it, then `fc-balances marts --full`)", "`warehouse.carry_forward_days`",
             default=31, minimum=0),
-    Setting("FC_BALANCES_MART_SHARDS", "whole", "account hash shards of the partitioned marts: above 1, each "
-            "shard is its own Dagster step (one process each under the multiprocess executor); their DuckDB "
-            "writes take turns on the writer lock", "`warehouse.mart_shards`", default=1, minimum=0, above_minimum=True,
-            maximum=64),
+    Setting("FC_BALANCES_MART_SHARDS", "whole", "account hash shards of the partitioned marts, read when the "
+            "definitions are built: above 1, each shard is a Dagster step reading Iceberg into its own in-memory "
+            "DuckDB, without the writer lock, and `fc_marts_sharded_job` runs them side by side",
+            "`warehouse.mart_shards`", default=1, minimum=0, above_minimum=True, maximum=64),
     Setting("FC_BALANCES_DUCKDB_MEMORY_LIMIT", "memory", "memory limit of every DuckDB connection; past it DuckDB "
             "spills to `<warehouse>/.duckdb_spill/`", "`warehouse.duckdb_memory_limit`", default="1GB"),
     Setting("FC_BALANCES_MAX_AGE_HOURS", "number", "skip accounts whose newest known balance is younger "

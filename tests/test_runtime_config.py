@@ -1,4 +1,5 @@
-"""Settings are read when a run starts, never at import, and the CLI hands them over without touching os.environ."""
+"""Settings are read when a run starts, never at import (but FC_BALANCES_MART_SHARDS, which shapes the marts' assets),
+and the CLI hands them over without touching os.environ."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def test_importing_the_code_location_reads_none_of_our_settings() -> None:
+def test_importing_the_code_location_reads_only_the_shard_count() -> None:
     done = subprocess.run(
         [sys.executable, "-c", _RECORD_IMPORT], cwd=ROOT, capture_output=True, text=True, timeout=120,
         env=_clean_env(FC_BALANCES_WAREHOUSE="/nonexistent", STRIPE_API_KEY="sk_test_x"),
@@ -50,8 +51,10 @@ def test_importing_the_code_location_reads_none_of_our_settings() -> None:
     assert done.returncode == 0, done.stderr
     read = json.loads(done.stdout.strip().splitlines()[-1])
     assert read, "the recorder saw no reads at all, so it proves nothing"  # Dagster itself reads its own variables
-    # STRIPE_LOG is the stripe SDK's own switch, read by its import; every other one is ours.
-    assert [key for key in read if key.startswith(OUR_PREFIXES) and key != "STRIPE_LOG"] == []
+    # STRIPE_LOG is the stripe SDK's own switch, read by its import; every other one is ours. The one setting read
+    # when the definitions are built is FC_BALANCES_MART_SHARDS: it decides the marts' assets (plain or sharded).
+    ours = {key for key in read if key.startswith(OUR_PREFIXES) and key != "STRIPE_LOG"}
+    assert ours == {"FC_BALANCES_MART_SHARDS"}
 
 
 def test_a_bad_value_does_not_break_the_import() -> None:
