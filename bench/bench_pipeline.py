@@ -104,7 +104,8 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--mode", choices=["test", "live"], default="live")
-    parser.add_argument("--no-rate-limit", action="store_true", help="limits off, the sandbox's and the pipeline's (memory/CPU runs)")
+    parser.add_argument("--no-rate-limit", action="store_true",
+                        help="limits off, the sandbox's and the pipeline's (memory/CPU runs)")
     parser.add_argument("--pipeline-rps", type=float, help="pipeline limits (global and per endpoint)")
     parser.add_argument("--discovery", choices=["per_customer", "all"], default="per_customer")
     parser.add_argument("--time-v", action="store_true", help="measure peak RSS and CPU with /usr/bin/time -v")
