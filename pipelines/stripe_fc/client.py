@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import stripe
+from stripe._encode import _api_encode
+from stripe._request_options import merge_options
 
 from pipelines.redact import redact
 from pipelines.stripe_fc.ratelimit import RateLimiter, endpoint_template
@@ -166,6 +168,12 @@ class StripeFCClient:
             max_network_retries=settings.max_network_retries,
             http_client=self._http,
         )
+        # The SDK's own request path builds its headers (a JSON user agent, a scan of the environment) and formats
+        # five log lines for every call: a third of the ingest's CPU at 100,000 accounts. The headers are the
+        # SDK's, made once; each call goes through the SDK's retrying HTTP client and its response handling.
+        self._requestor = self._stripe._requestor
+        self._headers = self._requestor.request_headers("get", "V1", merge_options(self._requestor._options, None))
+        self._headers.pop("Idempotency-Key", None)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -185,8 +193,7 @@ class StripeFCClient:
         attempt = 0
         while True:
             try:
-                response = await self._stripe.raw_request_async(method, path, **params)
-                return response.data  # type: ignore[no-any-return]
+                return await self._send(method, path, params)
             except stripe.RateLimitError:
                 if attempt >= self.settings.max_rate_limit_retries:
                     raise
@@ -209,6 +216,26 @@ class StripeFCClient:
                     f"cannot reach the Stripe API at {self.settings.api_base} "
                     f"(after {self.settings.max_network_retries} retries)"
                 ) from None
+
+    async def _send(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One call as the SDK's raw_request_async makes it (its encoding, headers, retries and errors)."""
+        headers = dict(self._headers)
+        idempotency_key = params.pop("idempotency_key", None)
+        # The SDK's form encoding, brackets left literal as the SDK leaves them.
+        encoded = urlencode(list(_api_encode(params))).replace("%5B", "[").replace("%5D", "]")
+        url = f"{self.settings.api_base}{path}"
+        body = None
+        if method == "post":
+            headers["Idempotency-Key"] = idempotency_key
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = encoded
+        elif encoded:
+            url = f"{url}?{encoded}"
+        content, status, response_headers = await self._http.request_with_retries_async(
+            method, url, headers, body, max_network_retries=self.settings.max_network_retries)
+        # Raises the SDK's error for the status (RateLimitError, InvalidRequestError ...), as raw_request_async does.
+        response = self._requestor._interpret_response(content, status, response_headers, "V1")
+        return response.data  # type: ignore[no-any-return]
 
     async def paginate(self, path: str, params: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield each page of a list endpoint, newest first, following `starting_after`."""
