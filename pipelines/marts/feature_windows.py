@@ -131,8 +131,10 @@ def _bucket_rows(series: pa.Table, previous: pa.Table, params: dict[str, object]
     last: date = params["last"]  # type: ignore[assignment]
     built_at: datetime = params["built_at"]  # type: ignore[assignment]
     amounts = series.column("current_minor")
-    biggest = pc.max(pc.abs_checked(amounts.fill_null(0))).as_py() if len(amounts) else 0
-    if (biggest or 0) >= EXACT_LIMIT:
+    # The extremes as Python ints: abs() of int64's minimum overflows in Arrow.
+    extremes = pc.min_max(amounts).as_py() if len(amounts) else {"min": None, "max": None}
+    biggest = max((abs(value) for value in extremes.values() if value is not None), default=0)
+    if biggest >= EXACT_LIMIT:
         return None
     data = _matrices(series, previous, first, last)
     if data is None:

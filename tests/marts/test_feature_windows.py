@@ -121,3 +121,18 @@ def test_rows_go_in_as_whole_row_groups_until_the_flush(monkeypatch: pytest.Monk
     assert stored == [0, 0, 20, 50, 50]
     writer.flush()
     assert con.execute("SELECT count(*) FROM fc_underwriting_features").fetchall()[0][0] == 55
+
+
+def test_an_amount_at_int64s_minimum_takes_the_exact_path_instead_of_overflowing() -> None:
+    # abs() of int64's minimum overflows in Arrow: the range build must hand such a bucket to the SQL path (None),
+    # as it does any amount past float64's exact integers, not fail the mart (found when a run crossed midnight).
+    from datetime import UTC, date, datetime
+
+    import pyarrow as pa
+
+    from pipelines.marts.feature_windows import _bucket_rows
+
+    params = {"first": date(2026, 12, 6), "last": date(2026, 12, 7), "built_at": datetime(2026, 12, 7, tzinfo=UTC)}
+    for extreme in (-(2**63), 2**63 - 1):
+        series = pa.table({"current_minor": pa.array([1, extreme, None], pa.int64())})
+        assert _bucket_rows(series, pa.table({}), params) is None
