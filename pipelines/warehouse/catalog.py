@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import weakref
 from collections.abc import Iterable
@@ -94,6 +95,26 @@ def open_catalog(properties: dict[str, str]) -> Catalog:
     if sqlite_file is not None:  # a server catalog is loaded each time: its engine may be shared by nothing else
         _OPENED[key] = (_file_identity(sqlite_file), catalog)
     return catalog
+
+
+def create_embedded_catalog(properties: dict[str, str], names: Iterable[str]) -> None:
+    """A new embedded SQLite catalog appears whole: built under a temporary name with its namespace and every named
+    table, then renamed into place, so a reader (or the run after a kill -9) never finds it with tables missing.
+    Nothing to do for a server catalog or an existing file (the caller holds the writer lock: no one else makes it)."""
+    sqlite_file = _sqlite_file(properties)
+    if sqlite_file is None or sqlite_file.exists():
+        return
+    sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    staging = sqlite_file.with_name(f"{sqlite_file.name}.new-{os.getpid()}")
+    staging.unlink(missing_ok=True)  # left by a killed process of the same pid: never renamed, so never read
+    catalog = load_catalog(CATALOG_NAME, **{**properties, "uri": f"sqlite:///{staging}"})
+    catalog.create_namespace_if_not_exists(NAMESPACE)
+    for name in names:
+        ensure_table(catalog, name)
+    engine = getattr(catalog, "engine", None)
+    if engine is not None:
+        engine.dispose()
+    os.replace(staging, sqlite_file)
 
 
 # ------------------------------------------------------------------------------------------- schemas and specs

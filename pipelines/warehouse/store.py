@@ -131,8 +131,10 @@ class Warehouse:
 
     def _open_catalog(self) -> Catalog:
         """The catalog, with every exported table created or evolved to its declaration (readers find them all)."""
-        from pipelines.warehouse.catalog import ensure_tables, open_catalog
+        from pipelines.warehouse.catalog import create_embedded_catalog, ensure_tables, open_catalog
 
+        with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
+            create_embedded_catalog(self.catalog_properties, EXPORTED_TABLES)
         catalog = open_catalog(self.catalog_properties)
         with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
             ensure_tables(catalog, EXPORTED_TABLES)
