@@ -12,10 +12,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
-from bench_history import FC_BALANCES, generate, load, measured
+from bench_history import FC_BALANCES, add_today, generate, load, measured
 
-from pipelines.sql import load_sql
 from pipelines.warehouse import DUCKDB_FILE_NAME, Warehouse
 from pipelines.warehouse.catalog import load_table
 
@@ -27,16 +25,6 @@ from pipelines.warehouse import Warehouse
 with Warehouse(sys.argv[1]) as wh:
     wh.export_parquet()
 """
-
-
-def land_day(folder: Path, first_day: datetime, day: int) -> None:
-    """One day of balances (one per account, day `day` of the history), fetched now: a daily ingest's rows."""
-    with duckdb.connect(str(folder / DUCKDB_FILE_NAME)) as con:
-        con.execute("SET TimeZone = 'UTC'")
-        now = datetime.now(UTC)
-        con.execute(load_sql("marts/bench/history_balances"), {
-            "first_day": first_day, "from_day": day, "to_day": day, "as_of_cap": now - timedelta(minutes=1),
-            "fetched_at": now})
 
 
 def publish_ingest(folder: Path, run_id: str) -> float:
@@ -132,7 +120,7 @@ def main() -> None:
         files_report(folder)
         walls = []
         for run in range(args.runs):
-            land_day(folder, first_day, args.days - args.runs + run)
+            add_today(folder, args.days - args.runs + run, first_day)
             published = publish_ingest(folder, f"bench-daily-{run}")
             wall, rss, _cpu = measured([FC_BALANCES, "marts", "--quiet"], env)
             walls.append((published, wall, rss))
