@@ -76,6 +76,23 @@ ICEBERG_PUBLISHED = Table(
     ),
 )
 
+ICEBERG_PENDING = Table(
+    name="_fc_iceberg_pending",
+    description=(
+        "Bookkeeping of the Iceberg publish: partitions of a table whose rows a write updated in place since "
+        "their last publish (an update leaves the row count as it was, which is all a publish reads of the "
+        "partitions it has recorded); written in the write's transaction, cleared in the record's."
+    ),
+    group="warehouse",
+    key=("table_name", "partition_key"),
+    exported=False,
+    readme=False,
+    columns=(
+        Column("table_name", "VARCHAR", "the published table", nullable=False),
+        Column("partition_key", "VARCHAR", "the partition value as Iceberg prints it", nullable=False),
+    ),
+)
+
 # ------------------------------------------------------------------------------------------- lifecycle
 
 FC_DELETIONS = Table(

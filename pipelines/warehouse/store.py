@@ -38,6 +38,7 @@ from pipelines.warehouse.base import (
 )
 from pipelines.warehouse.catalog_config import catalog_errors, catalog_properties, shown_properties
 from pipelines.warehouse.lock import ReaderLock, WriterLock
+from pipelines.warehouse.partitions import mark_written
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -255,6 +256,7 @@ class Warehouse:
                 for table, rows in prepared:
                     connection.register(BATCH_VIEW, rows)
                     result = connection.execute(load_sql(f"warehouse/write_{table}")).fetchall()
+                    mark_written(connection, table, BATCH_VIEW)  # an upsert's partitions, for the next publish
                     connection.unregister(BATCH_VIEW)
                     written[table] = int(result[0][0]) if result else 0
                 connection.execute("COMMIT")
