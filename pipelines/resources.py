@@ -138,11 +138,12 @@ class WarehouseResource(dg.ConfigurableResource):
         """A read-only connection (UTC) for checks and other reads: no writer lock."""
         return open_reader(self.folder(), self.lock_timeout(), memory_limit=self.memory_limit())
 
-    def open(self) -> Warehouse:
-        """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock)."""
+    def open(self, publishing: bool = True) -> Warehouse:
+        """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock).
+        `publishing` False: DuckDB only, the Iceberg catalog left closed (a read of what to rebuild)."""
         return Warehouse(
             self.folder(), catalog=self.catalog_setting(), lock_timeout=self.lock_timeout(),
-            memory_limit=self.memory_limit(),
+            memory_limit=self.memory_limit(), publishing=publishing,
         )
 
     def history(self) -> HistorySettings:

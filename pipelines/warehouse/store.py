@@ -73,14 +73,17 @@ class Warehouse:
         self, directory: str | os.PathLike[str], catalog: str | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        publishing: bool = True,
     ) -> None:
-        """`catalog`: pyiceberg catalog properties as JSON (FC_BALANCES_ICEBERG_CATALOG); None: the embedded one."""
+        """`catalog`: pyiceberg catalog properties as JSON (FC_BALANCES_ICEBERG_CATALOG); None: the embedded one.
+        `publishing` False: the block reads DuckDB only (what to rebuild), so the catalog is never opened."""
         self.memory_limit = checked_memory_limit(memory_limit)
         self.directory = Path(directory).expanduser().absolute()
         self.duckdb_path = self.directory / DUCKDB_FILE_NAME
         self.catalog_properties = catalog_properties(self.directory, catalog)
         self.lock_timeout = lock_timeout
         self._lock = WriterLock(self.directory, lock_timeout)
+        self.publishing = publishing
         self._catalog: Catalog | None = None
         self._catalog_opening: Future[Catalog] | None = None
         # The connection a `connection()` block holds: calls inside the block use a cursor of it instead of opening
@@ -101,7 +104,9 @@ class Warehouse:
         try:
             self._create_tables()
             legacy = self.directory / LEGACY_PARQUET_DIR
-            if legacy.is_dir():
+            if not self.publishing:
+                pass  # a 0.2.0 mirror waits for the first open that publishes
+            elif legacy.is_dir():
                 # A 0.2.0 warehouse: every row to Iceberg first, and only then the mirror goes (killed in between,
                 # the next open publishes what is missing and removes it then).
                 self._catalog = self._open_catalog()
@@ -172,12 +177,14 @@ class Warehouse:
             raise WarehouseError(f"warehouse folder {self.directory} is not writable")
 
     def _require_open(self) -> None:
-        if not self._lock.held or (self._catalog is None and self._catalog_opening is None):
+        if not self._lock.held:
             raise WarehouseError(f"warehouse {self.directory} used outside its `with` block")
 
     def _require_catalog(self) -> Catalog:
         """The open catalog, waiting for the thread opening it."""
         self._require_open()
+        if not self.publishing:
+            raise WarehouseError(f"warehouse {self.directory} was opened without its Iceberg catalog")
         if self._catalog is None:
             assert self._catalog_opening is not None
             self._catalog = self._catalog_opening.result()
