@@ -58,6 +58,11 @@ MART_PARTITIONS = Table(
     ),
 )
 
+# The key of the publish's bookkeeping: a published table's partition.
+PUBLISHED_TABLE = Column("table_name", "VARCHAR", "the published table", nullable=False)
+PARTITION_KEY = Column("partition_key", "VARCHAR", "the partition value as Iceberg prints it ('' if none)",
+                       nullable=False)
+
 ICEBERG_PUBLISHED = Table(
     name="_fc_iceberg_partitions",
     description="Bookkeeping of the Iceberg publish: per table and partition, what its last commit held.",
@@ -66,8 +71,8 @@ ICEBERG_PUBLISHED = Table(
     exported=False,
     readme=False,
     columns=(
-        Column("table_name", "VARCHAR", "the published table", nullable=False),
-        Column("partition_key", "VARCHAR", "the partition value as Iceberg prints it ('' if none)", nullable=False),
+        PUBLISHED_TABLE,
+        PARTITION_KEY,
         Column("row_count", "BIGINT", "rows in the partition", nullable=False),
         Column("fingerprint", "VARCHAR", "a hash of the partition's rows", nullable=False),
         Column("run_id", "VARCHAR", "the Dagster run (or command) whose publish committed it", nullable=False),
@@ -87,10 +92,7 @@ ICEBERG_PENDING = Table(
     key=("table_name", "partition_key"),
     exported=False,
     readme=False,
-    columns=(
-        Column("table_name", "VARCHAR", "the published table", nullable=False),
-        Column("partition_key", "VARCHAR", "the partition value as Iceberg prints it", nullable=False),
-    ),
+    columns=(PUBLISHED_TABLE, PARTITION_KEY),
 )
 
 # ------------------------------------------------------------------------------------------- lifecycle
