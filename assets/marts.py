@@ -129,23 +129,22 @@ def _partitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
         today = build_at.date()
         started = time.monotonic()
         rows = 0
-        with warehouse.open() as wh:
-            with wh.connection() as con:
-                ensure_mart_tables(con)
-                install_macros(con)
-                if first <= last:
-                    dirty_from = out_of_date_start(con, today, settings)
-                    rows = build_partitions(
-                        con, table, first, last, build_at, settings,
-                        on_batch=lambda a, b, n: context.log.info(f"{table}: {a}..{b} built, {n} rows"),
-                    )
-                    # A run that covered every out-of-date day up to today moves the watermark.
-                    if last >= today and (dirty_from is None or first <= dirty_from):
-                        set_watermark(con, table, build_at)
-                results, preview = range_checks(con, spec, first, last, build_at, settings)
+        with warehouse.open(keep_connected=True) as wh, wh.connection() as con:
+            ensure_mart_tables(con)
+            install_macros(con)
+            if first <= last:
+                dirty_from = out_of_date_start(con, today, settings)
+                rows = build_partitions(
+                    con, table, first, last, build_at, settings,
+                    on_batch=lambda a, b, n: context.log.info(f"{table}: {a}..{b} built, {n} rows"),
+                )
+                # A run that covered every out-of-date day up to today moves the watermark.
+                if last >= today and (dirty_from is None or first <= dirty_from):
+                    set_watermark(con, table, build_at)
+            results, preview = range_checks(con, spec, first, last, build_at, settings)
             built_seconds = time.monotonic() - started
             published = 0
-            if first <= last:
+            if first <= last:  # through the open connection: one open of the file per step
                 published = wh.publish([table], days=(first, last), run_id=context.run.run_id)[table]
         yield dg.MaterializeResult(metadata=range_metadata(
             context, table, first, last, rows, build_at, built_seconds, published, preview))
@@ -176,7 +175,7 @@ def _unpartitioned_mart(spec: MartSpec) -> dg.AssetsDefinition:
         build_at = datetime.now(UTC)
         started = time.monotonic()
         thresholds = resolve_thresholds(DataQualityConfig())
-        with warehouse.open() as wh, wh.connection() as con:
+        with warehouse.open(keep_connected=True) as wh, wh.connection() as con:
             ensure_mart_tables(con)
             install_macros(con)  # cheap; keeps the funds-check macro in step with the shipped SQL
             rows = build_table(con, table, build_at)

@@ -21,7 +21,7 @@ def out_of_date_range(warehouse: WarehouseResource, today: date | None = None) -
     # Opened for writing only so a new or older warehouse is created or migrated first; the read itself writes
     # and publishes nothing (the sensor runs this after every ingest), so the Iceberg catalog stays closed (its
     # opening thread took half a second of a daily `fc-balances marts` at 100,000 accounts, waited for at exit).
-    with warehouse.open(publishing=False) as wh, wh.reading() as con:
+    with warehouse.open(publishing=False, keep_connected=True) as wh, wh.reading() as con:
         require_mart_tables(con)
         first = out_of_date_start(con, today, settings)
     return (first, today) if first is not None else None

@@ -138,12 +138,13 @@ class WarehouseResource(dg.ConfigurableResource):
         """A read-only connection (UTC) for checks and other reads: no writer lock."""
         return open_reader(self.folder(), self.lock_timeout(), memory_limit=self.memory_limit())
 
-    def open(self, publishing: bool = True) -> Warehouse:
+    def open(self, publishing: bool = True, keep_connected: bool = False) -> Warehouse:
         """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock).
-        `publishing` False: DuckDB only, the Iceberg catalog left closed (a read of what to rebuild)."""
+        `publishing` False: DuckDB only, the Iceberg catalog left closed (a read of what to rebuild);
+        `keep_connected` True: the open's connection serves the first call (see Warehouse)."""
         return Warehouse(
             self.folder(), catalog=self.catalog_setting(), lock_timeout=self.lock_timeout(),
-            memory_limit=self.memory_limit(), publishing=publishing,
+            memory_limit=self.memory_limit(), publishing=publishing, keep_connected=keep_connected,
         )
 
     def history(self) -> HistorySettings:

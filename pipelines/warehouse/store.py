@@ -74,9 +74,13 @@ class Warehouse:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
         publishing: bool = True,
+        keep_connected: bool = False,
     ) -> None:
         """`catalog`: pyiceberg catalog properties as JSON (FC_BALANCES_ICEBERG_CATALOG); None: the embedded one.
-        `publishing` False: the block reads DuckDB only (what to rebuild), so the catalog is never opened."""
+        `publishing` False: the block reads DuckDB only (what to rebuild), so the catalog is never opened.
+        `keep_connected` True: the connection the open migrates with serves the block's first call (a mart's build
+        follows at once: one open and checkpoint of the file instead of two); False: it closes at once, so readers
+        get in while the block waits (an ingest's first write comes after minutes of Stripe calls)."""
         self.memory_limit = checked_memory_limit(memory_limit)
         self.directory = Path(directory).expanduser().absolute()
         self.duckdb_path = self.directory / DUCKDB_FILE_NAME
@@ -84,6 +88,8 @@ class Warehouse:
         self.lock_timeout = lock_timeout
         self._lock = WriterLock(self.directory, lock_timeout)
         self.publishing = publishing
+        self.keep_connected = keep_connected
+        self._idle: duckdb.DuckDBPyConnection | None = None  # kept from the open for the first call
         self._catalog: Catalog | None = None
         self._catalog_opening: Future[Catalog] | None = None
         # The connection a `connection()` block holds: calls inside the block use a cursor of it instead of opening
@@ -132,6 +138,9 @@ class Warehouse:
                 if failure is not None and exc_type is None:
                     raise failure  # a catalog that cannot open fails the command, as it would have at the open
         finally:
+            if self._idle is not None:
+                self._idle.close()
+                self._idle = None
             self._catalog, self._catalog_opening = None, None
             self._lock.release()
 
@@ -152,17 +161,27 @@ class Warehouse:
         A warehouse newer than this code is refused before a byte is written.
         """
         where = str(self.directory)
-        with self._connect() as connection:
-            try:
-                version = warehouse_version(connection)
-                refuse_newer(version, where)
-                return migrate(connection, where).applied
-            except SchemaVersionError as exc:
-                raise WarehouseError(str(exc)) from None
-            except duckdb.Error as exc:
-                raise WarehouseError(
-                    f"migrating {self.duckdb_path} failed, nothing was changed: {one_line(exc)}"
-                ) from exc
+        connection = self._open_file()
+        try:
+            version = warehouse_version(connection)
+            refuse_newer(version, where)
+            applied = migrate(connection, where).applied
+        except SchemaVersionError as exc:
+            connection.close()
+            raise WarehouseError(str(exc)) from None
+        except duckdb.Error as exc:
+            connection.close()
+            raise WarehouseError(
+                f"migrating {self.duckdb_path} failed, nothing was changed: {one_line(exc)}"
+            ) from exc
+        except BaseException:
+            connection.close()
+            raise
+        if self.keep_connected:
+            self._idle = connection
+        else:
+            connection.close()
+        return applied
 
     def _prepare_directory(self) -> None:
         if self.directory.exists() and not self.directory.is_dir():
@@ -205,12 +224,21 @@ class Warehouse:
                 cursor.execute("SET TimeZone = 'UTC'")
                 yield cursor
             return
-        connection = _connect_waiting(self.duckdb_path, read_only=False, timeout=self.lock_timeout)
+        connection, self._idle = (self._idle, None) if self._idle is not None else (self._open_file(), None)
         try:
-            configure(connection, self.directory, self.memory_limit)
             yield connection
         finally:
             connection.close()
+
+    def _open_file(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB file opened for writing and configured, waiting up to lock_timeout for a reader holding it."""
+        connection = _connect_waiting(self.duckdb_path, read_only=False, timeout=self.lock_timeout)
+        try:
+            configure(connection, self.directory, self.memory_limit)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
