@@ -156,7 +156,7 @@ def main() -> int:
                        [sys.executable, "-m", "memray", "run", "-q", "-o", args.memray, str(script)])
         if args.py_spy:
             command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "speedscope",
-                       "--rate", "200", "--idle", "-o", args.py_spy, "--", *command]
+                       "--rate", "200", "--idle", "--nonblocking", "-o", args.py_spy, "--", *command]
         if args.time_v:
             command = ["/usr/bin/time", "-v", *command]
         code, wall, lines, errors, started_at = run_timed(command, env)
