@@ -110,21 +110,23 @@ class Warehouse:
         try:
             self._create_tables()
             legacy = self.directory / LEGACY_PARQUET_DIR
-            if not self.publishing:
-                pass  # a 0.2.0 mirror waits for the first open that publishes
-            elif legacy.is_dir():
+            # Without publishing, a 0.2.0 mirror waits for the first open that publishes.
+            if self.publishing and legacy.is_dir():
                 # A 0.2.0 warehouse: every row to Iceberg first, and only then the mirror goes (killed in between,
                 # the next open publishes what is missing and removes it then).
                 self._catalog = self._open_catalog()
                 self.publish(EXPORTED_TABLES, run_id=UPGRADE_RUN_ID)
                 shutil.rmtree(legacy)
-            else:
+            elif self.publishing:
                 # Importing pyiceberg and opening the catalog take a second or more in a new process: a thread does
                 # it while the step works (an ingest's first requests go out meanwhile); the first use waits for it.
                 opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fc-iceberg-catalog")
                 self._catalog_opening = opener.submit(self._open_catalog)
                 opener.shutdown(wait=False)
         except BaseException:
+            if self._idle is not None:
+                self._idle.close()
+                self._idle = None
             self._lock.release()
             raise
         return self
@@ -163,17 +165,16 @@ class Warehouse:
         where = str(self.directory)
         connection = self._open_file()
         try:
-            version = warehouse_version(connection)
-            refuse_newer(version, where)
-            applied = migrate(connection, where).applied
-        except SchemaVersionError as exc:
-            connection.close()
-            raise WarehouseError(str(exc)) from None
-        except duckdb.Error as exc:
-            connection.close()
-            raise WarehouseError(
-                f"migrating {self.duckdb_path} failed, nothing was changed: {one_line(exc)}"
-            ) from exc
+            try:
+                version = warehouse_version(connection)
+                refuse_newer(version, where)
+                applied = migrate(connection, where).applied
+            except SchemaVersionError as exc:
+                raise WarehouseError(str(exc)) from None
+            except duckdb.Error as exc:
+                raise WarehouseError(
+                    f"migrating {self.duckdb_path} failed, nothing was changed: {one_line(exc)}"
+                ) from exc
         except BaseException:
             connection.close()
             raise
@@ -224,7 +225,10 @@ class Warehouse:
                 cursor.execute("SET TimeZone = 'UTC'")
                 yield cursor
             return
-        connection, self._idle = (self._idle, None) if self._idle is not None else (self._open_file(), None)
+        if self._idle is not None:
+            connection, self._idle = self._idle, None
+        else:
+            connection = self._open_file()
         try:
             yield connection
         finally:
