@@ -35,8 +35,8 @@ _REFRESHES = """
 INSERT INTO fc_balance_refreshes (run_id, account_id, outcome, requested_at, completed_at)
 SELECT 'run_' || r, 'fca_' || i, CASE WHEN i % 7 = 0 AND r >= $runs - 4 THEN 'failed' ELSE 'succeeded' END,
        $now::TIMESTAMPTZ - ($runs - r) * INTERVAL 1 DAY, $now::TIMESTAMPTZ - ($runs - r) * INTERVAL 1 DAY
-FROM range($accounts) AS t(i), range($runs) AS u(r)
-"""
+FROM range($accounts) AS t(i), (SELECT $run::BIGINT AS r) AS u
+"""  # one run per statement, as the pipeline writes them (a year of runs at once outgrows the memory limit)
 
 
 def main() -> None:
@@ -56,7 +56,8 @@ def main() -> None:
             con.execute(_ACCOUNTS, {k: params[k] for k in ("now", "accounts")})
             for day in range(args.days):
                 con.execute(_BALANCES, {"now": now, "accounts": args.accounts, "day": day})
-            con.execute(_REFRESHES, {k: params[k] for k in ("now", "accounts", "runs")})
+            for run in range(args.runs):
+                con.execute(_REFRESHES, {"now": now, "accounts": args.accounts, "runs": args.runs, "run": run})
             started = time.perf_counter()
             rows = build_account_health(con, now, HealthSettings())
             seconds = time.perf_counter() - started

@@ -8,10 +8,13 @@
 WITH accounts AS (
     SELECT * FROM fc_accounts WHERE $account_id::VARCHAR IS NULL OR account_id = $account_id::VARCHAR
 ),
-refreshes AS (  -- a run's refresh, at the time it ended (or was asked for); skipped ones have neither
+-- Read twice below, so inlined: materialized, it held every refresh of every run in memory (a year of daily runs at
+-- 100,000 accounts, 36.5 M rows: 9 s and 1.1 GiB; inlined 1.9 s and 0.4 GiB). The account filters test the
+-- parameter, not membership in `accounts`: other accounts' rows fall out in the joins, and the semi-join cost 1 s.
+refreshes AS NOT MATERIALIZED (  -- a run's refresh, at the time it ended (or was asked for); skipped ones have neither
     SELECT r.account_id, r.outcome, coalesce(r.completed_at, r.requested_at) AS at
     FROM fc_balance_refreshes AS r
-    WHERE r.account_id IN (SELECT account_id FROM accounts)
+    WHERE ($account_id::VARCHAR IS NULL OR r.account_id = $account_id::VARCHAR)
       AND coalesce(r.completed_at, r.requested_at) <= $built_at::TIMESTAMPTZ
 ),
 succeeded AS (
@@ -36,7 +39,7 @@ observed_days AS (
     SELECT b.account_id, count(DISTINCT (b.as_of AT TIME ZONE 'UTC')::DATE) AS days
     FROM fc_balances AS b
     WHERE b.as_of >= $window_start::TIMESTAMPTZ AND b.as_of < $window_end::TIMESTAMPTZ
-      AND b.account_id IN (SELECT account_id FROM accounts)
+      AND ($account_id::VARCHAR IS NULL OR b.account_id = $account_id::VARCHAR)
     GROUP BY b.account_id
 )
 SELECT
