@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from pipelines.marts.build import HistorySettings
 from pipelines.marts.health import health_settings
@@ -105,6 +106,8 @@ class WarehouseResource(dg.ConfigurableResource):
     carry_forward_days: int | None = _from("FC_BALANCES_CARRY_FORWARD_DAYS")
     event_retention_days: float | None = _from("FC_BALANCES_EVENT_RETENTION_DAYS")
     mart_shards: int | None = _from("FC_BALANCES_MART_SHARDS")
+    # The warehouse the marts steps of one run share, open with its connection held (see `shared_connection`).
+    _shared: tuple[ExitStack, Warehouse, duckdb.DuckDBPyConnection] | None = PrivateAttr(default=None)
 
     def folder(self) -> str:
         return str(_resolve("FC_BALANCES_WAREHOUSE", self.directory))
@@ -136,16 +139,51 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A read-only connection (UTC) for checks and other reads: no writer lock."""
+        self.close_shared()  # its writer lock would keep this reader waiting
         return open_reader(self.folder(), self.lock_timeout(), memory_limit=self.memory_limit())
 
     def open(self, publishing: bool = True, keep_connected: bool = False) -> Warehouse:
         """A warehouse handle for writing; use it as a context manager (it holds the single-writer lock).
         `publishing` False: DuckDB only, the Iceberg catalog left closed (a read of what to rebuild);
         `keep_connected` True: the open's connection serves the first call (see Warehouse)."""
+        self.close_shared()  # its writer lock would keep this open waiting
         return Warehouse(
             self.folder(), catalog=self.catalog_setting(), lock_timeout=self.lock_timeout(),
             memory_limit=self.memory_limit(), publishing=publishing, keep_connected=keep_connected,
         )
+
+    @contextmanager
+    def shared_connection(self) -> Iterator[tuple[Warehouse, duckdb.DuckDBPyConnection]]:
+        """The open warehouse and a read-write connection for a mart's step, shared by the steps of one run in this
+        process: the first opens them, the next reuse them, so a run's marts open, check and checkpoint the file
+        and open the Iceberg catalog once instead of once each (a daily run's marts spent most of their time
+        there). The run's end closes them (Dagster's teardown), as do a failure inside the block (the next step
+        opens afresh) and any other open of this resource (it would wait for the writer lock they hold)."""
+        if self._shared is None:
+            stack = ExitStack()
+            try:
+                opened = stack.enter_context(self.open(keep_connected=True))
+                self._shared = (stack, opened, stack.enter_context(opened.connection()))
+            except BaseException:
+                stack.close()
+                raise
+        stack, opened, connection = self._shared
+        try:
+            yield opened, connection
+        except BaseException as exc:
+            self._shared = None
+            stack.__exit__(type(exc), exc, exc.__traceback__)  # the warehouse sees the failure: nothing raised anew
+            raise
+
+    def close_shared(self) -> None:
+        """Close the warehouse the marts steps shared, if open: its connection (a checkpoint), then the lock."""
+        if self._shared is not None:
+            stack, _, _ = self._shared
+            self._shared = None
+            stack.close()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close_shared()
 
     def history(self) -> HistorySettings:
         """The history settings, read when a run uses them: a bad value fails with one line naming it."""

@@ -68,5 +68,7 @@ async def land(
             finally:
                 await client.aclose()
         gap_waits = waiting and client is None
-        published = await asyncio.to_thread(wh.publish, tuple(tables), None, run_id)
-        return Landed(result, gaps, gap_waits, published, wh.row_counts(), wh.catalog_shown.get("uri", ""))
+        with wh.connection():  # the publish and the totals on one open of the file
+            published = await asyncio.to_thread(wh.publish, tuple(tables), None, run_id)
+            totals = wh.row_counts()
+        return Landed(result, gaps, gap_waits, published, totals, wh.catalog_shown.get("uri", ""))
