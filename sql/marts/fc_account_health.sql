@@ -9,8 +9,8 @@ WITH accounts AS (
     SELECT * FROM fc_accounts WHERE $account_id::VARCHAR IS NULL OR account_id = $account_id::VARCHAR
 ),
 -- Read twice below, so inlined: materialized, it held every refresh of every run in memory (a year of daily runs at
--- 100,000 accounts, 36.5 M rows: 9 s and 1.1 GiB; inlined 1.9 s and 0.4 GiB). The account filters test the
--- parameter, not membership in `accounts`: other accounts' rows fall out in the joins, and the semi-join cost 1 s.
+-- 100,000 accounts: see bench_account_health.py in the README). The account filters test the parameter, not
+-- membership in `accounts`: other accounts' rows fall out in the joins, and the semi-join cost about 1 s there.
 refreshes AS NOT MATERIALIZED (  -- a run's refresh, at the time it ended (or was asked for); skipped ones have neither
     SELECT r.account_id, r.outcome, coalesce(r.completed_at, r.requested_at) AS at
     FROM fc_balance_refreshes AS r
