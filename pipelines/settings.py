@@ -167,9 +167,8 @@ _DECLARED: tuple[Setting, ...] = (
     Setting("FC_BALANCES_POLL_INTERVAL", "number", "seconds between reads of the events API while refreshes are "
             "pending (0 refused: it would read without pause)", "`stripe.poll_interval_seconds`", default=1.0,
             minimum=0.0, above_minimum=True),
-    # 5000, not 2000: each write opens, commits and checkpoints the DuckDB file, and Python's heap kept growing by
-    # about 1.5 MiB per write (100,000 accounts, limits off: about 10% less CPU and 70-130 MiB lower peak RSS, as
-    # measured in README's benchmarks). At live limits the 5 s flush comes first, so the size rarely binds.
+    # 5000, not 2000: each write opens, commits and checkpoints the DuckDB file, and Python's heap grew with every
+    # write (the README's benchmark rows of 2026-12-07 compare the two). At live limits the 5 s flush comes first.
     Setting("FC_BALANCES_BATCH_SIZE", "whole", "rows buffered before a warehouse write (0 refused)",
             "`warehouse.batch_size`", default=5000, minimum=0, above_minimum=True),
     Setting("FC_BALANCES_LOCK_TIMEOUT", "number", "seconds a run's step (writing or reading) waits for another "
