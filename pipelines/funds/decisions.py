@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from pipelines.contract.schema import arrow_schema
 from pipelines.redact import redact
+from pipelines.settings import default
 from pipelines.sql import load_sql
 
 if TYPE_CHECKING:
@@ -163,7 +164,8 @@ def decisions_table(rows: list[tuple[str, float, str | None, str]]) -> pa.Table:
     return pa.Table.from_pylist(records, schema=arrow_schema("fc_funds_decisions"))
 
 
-def land_decisions(store: EventStore, warehouse: Warehouse, batch_size: int = 2000) -> int:
+def land_decisions(store: EventStore, warehouse: Warehouse,
+                   batch_size: int = default("FC_BALANCES_BATCH_SIZE")) -> int:
     """Land every stored decision not landed yet in fc_funds_decisions; how many rows were inserted.
 
     Idempotent: an id already landed is left alone, so a crash between the DuckDB commit and the marks repeats it.
