@@ -77,12 +77,13 @@ def current_partitions(
 ) -> dict[str, PartitionState]:
     """Rows and fingerprint per partition as DuckDB holds them; `days` limits a dated table to those days."""
     sql = load_sql("iceberg/partition_stats")
+    value, key = _grouped_value(table)
     found: dict[str, PartitionState] = {}
     ranges: list[tuple[date, date] | None] = [None] if days is None else list(contiguous(days))
     for day_range in ranges:
         where, params = ("", {}) if day_range is None else day_range_sql(table, *day_range)
         rows = con.execute(
-            sql.format(table=quoted(table), key=partition_key_sql(table), where=f"WHERE {where}" if where else ""),
+            sql.format(table=quoted(table), value=value, key=key, where=f"WHERE {where}" if where else ""),
             params,
         ).fetchall()
         # An unpartitioned table's aggregate has a row even when the table is empty: no rows, no partition.
@@ -98,24 +99,31 @@ def partitions_of(con: duckdb.DuckDBPyConnection, table: str, keys: Iterable[str
         return {}
     if dated(table) and "null" not in wanted:
         return current_partitions(con, table, [date.fromisoformat(key) for key in wanted])
-    key = partition_key_sql(table)
+    value, key = _grouped_value(table)
     rows = con.execute(load_sql("iceberg/partition_stats").format(
-        table=quoted(table), key=key, where=f"WHERE list_contains($keys, {key})"), {"keys": wanted}).fetchall()
+        table=quoted(table), value=value, key=key, where=f"WHERE list_contains($keys, {partition_key_sql(table)})"),
+        {"keys": wanted}).fetchall()
     return {str(found): PartitionState(int(count), str(print_)) for found, count, print_ in rows if count}
 
 
-def partition_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
-    """Rows per partition of a partitioned table, reading its partition column alone (a day transform from epoch
-    microseconds, floored: Iceberg's own day; casting every timestamp to a date in the session's zone cost ten
-    times more)."""
+def _grouped_value(table: str) -> tuple[str, str]:
+    """(the SQL of a row's partition value v, the SQL of its key from v): grouped by v, the key text is computed
+    once per partition, not per row. A day transform of a timestamp from epoch microseconds, floored (Iceberg's own
+    day; casting every timestamp to a date in the session's zone cost ten times more)."""
     partition = TABLES[table].partition
-    assert partition is not None
+    if partition is None:
+        return "NULL", "''"
     if partition.transform == "day" and TABLES[table].column(partition.column).type.startswith("TIMESTAMP"):
         micros = f"epoch_us({quote(partition.column)})"
         value = f"({micros} - (({micros} % {_DAY_MICROS}) + {_DAY_MICROS}) % {_DAY_MICROS}) // {_DAY_MICROS}"
-        key = "coalesce(CAST(DATE '1970-01-01' + CAST(v AS INTEGER) AS VARCHAR), 'null')"
-    else:
-        value, key = partition_value_sql(table), "coalesce(CAST(v AS VARCHAR), 'null')"
+        return value, "coalesce(CAST(DATE '1970-01-01' + CAST(v AS INTEGER) AS VARCHAR), 'null')"
+    return partition_value_sql(table), "coalesce(CAST(v AS VARCHAR), 'null')"
+
+
+def partition_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
+    """Rows per partition of a partitioned table, reading its partition column alone."""
+    assert TABLES[table].partition is not None
+    value, key = _grouped_value(table)
     sql = load_sql("iceberg/partition_counts").format(table=quoted(table), value=value, key=key)
     return {str(found): int(count) for found, count in con.execute(sql).fetchall()}
 
