@@ -11,6 +11,7 @@ import duckdb
 from pipelines.marts.specs import FIRST_DAY, MART_SPECS, MARTS, MartSpec, utc
 from pipelines.settings import default
 from pipelines.sql import load_sql
+from pipelines.warehouse.base import memory_limit_lowered
 
 # Derived from the specs (pipelines/marts/specs.py), the one place each mart is declared.
 MART_TABLES: tuple[str, ...] = tuple(spec.name for spec in MARTS)  # in build order
@@ -185,7 +186,8 @@ def build_partitions(
     total = 0
     for batch_first, batch_last in day_batches(first, last, spec.batch_days):
         if spec.day_sql is not None and batch_first == batch_last:
-            rows = _build_one_day(con, spec, batch_first, build_at, settings)
+            with memory_limit_lowered(con, 0):  # SQL only: Python holds nothing more
+                rows = _build_one_day(con, spec, batch_first, build_at, settings)
         else:
             span = (batch_last - batch_first).days + 1 + spec.lookback_days
             buckets = _buckets(con, span, BUCKET_ROWS[table])
@@ -219,7 +221,8 @@ def build_partitions(
                     _record(con, table, day, build_at, int(counts.get(day, 0)))
                 return sum(int(n) for n in counts.values())
 
-            rows = _in_transaction(con, work)
+            with memory_limit_lowered(con, spec.python_memory):
+                rows = _in_transaction(con, work)
         total += rows
         if on_batch is not None:  # progress: a full rebuild of a large history takes minutes
             on_batch(batch_first, batch_last, rows)
@@ -254,7 +257,8 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime, 
         raise MartBuildError(f"{table} is a partitioned mart: build it by days")
     _require_inputs(con, [table])
     if spec.builder is not None:  # a mart that builds itself (its own transaction and build record)
-        return spec.builder(con, build_at)
+        with memory_limit_lowered(con, spec.python_memory):
+            return spec.builder(con, build_at)
     params: dict[str, object] = {"build_at": build_at}
     if spec.build == "since_watermark":
         since = con.execute(load_sql("marts/watermark"), {"mart": table}).fetchone()[0]
@@ -270,7 +274,8 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime, 
         _record(con, table, None, build_at, rows)
         return rows
 
-    return _in_transaction(con, work)
+    with memory_limit_lowered(con, spec.python_memory):
+        return _in_transaction(con, work)
 
 
 def out_of_date_start(con: duckdb.DuckDBPyConnection, today: date, settings: HistorySettings) -> date | None:

@@ -25,7 +25,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from pipelines.contract.values import FEATURE_WINDOWS
 from pipelines.sql import load_sql
-from pipelines.warehouse.base import memory_limit_lowered
 
 WINDOWS: tuple[int, ...] = FEATURE_WINDOWS
 LOOKBACK = max(WINDOWS) - 1  # the days before $first the longest window of $first reads
@@ -38,8 +37,8 @@ INSERT_BATCH_ROWS = 122_880  # one DuckDB row group
 INSERT_ROW_GROUPS = 4  # row groups per INSERT statement (the remainder waits for the next slice)
 READ_ROWS = 262_144  # daily rows per batch read from the sorted stream
 # What the numpy side holds at most: one bucket's matrices and payload (500,000 daily rows), the slices in flight
-# and the rows waiting for whole row groups. DuckDB's limit is lowered by as much meanwhile: the sorted stream of
-# daily rows spills instead (its reading time did not change at a 256 MB limit, as measured).
+# and the rows waiting for whole row groups. DuckDB's limit is lowered by as much meanwhile (the mart's spec): the
+# sorted stream of daily rows spills instead (its reading time did not change at a 256 MB limit, as measured).
 NUMPY_MEMORY = 384 * 2**20
 _US_PER_HOUR = 3600e6
 TABLE = "fc_underwriting_features"
@@ -71,7 +70,8 @@ def build_range(con: duckdb.DuckDBPyConnection, params: dict[str, object], bucke
     columns = con.table(TABLE).columns  # as the table stores them (insert_into is by position)
     left: list[int] = []
     # The daily rows stream from a cursor of their own (the inserts go through `con`), sorted by bucket: one scan.
-    with memory_limit_lowered(con, NUMPY_MEMORY), con.cursor() as reader_con:
+    # DuckDB's limit already gives up NUMPY_MEMORY (the spec's python_memory: build_partitions lowers it).
+    with con.cursor() as reader_con:
         reader = reader_con.sql(load_sql("marts/features_series"), params={
             "first": params["first"], "last": params["last"], "lookback": LOOKBACK, "buckets": buckets,
         }).to_arrow_reader(READ_ROWS)

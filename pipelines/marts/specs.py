@@ -57,6 +57,9 @@ class MartSpec:
     # A statement for one day that beats the range one there (features: grouped, no window frames).
     day_sql: str | None = None
     day_bucket_rows: int = 0
+    # Bytes its build holds in Python beyond what the process already holds (numpy matrices, Arrow slices): DuckDB's
+    # limit gives up both while it builds (pipelines/warehouse/base.py, memory_limit_lowered).
+    python_memory: int = 0
     sql_constants: Mapping[str, object] = field(default_factory=dict)  # declared constants every statement binds
     checks: frozenset[CheckName] = frozenset()
     builder: Builder | None = None  # build "custom": builds the whole mart, returns its rows
@@ -111,7 +114,7 @@ MARTS: tuple[MartSpec, ...] = (
         sql=None, batch_days=365,
         lookback_days=max(FEATURE_WINDOWS) - 1, bucket_rows=500_000, range_params=_feature_params,
         range_engine=feature_windows.build_range, day_sql="marts/fc_underwriting_features",
-        day_bucket_rows=5_000_000, checks=frozenset({"up_to_date"}),
+        day_bucket_rows=5_000_000, python_memory=feature_windows.NUMPY_MEMORY, checks=frozenset({"up_to_date"}),
         sql_constants={"short_days": FEATURE_WINDOWS[0], "long_days": FEATURE_WINDOWS[1]},
         negative_preview="report/preview_negative_features", cash_preview="report/preview_cash_features",
     ),

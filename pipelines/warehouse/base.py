@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
+import pyarrow as pa
 
 from pipelines.settings import SETTINGS, SettingsError, default
 from pipelines.sql import load_sql
@@ -70,17 +72,42 @@ _UNITS = {"B": 1, "bytes": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**1
           "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 
 
+# DuckDB's limit is never lowered below this nor below a quarter of the configured limit: room for a batch's sorts
+# and inserts. A 100,000-account features build ran no slower at 160 MiB (its sorted daily rows spilling) and
+# peaked 20–30 MiB lower than at 256 MiB, as measured.
+MEMORY_FLOOR = 160 * 2**20
+
+
+def resident_outside_duckdb(con: duckdb.DuckDBPyConnection) -> int:
+    """Bytes this process holds outside DuckDB's own accounting (the interpreter and its imports, numpy, Arrow,
+    freed memory the allocators keep): its resident set less DuckDB's usage; 0 where /proc is missing."""
+    try:
+        with open("/proc/self/statm") as statm:
+            resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+    used = con.execute(load_sql("warehouse/memory_used")).fetchall()[0][0] or 0
+    return max(0, resident - int(used))
+
+
 @contextmanager
 def memory_limit_lowered(con: duckdb.DuckDBPyConnection, amount: int) -> Iterator[None]:
     """Lower DuckDB's memory limit by `amount` (what Python is about to hold outside it: numpy matrices, Arrow
-    batches), at most by half, then restore it, so DuckDB and Python together stay near the configured limit."""
+    batches) and by what the process already holds outside it, then restore it: DuckDB and Python together stay
+    near the configured limit (a 100,000-account run peaked about 350 MiB above it when only `amount` was given up,
+    as measured). Never below MEMORY_FLOOR or a quarter of the limit, whichever is larger."""
     setting = str(con.execute(load_sql("warehouse/memory_limit")).fetchall()[0][0])
     match = re.fullmatch(r"([0-9.]+)\s*([KMGT]i?B|B|bytes)", setting.strip())
     if match is None:  # an unlimited or unreadable setting: nothing to share
         yield
         return
     limit = int(float(match.group(1)) * _UNITS[match.group(2)])
-    con.execute("SET memory_limit = ?", [f"{max(limit - amount, limit // 2)}B"])
+    # Arrow's allocator keeps freed pages for reuse: hand them back first, so they are neither held nor counted
+    # (68 MiB at the end of a 100,000-account ingest, as measured).
+    pa.default_memory_pool().release_unused()
+    floor = min(limit, max(limit // 4, MEMORY_FLOOR))
+    lowered = max(limit - amount - resident_outside_duckdb(con), floor)
+    con.execute("SET memory_limit = ?", [f"{lowered}B"])
     try:
         yield
     finally:

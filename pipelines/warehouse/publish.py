@@ -187,20 +187,19 @@ def _commit(
     ).overwrite() as overwrite:
         for data_file in _files_of(iceberg, set(keys)):
             overwrite.delete_data_file(data_file)
-        with memory_limit_lowered(con, PUBLISH_MEMORY):
-            if TABLES[table].partition is None:
-                if stale:
-                    for rows in _unpartitioned_rows(con, table, schema):
-                        for data_file in _dataframe_to_data_files(
-                            transaction.table_metadata, rows, iceberg.io, write_uuid=overwrite.commit_uuid,
-                            counter=counter,
-                        ):
-                            overwrite.append_data_file(data_file)
-            else:
-                writer = DataFileWriter(transaction.table_metadata, iceberg.io, overwrite.commit_uuid, counter)
-                chunks = _chunks(table, {key: state.row_count for key, state in stale.items()})
-                for data_file in writer.write_chunks(_read_chunks(con, table, chunks, stale, schema)):
-                    overwrite.append_data_file(data_file)
+        if TABLES[table].partition is None:
+            if stale:
+                for rows in _unpartitioned_rows(con, table, schema):
+                    for data_file in _dataframe_to_data_files(
+                        transaction.table_metadata, rows, iceberg.io, write_uuid=overwrite.commit_uuid,
+                        counter=counter,
+                    ):
+                        overwrite.append_data_file(data_file)
+        else:
+            writer = DataFileWriter(transaction.table_metadata, iceberg.io, overwrite.commit_uuid, counter)
+            chunks = _chunks(table, {key: state.row_count for key, state in stale.items()})
+            for data_file in writer.write_chunks(_read_chunks(con, table, chunks, stale, schema)):
+                overwrite.append_data_file(data_file)
     snapshot = iceberg.current_snapshot()
     return snapshot.snapshot_id if snapshot is not None else None
 
@@ -209,7 +208,15 @@ def publish_table(
     con: duckdb.DuckDBPyConnection, catalog: Catalog, table: str, run_id: str, days: Iterable[date] | None = None,
 ) -> Published:
     """Commit the table's partitions that differ from what was last published; `days` limits a partitioned mart
-    to those days (plus any day built since its last publish)."""
+    to those days (plus any day built since its last publish). DuckDB gives up PUBLISH_MEMORY and what Python holds
+    throughout, its fingerprint scans included: they filled its cache up to the full limit meanwhile."""
+    with memory_limit_lowered(con, PUBLISH_MEMORY):
+        return _publish_table(con, catalog, table, run_id, days)
+
+
+def _publish_table(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, table: str, run_id: str, days: Iterable[date] | None,
+) -> Published:
     iceberg = ensure_table(catalog, table)
     recorded = recorded_partitions(con, table)
     partitioned = TABLES[table].partition is not None
