@@ -74,7 +74,7 @@ _UNITS = {"B": 1, "bytes": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**1
 
 # DuckDB's limit is never lowered below this nor below a quarter of the configured limit: room for a batch's sorts
 # and inserts. A 100,000-account features build ran no slower at 160 MiB (its sorted daily rows spilling) and
-# peaked 20–30 MiB lower than at 256 MiB, as measured.
+# peaked 20-30 MiB lower than at 256 MiB, as measured.
 MEMORY_FLOOR = 160 * 2**20
 
 
