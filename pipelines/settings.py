@@ -191,8 +191,8 @@ _DECLARED: tuple[Setting, ...] = (
             "`warehouse.mart_shards`", default=1, minimum=0, above_minimum=True, maximum=64),
     Setting("FC_BALANCES_DUCKDB_MEMORY_LIMIT", "memory", "memory limit of every DuckDB connection; past it DuckDB "
             "spills to `<warehouse>/.duckdb_spill/`. While a mart builds or a table publishes, DuckDB gives up what "
-            "the process holds outside it (down to a quarter of the limit or 256 MiB), so the process stays near "
-            "it", "`warehouse.duckdb_memory_limit`", default="1GB"),
+            "the process holds outside it, down to a floor (README, History benchmark: Memory), so the process stays "
+            "near it", "`warehouse.duckdb_memory_limit`", default="1GB"),
     Setting("FC_BALANCES_MAX_AGE_HOURS", "number", "skip accounts whose newest known balance is younger "
             "(`skipped_fresh`; 0 refused: unset it to refresh every account)", "`stripe.max_age_hours`",
             minimum=0.0, above_minimum=True),

@@ -256,9 +256,14 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime, 
     if spec.partitioned:
         raise MartBuildError(f"{table} is a partitioned mart: build it by days")
     _require_inputs(con, [table])
+    with memory_limit_lowered(con, spec.python_memory):
+        return _build_unpartitioned(con, spec, build_at, full)
+
+
+def _build_unpartitioned(con: duckdb.DuckDBPyConnection, spec: MartSpec, build_at: datetime, full: bool) -> int:
+    table = spec.name
     if spec.builder is not None:  # a mart that builds itself (its own transaction and build record)
-        with memory_limit_lowered(con, spec.python_memory):
-            return spec.builder(con, build_at)
+        return spec.builder(con, build_at)
     params: dict[str, object] = {"build_at": build_at}
     if spec.build == "since_watermark":
         since = con.execute(load_sql("marts/watermark"), {"mart": table}).fetchone()[0]
@@ -274,8 +279,7 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, build_at: datetime, 
         _record(con, table, None, build_at, rows)
         return rows
 
-    with memory_limit_lowered(con, spec.python_memory):
-        return _in_transaction(con, work)
+    return _in_transaction(con, work)
 
 
 def out_of_date_start(con: duckdb.DuckDBPyConnection, today: date, settings: HistorySettings) -> date | None:

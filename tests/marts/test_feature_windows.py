@@ -4,14 +4,18 @@ brute-force reference in test_reference.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import duckdb
 import pyarrow as pa
 import pytest
 
-from pipelines.marts import feature_windows
+from pipelines.contract.migrations import migrate
+from pipelines.marts import feature_windows, specs
+from pipelines.marts.build import HistorySettings, build_marts
 from pipelines.warehouse import base
 from pipelines.warehouse.base import memory_limit_lowered
 
@@ -157,13 +161,6 @@ def test_an_amount_at_int64s_minimum_takes_the_exact_path_instead_of_overflowing
 
 def test_a_features_build_runs_with_duckdb_giving_up_the_numpy_share(tmp_path, monkeypatch) -> None:
     """The spec's python_memory reaches the range build: DuckDB's limit is lowered while it runs, then restored."""
-    import dataclasses
-    from datetime import UTC, date, datetime
-
-    from pipelines.contract.migrations import migrate
-    from pipelines.marts import specs
-    from pipelines.marts.build import HistorySettings, build_marts
-
     path = tmp_path / "wh.duckdb"
     con = duckdb.connect(str(path))
     migrate(con, str(path))
