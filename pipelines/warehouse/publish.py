@@ -35,6 +35,7 @@ from pipelines.sql import load_sql
 from pipelines.warehouse.base import WarehouseError, memory_limit_lowered, one_line, quoted
 from pipelines.warehouse.catalog import arrow_schema_of, ensure_table
 from pipelines.warehouse.datafiles import DataFileWriter, partition_slices
+from pipelines.warehouse.overwrite import overwrite as overwrite_pruned
 from pipelines.warehouse.partitions import (
     PartitionState,
     clear_marks,
@@ -182,21 +183,20 @@ def _commit(
     if TABLES[table].partition is not None and keys:
         properties[RANGE_PROPERTY] = f"{keys[0]}..{keys[-1]}"
     # One transaction, one overwrite snapshot: the old files of the partitions out, their new files in.
-    with iceberg.transaction() as transaction, transaction.update_snapshot(
-        snapshot_properties=properties
-    ).overwrite() as overwrite:
+    with iceberg.transaction() as transaction, overwrite_pruned(iceberg, transaction, properties) as overwrite:
+        metadata = transaction.table_metadata  # a deep copy per read: read once
         for data_file in _files_of(iceberg, set(keys)):
             overwrite.delete_data_file(data_file)
         if TABLES[table].partition is None:
             if stale:
                 for rows in _unpartitioned_rows(con, table, schema):
                     for data_file in _dataframe_to_data_files(
-                        transaction.table_metadata, rows, iceberg.io, write_uuid=overwrite.commit_uuid,
+                        metadata, rows, iceberg.io, write_uuid=overwrite.commit_uuid,
                         counter=counter,
                     ):
                         overwrite.append_data_file(data_file)
         else:
-            writer = DataFileWriter(transaction.table_metadata, iceberg.io, overwrite.commit_uuid, counter)
+            writer = DataFileWriter(metadata, iceberg.io, overwrite.commit_uuid, counter)
             chunks = _chunks(table, {key: state.row_count for key, state in stale.items()})
             for data_file in writer.write_chunks(_read_chunks(con, table, chunks, stale, schema)):
                 overwrite.append_data_file(data_file)

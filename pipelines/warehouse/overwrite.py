@@ -1,0 +1,51 @@
+"""The publish's overwrite snapshot: pyiceberg's, minus the manifests that no longer list a live data file.
+
+pyiceberg 0.12's overwrite carries every manifest of the parent snapshot forward that holds none of the files it
+deletes, and a manifest of earlier tombstones (only DELETED entries) holds none. So each overwrite kept the
+previous one's delete manifest for good: the current snapshot listed one more manifest per publish, and every
+publish (and every reader's scan planning) opened all of them: 5 ms per earlier snapshot, 1 s per table after 200
+daily runs. Iceberg's Java library drops such manifests, as pyiceberg's own fast append does; so does this one. The
+tombstones stay in the snapshot that wrote them (its own delete manifest), so time travel and snapshot expiry see
+what they saw before.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pyiceberg.manifest import ManifestFile
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.snapshots import Operation
+from pyiceberg.table.update.snapshot import _OverwriteFiles
+
+MAIN_BRANCH = "main"
+
+
+class LiveManifestsOverwrite(_OverwriteFiles):
+    """An overwrite whose snapshot lists only manifests with added or existing files (or written by itself)."""
+
+    def _existing_manifests(self) -> list[ManifestFile]:
+        kept = super()._existing_manifests()
+        return [manifest for manifest in kept if _lists_live_files(manifest, self._snapshot_id)]
+
+
+def _lists_live_files(manifest: ManifestFile, snapshot_id: int) -> bool:
+    # A count pyiceberg could not read is None, which has_*_files takes as "has": such a manifest is kept.
+    return manifest.has_added_files() or manifest.has_existing_files() or manifest.added_snapshot_id == snapshot_id
+
+
+def overwrite(
+    table: Table, transaction: Transaction, snapshot_properties: dict[str, str], commit_uuid: uuid.UUID | None = None
+) -> LiveManifestsOverwrite:
+    """The overwrite `transaction.update_snapshot(snapshot_properties=...).overwrite()` would give, pruned, as the
+    first update of a new transaction on `table` (its parent read from the table: `transaction.table_metadata` is a
+    deep copy of every snapshot's metadata, 30 ms per read at 200 snapshots)."""
+    has_parent = table.metadata.snapshot_by_name(name=MAIN_BRANCH) is not None
+    return LiveManifestsOverwrite(
+        commit_uuid=commit_uuid,
+        operation=Operation.OVERWRITE if has_parent else Operation.APPEND,
+        transaction=transaction,
+        io=table.io,
+        branch=MAIN_BRANCH,
+        snapshot_properties=snapshot_properties,
+    )
