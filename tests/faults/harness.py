@@ -405,6 +405,7 @@ class KillTrial:
     killed: bool  # False when the run had already ended at the kill time
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    ran_for: float | None = None  # how long the run took when it ended before the kill
 
 
 def kill_trial(scenario: KillScenario, reference: Reference, workdir: Path, name: str, delay: float) -> KillTrial:
@@ -415,9 +416,11 @@ def kill_trial(scenario: KillScenario, reference: Reference, workdir: Path, name
     trial = KillTrial(delay=delay, killed=False)
     with scenario.sandbox() as sandbox:
         env = cli_env(sandbox.api_key, sandbox.base_url, warehouse, **scenario.env_extra)
+        launched = time.monotonic()
         process = start_cli(env, logs, f"{name}-killed")
         try:
             process.wait(timeout=delay)
+            trial.ran_for = time.monotonic() - launched
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             trial.killed = True
