@@ -1,12 +1,15 @@
-"""The publish's overwrite snapshot: pyiceberg's, minus the manifests that no longer list a live data file.
+"""The publish's Iceberg commit: pyiceberg's transaction and overwrite, without two costs that grew with history.
 
-pyiceberg 0.12's overwrite carries every manifest of the parent snapshot forward that holds none of the files it
-deletes, and a manifest of earlier tombstones (only DELETED entries) holds none. So each overwrite kept the
-previous one's delete manifest for good: the current snapshot listed one more manifest per publish, and every
-publish (and every reader's scan planning) opened all of them: 5 ms per earlier snapshot, 1 s per table after 200
-daily runs. Iceberg's Java library drops such manifests, as pyiceberg's own fast append does; so does this one. The
-tombstones stay in the snapshot that wrote them (its own delete manifest), so time travel and snapshot expiry see
-what they saw before.
+- The manifests. pyiceberg 0.12's overwrite carries forward every parent manifest that holds none of the files it
+  deletes, and a manifest of earlier tombstones (only DELETED entries) holds none. So each overwrite kept the
+  previous one's delete manifest for good: the current snapshot listed one more manifest per publish, and every
+  publish (and every reader's scan planning) opened all of them. Iceberg's Java library drops such manifests, as
+  pyiceberg's own fast append does; so does this overwrite. The tombstones stay in the snapshot that wrote them
+  (its own delete manifest), so time travel and snapshot expiry see what they saw before.
+- The metadata. A transaction's `table_metadata` is a deep copy of the whole metadata, every snapshot in it, on
+  each of about 20 reads per commit; this transaction computes it once per set of staged updates.
+
+One table republished 200 times took 984 ms a commit at the end with pyiceberg's, 85 ms with these.
 """
 
 from __future__ import annotations
@@ -15,10 +18,31 @@ import uuid
 
 from pyiceberg.manifest import ManifestFile
 from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Operation
+from pyiceberg.table.update import TableUpdate
 from pyiceberg.table.update.snapshot import _OverwriteFiles
 
 MAIN_BRANCH = "main"
+
+
+class PublishTransaction(Transaction):
+    """pyiceberg's transaction, its `table_metadata` computed once per set of staged updates.
+
+    pyiceberg recomputes it on every read as a deep copy of the whole metadata, every snapshot in it, and one
+    overwrite reads it about 20 times: 31 ms per read at 200 snapshots, the part of a commit that grew with history.
+    The metadata models are frozen, so the one copy is shared as it is.
+    """
+
+    _computed: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        base, updates = self._table.metadata, self._updates
+        computed = self._computed
+        if computed is None or computed[0] is not base or computed[1] is not updates:
+            computed = self._computed = (base, updates, super().table_metadata)
+        return computed[2]
 
 
 class LiveManifestsOverwrite(_OverwriteFiles):

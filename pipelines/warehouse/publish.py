@@ -35,6 +35,7 @@ from pipelines.sql import load_sql
 from pipelines.warehouse.base import WarehouseError, memory_limit_lowered, one_line, quoted
 from pipelines.warehouse.catalog import arrow_schema_of, ensure_table
 from pipelines.warehouse.datafiles import DataFileWriter, partition_slices
+from pipelines.warehouse.overwrite import PublishTransaction
 from pipelines.warehouse.overwrite import overwrite as overwrite_pruned
 from pipelines.warehouse.partitions import (
     PartitionState,
@@ -183,8 +184,8 @@ def _commit(
     if TABLES[table].partition is not None and keys:
         properties[RANGE_PROPERTY] = f"{keys[0]}..{keys[-1]}"
     # One transaction, one overwrite snapshot: the old files of the partitions out, their new files in.
-    with iceberg.transaction() as transaction, overwrite_pruned(iceberg, transaction, properties) as overwrite:
-        metadata = transaction.table_metadata  # a deep copy per read: read once
+    with PublishTransaction(iceberg) as transaction, overwrite_pruned(iceberg, transaction, properties) as overwrite:
+        metadata = transaction.table_metadata
         for data_file in _files_of(iceberg, set(keys)):
             overwrite.delete_data_file(data_file)
         if TABLES[table].partition is None:
