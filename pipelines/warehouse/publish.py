@@ -36,7 +36,6 @@ from pipelines.warehouse.base import WarehouseError, memory_limit_lowered, one_l
 from pipelines.warehouse.catalog import arrow_schema_of, ensure_table
 from pipelines.warehouse.datafiles import DataFileWriter, partition_slices
 from pipelines.warehouse.overwrite import PublishTransaction
-from pipelines.warehouse.overwrite import overwrite as overwrite_pruned
 from pipelines.warehouse.partitions import (
     PartitionState,
     clear_marks,
@@ -184,20 +183,19 @@ def _commit(
     if TABLES[table].partition is not None and keys:
         properties[RANGE_PROPERTY] = f"{keys[0]}..{keys[-1]}"
     # One transaction, one overwrite snapshot: the old files of the partitions out, their new files in.
-    with PublishTransaction(iceberg) as transaction, overwrite_pruned(iceberg, transaction, properties) as overwrite:
-        metadata = transaction.table_metadata
+    with PublishTransaction(iceberg) as transaction, transaction.overwrite_files(properties) as overwrite:
         for data_file in _files_of(iceberg, set(keys)):
             overwrite.delete_data_file(data_file)
         if TABLES[table].partition is None:
             if stale:
                 for rows in _unpartitioned_rows(con, table, schema):
                     for data_file in _dataframe_to_data_files(
-                        metadata, rows, iceberg.io, write_uuid=overwrite.commit_uuid,
+                        transaction.table_metadata, rows, iceberg.io, write_uuid=overwrite.commit_uuid,
                         counter=counter,
                     ):
                         overwrite.append_data_file(data_file)
         else:
-            writer = DataFileWriter(metadata, iceberg.io, overwrite.commit_uuid, counter)
+            writer = DataFileWriter(transaction.table_metadata, iceberg.io, overwrite.commit_uuid, counter)
             chunks = _chunks(table, {key: state.row_count for key, state in stale.items()})
             for data_file in writer.write_chunks(_read_chunks(con, table, chunks, stale, schema)):
                 overwrite.append_data_file(data_file)
