@@ -82,6 +82,9 @@ class SandboxServer(StripeEndpoints):
         # Wall-clock times of the first and the last API request (not admin calls): a benchmark's breakdown.
         self.first_request_at: float | None = None
         self.last_request_at: float | None = None
+        # The same per endpoint ("POST /v1/.../refresh"): when the rate-limited refreshes started and ended.
+        self.first_request_at_by_endpoint: dict[str, float] = {}
+        self.last_request_at_by_endpoint: dict[str, float] = {}
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,8 @@ class SandboxServer(StripeEndpoints):
             "in_flight": self.in_flight,
             "first_request_at": self.first_request_at,
             "last_request_at": self.last_request_at,
+            "first_request_at_by_endpoint": self.first_request_at_by_endpoint,
+            "last_request_at_by_endpoint": self.last_request_at_by_endpoint,
             "faults": dict(self.faults),
             **self.state.counters,
             **self.state.counts(),
@@ -203,7 +208,10 @@ class SandboxServer(StripeEndpoints):
             self.first_request_at = self.last_request_at
         self.state.process_due()
         route = self._route(request.method, request.path)
-        self.requests[f"{request.method} {route.template if route else 'unrecognized'}"] += 1
+        endpoint = f"{request.method} {route.template if route else 'unrecognized'}"
+        self.requests[endpoint] += 1
+        self.first_request_at_by_endpoint.setdefault(endpoint, self.last_request_at)
+        self.last_request_at_by_endpoint[endpoint] = self.last_request_at
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pipelines import startup
 from pipelines.cli.common import CliError, say
 from pipelines.redact import redact
 
@@ -92,6 +93,7 @@ def execute_job(resources: dict[str, Any], quiet: bool = False, ingest_only: boo
     job = defs.resolve_job_def(name).with_logger_defs(_cli_logger_defs())
     # A logger runs only when the run config names it; none named would bring Dagster's console logger back.
     run_config = {"loggers": {"cli_progress": {"config": {"quiet": quiet}}}}
+    startup.end()  # Dagster, the definitions and the instance are loaded: the run's work collects as usual
     result = job.execute_in_process(
         run_config=run_config, instance=instance, raise_on_error=False, tags=tags
     )
