@@ -36,7 +36,14 @@ def test_global_bucket_spans_endpoints_and_refresh_ids_share_one_template(sandbo
     client.v1.customers.list()  # third global token (the 429 took none)
     with pytest.raises(stripe.RateLimitError):
         client.v1.events.list()  # global bucket empty
-    assert sb.stats()["requests"]["POST /v1/financial_connections/accounts/{id}/refresh"] == 3
+    stats = sb.stats()
+    refreshes = "POST /v1/financial_connections/accounts/{id}/refresh"
+    assert stats["requests"][refreshes] == 3
+    # Each endpoint's first and last request (a benchmark's breakdown): the refreshes came before the listing.
+    first, last = stats["first_request_at_by_endpoint"], stats["last_request_at_by_endpoint"]
+    assert first.keys() == last.keys() == {refreshes, "GET /v1/customers", "GET /v1/events"}
+    assert stats["first_request_at"] == first[refreshes] <= last[refreshes] <= first["GET /v1/customers"]
+    assert last["GET /v1/events"] == stats["last_request_at"]
 
 
 def test_admin_api_is_neither_limited_nor_counted(sandbox_factory, raw):
