@@ -205,11 +205,11 @@ def main() -> int:
     refreshes = "POST /v1/financial_connections/accounts/{id}/refresh"
     first_refresh = stats.get("first_request_at_by_endpoint", {}).get(refreshes)
     last_refresh = stats.get("last_request_at_by_endpoint", {}).get(refreshes)
-    if first_refresh and last_refresh:
+    if first_refresh and last_refresh and last_request is not None:
         # The rate-limited part: what the bound counts from the first refresh to the last one's outcome read back.
         print(f"refreshes: first at {first_refresh - started_at:.2f}s, last at {last_refresh - started_at:.2f}s "
               f"({last_refresh - first_refresh:.2f}s for {args.accounts}); after the last Stripe request "
-              f"{wall - last_request:.2f}s to the exit" if last_request is not None else "")
+              f"{wall - last_request:.2f}s to the exit")
     if args.timeline:
         for at, line in lines:
             print(f"  {at:7.2f}s  {line}")
