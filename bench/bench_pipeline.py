@@ -58,13 +58,37 @@ def admin(base: str, path: str) -> dict:
         return json.loads(response.read())
 
 
-def run_timed(command: list[str], env: dict[str, str]) -> tuple[int, float, list[tuple[float, str]], str, float]:
+def tree_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process and its live descendants have used so far, from /proc; None where
+    there is no /proc. The command may run under /usr/bin/time or py-spy: its own CPU is in a child."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, pending, seen = 0.0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            if current == pid:
+                return None
+    return total
+
+
+def run_timed(command: list[str], env: dict[str, str]
+              ) -> tuple[int, float, list[tuple[float, str]], str, float, list[float | None]]:
     """Run the command; its exit code, wall seconds, stdout lines with their arrival (seconds from start), stderr,
-    and the wall-clock time it started (to place the sandbox's first and last request)."""
+    the wall-clock time it started (to place the sandbox's first and last request), and the command's CPU seconds
+    when each line arrived (its CPU by phase)."""
     started_at = time.time()
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     lines: list[tuple[float, str]] = []
+    cpu_at: list[float | None] = []
     errors: list[str] = []
 
     def drain_errors() -> None:
@@ -76,10 +100,33 @@ def run_timed(command: list[str], env: dict[str, str]) -> tuple[int, float, list
     assert process.stdout is not None
     for line in process.stdout:
         lines.append((time.monotonic() - started, line.rstrip("\n")))
+        cpu_at.append(tree_cpu(process.pid))
     code = process.wait()
     wall = time.monotonic() - started
     reader.join()
-    return code, wall, lines, "".join(errors), started_at
+    return code, wall, lines, "".join(errors), started_at, cpu_at
+
+
+_MART_LINE = re.compile(r"^fc-balances: (fc_\w+): .* in [\d.]+s$")
+
+
+def cpu_phases(lines: list[tuple[float, str]], cpu_at: list[float | None]) -> str | None:
+    """The command's CPU seconds by phase, from its CPU when each of its lines arrived: to the first line, the
+    ingest (to its last progress line), the checks and the marts run's launch, then each mart's step."""
+    samples = [(line, cpu) for (_, line), cpu in zip(lines, cpu_at, strict=True) if cpu is not None]
+    progress = [i for i, (line, _) in enumerate(samples) if " | listed " in line]
+    launch = next((i for i, (line, _) in enumerate(samples) if "marts: rebuilding" in line), None)
+    if not samples or not progress or launch is None:
+        return None
+    parts = [f"to the first line {samples[0][1]:.1f}s", f"ingest {samples[progress[-1]][1] - samples[0][1]:.1f}s",
+             f"checks and the marts' launch {samples[launch][1] - samples[progress[-1]][1]:.1f}s"]
+    previous = samples[launch][1]
+    for line, cpu in samples[launch + 1:]:
+        mart = _MART_LINE.match(line)
+        if mart:
+            parts.append(f"{mart.group(1)} {cpu - previous:.1f}s")
+            previous = cpu
+    return "; ".join(parts)
 
 
 def breakdown(lines: list[tuple[float, str]], wall: float, first_request: float | None = None,
@@ -163,7 +210,7 @@ def main() -> int:
                        "--rate", "200", "--idle", "--nonblocking", "-o", args.py_spy, "--", *command]
         if args.time_v:
             command = ["/usr/bin/time", "-v", *command]
-        code, wall, lines, errors, started_at = run_timed(command, env)
+        code, wall, lines, errors, started_at, cpu_at = run_timed(command, env)
         stats = admin(base, "stats")
     finally:
         sandbox.terminate()
@@ -210,6 +257,9 @@ def main() -> int:
         print(f"refreshes: first at {first_refresh - started_at:.2f}s, last at {last_refresh - started_at:.2f}s "
               f"({last_refresh - first_refresh:.2f}s for {args.accounts}); after the last Stripe request "
               f"{wall - last_request:.2f}s to the exit")
+    phases = cpu_phases(lines, cpu_at)
+    if phases:  # sampled as each line arrived: a phase's figure ends at its last line
+        print(f"CPU by phase: {phases}")
     if args.timeline:
         for at, line in lines:
             print(f"  {at:7.2f}s  {line}")

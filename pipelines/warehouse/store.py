@@ -155,6 +155,9 @@ class Warehouse:
         catalog = open_catalog(self.catalog_properties)
         with catalog_errors(self.catalog_properties, "creating the Iceberg tables"):
             ensure_tables(catalog, EXPORTED_TABLES)
+        # The day transform of a partitioned table's first publish imports it (26 ms measured in a run's tail, after
+        # the last Stripe call): imported here, in the opening thread, while the step still waits on Stripe.
+        import pyiceberg_core  # noqa: F401
         return catalog
 
     def _create_tables(self) -> bool:
