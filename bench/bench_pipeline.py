@@ -7,7 +7,8 @@ Usage: python bench/bench_pipeline.py [--accounts 1000] [--customers 500] [--lat
 The bound is what Stripe's limits force: the busiest limit's necessary requests divided by that limit, plus one
 refresh latency. With --time-v the pipeline runs under /usr/bin/time -v and its peak memory and CPU are printed.
 The whole command is timed from outside; its output lines are timestamped as they arrive, so the breakdown (start-up
-to the first line, the ingest to its last progress line, the marts, the end) is measured the same way.
+to the first line, the ingest to its last progress line, the marts, the end) is measured the same way, and so is
+its CPU by phase (read from /proc as each line arrives).
 --stale-days N gives every refresh a balance computed N days ago (the 100,000-account memory case uses 365).
 """
 
